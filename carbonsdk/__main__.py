@@ -1,0 +1,5 @@
+"""``python -m carbonsdk``."""
+
+from carbonsdk.cli import entry
+
+entry()

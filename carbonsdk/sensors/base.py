@@ -1,0 +1,49 @@
+"""What every sensor is: a cumulative energy reading for one device of one component.
+
+Counter sensors (NVML total-energy counter, RAPL) report counter deltas; power sensors (NVML
+power polling) and models (CPU utilisation, RAM size) integrate power over the time between reads.
+Either way the sampler sees one number per device: joules since the sensor was opened.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import attrs
+
+COMPONENTS: tuple[str, ...] = ("gpu", "cpu", "ram")
+
+
+@attrs.frozen
+class DeviceInfo:
+    """Static description of one measured device.
+
+    ``key`` is unique within a process (``"gpu:0"``, ``"cpu:package-0"``, ``"ram:host"``);
+    ``method`` says how energy is obtained (``"nvml-energy-counter"``, ``"nvml-power-polling"``,
+    ``"rapl"``, ``"model-cpu-utilisation"``, ``"model-ram-size"``); ``estimated`` is True for
+    models, False for hardware counters and power readings. ``index`` is the NVML index for GPUs,
+    ``detail`` documents a model's coefficients and source.
+    """
+
+    component: str
+    key: str
+    name: str
+    method: str
+    estimated: bool
+    index: int | None = None
+    uuid: str | None = None
+    detail: str = ""
+
+
+class EnergySensor(Protocol):
+    """One device's energy. ``read_energy_j(mono_s)`` returns joules consumed since the sensor
+    was opened, non-decreasing, given the monotonic time of the read in seconds (power-based
+    sensors integrate up to it). It raises :class:`carbonsdk.exceptions.SensorError` when the
+    device cannot be read; the sampler then degrades that device."""
+
+    @property
+    def info(self) -> DeviceInfo: ...
+
+    def read_energy_j(self, mono_s: float) -> float: ...
+
+    def close(self) -> None: ...

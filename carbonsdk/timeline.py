@@ -1,0 +1,216 @@
+"""The energy timeline of a run: ordered, gap-free ``[start, end)`` intervals with joules per
+component, kept in flat arrays so that memory stays bounded.
+
+Old intervals are coarsened into buckets aligned to a UTC grid of 10 s, then 60 s, then 300 s, so
+a coarsened interval never straddles a 5-minute boundary and is never longer than 5 minutes. A
+fine interval that crosses a bucket boundary is split by time (constant power within a sample).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
+
+import attrs
+
+J_PER_KWH = 3.6e6
+COARSEN_LEVELS_S: tuple[float, ...] = (10.0, 60.0, 300.0)
+DEFAULT_MAX_INTERVALS = 4096
+
+
+@attrs.frozen
+class EnergyInterval:
+    """``[start_s, end_s)`` in UTC epoch seconds with the energy of each component in joules."""
+
+    start_s: float
+    end_s: float
+    energy_j: Mapping[str, float]
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds."""
+        return self.end_s - self.start_s
+
+
+@attrs.frozen(eq=False)
+class EnergySeries:
+    """An immutable snapshot of a timeline: parallel tuples ``starts_s``, ``ends_s`` (UTC epoch
+    seconds) and ``energy_j[component]`` (joules per interval)."""
+
+    components: tuple[str, ...]
+    starts_s: tuple[float, ...]
+    ends_s: tuple[float, ...]
+    energy_j: Mapping[str, tuple[float, ...]]
+
+    def __len__(self) -> int:
+        return len(self.starts_s)
+
+    def __iter__(self) -> Iterator[EnergyInterval]:
+        for i, (start, end) in enumerate(zip(self.starts_s, self.ends_s, strict=True)):
+            yield EnergyInterval(start, end, {c: self.energy_j[c][i] for c in self.components})
+
+    def total_j(self, component: str | None = None) -> float:
+        """Total joules of one component, or of all components when ``component`` is None."""
+        if component is not None:
+            return float(sum(self.energy_j[component]))
+        return float(sum(sum(self.energy_j[c]) for c in self.components))
+
+    @classmethod
+    def from_intervals(
+        cls, components: Sequence[str], intervals: Sequence[EnergyInterval]
+    ) -> EnergySeries:
+        """Build from a sequence of intervals (missing components count as 0 J)."""
+        comps = tuple(components)
+        return cls(
+            components=comps,
+            starts_s=tuple(iv.start_s for iv in intervals),
+            ends_s=tuple(iv.end_s for iv in intervals),
+            energy_j={c: tuple(float(iv.energy_j.get(c, 0.0)) for iv in intervals) for c in comps},
+        )
+
+
+class TimelineBuilder:
+    """Mutable, append-only timeline used while a run is live (not thread-safe: the owner
+    locks). ``add`` appends an interval that must start where the previous one ended (a gap is
+    filled with a zero-energy interval so that the timeline tiles the run)."""
+
+    def __init__(
+        self, components: Sequence[str], *, max_intervals: int = DEFAULT_MAX_INTERVALS
+    ) -> None:
+        if max_intervals < 16:
+            raise ValueError(f"max_intervals must be >= 16, got {max_intervals}")
+        self.components: tuple[str, ...] = tuple(components)
+        self._starts = array("d")
+        self._ends = array("d")
+        self._energy = {c: array("d") for c in self.components}
+        self._max = max_intervals
+        self._threshold = max_intervals
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    @property
+    def end_s(self) -> float | None:
+        """End of the last interval (UTC epoch seconds), or None when empty."""
+        return self._ends[-1] if self._ends else None
+
+    def add(self, start_s: float, end_s: float, energy_j: Mapping[str, float]) -> None:
+        """Append ``[start_s, end_s)`` with joules per component (unknown keys are ignored,
+        missing components count as 0)."""
+        if end_s <= start_s:
+            return
+        last = self.end_s
+        if last is not None and start_s > last:
+            self._append(last, start_s, {})
+        elif last is not None and start_s < last:
+            start_s = last
+            if end_s <= start_s:
+                return
+        self._append(start_s, end_s, energy_j)
+        if len(self._starts) > self._threshold:
+            self._coarsen()
+
+    def _append(self, start_s: float, end_s: float, energy_j: Mapping[str, float]) -> None:
+        self._starts.append(start_s)
+        self._ends.append(end_s)
+        for c in self.components:
+            self._energy[c].append(float(energy_j.get(c, 0.0)))
+
+    def total_j(self, component: str | None = None) -> float:
+        """Joules so far, for one component or all."""
+        if component is not None:
+            return float(sum(self._energy[component]))
+        return float(sum(sum(self._energy[c]) for c in self.components))
+
+    def snapshot(self, since_s: float | None = None) -> EnergySeries:
+        """An immutable copy, optionally of the intervals that end after ``since_s`` only
+        (the first one clipped at ``since_s``, its energy pro-rated by time)."""
+        starts, ends = list(self._starts), list(self._ends)
+        energy = {c: list(self._energy[c]) for c in self.components}
+        if since_s is not None:
+            keep = [i for i, e in enumerate(ends) if e > since_s]
+            starts = [starts[i] for i in keep]
+            ends = [ends[i] for i in keep]
+            energy = {c: [v[i] for i in keep] for c, v in energy.items()}
+            if starts and starts[0] < since_s:
+                frac = (ends[0] - since_s) / (ends[0] - starts[0])
+                starts[0] = since_s
+                for c in self.components:
+                    energy[c][0] *= frac
+        return EnergySeries(
+            components=self.components,
+            starts_s=tuple(starts),
+            ends_s=tuple(ends),
+            energy_j={c: tuple(v) for c, v in energy.items()},
+        )
+
+    def _coarsen(self) -> None:
+        n = len(self._starts)
+        half = n // 2
+        # never touch the newest quarter: live readers (should_pause, live panel) use it.
+        prefix_end = half
+        best: tuple[array[float], array[float], dict[str, array[float]]] | None = None
+        for level in COARSEN_LEVELS_S:
+            best = bucketize(
+                self._starts[:prefix_end],
+                self._ends[:prefix_end],
+                {c: self._energy[c][:prefix_end] for c in self.components},
+                level,
+            )
+            if len(best[0]) <= prefix_end // 2:
+                break
+        assert best is not None
+        b_starts, b_ends, b_energy = best
+        self._starts = b_starts + self._starts[prefix_end:]
+        self._ends = b_ends + self._ends[prefix_end:]
+        self._energy = {c: b_energy[c] + self._energy[c][prefix_end:] for c in self.components}
+        # If even 5-minute buckets cannot shrink it (very long runs), raise the threshold so that
+        # coarsening stays amortised O(1) per added interval.
+        if len(self._starts) > self._max * 3 // 4:
+            self._threshold = max(self._threshold, 2 * len(self._starts))
+
+
+def bucketize(
+    starts: Sequence[float],
+    ends: Sequence[float],
+    energy: Mapping[str, Sequence[float]],
+    level_s: float,
+) -> tuple[array[float], array[float], dict[str, array[float]]]:
+    """Merge intervals shorter than ``level_s`` into buckets aligned to multiples of
+    ``level_s`` (UTC epoch), splitting an interval that crosses a bucket boundary by time.
+    Intervals already ``>= level_s`` long are kept as they are. Energy is conserved exactly
+    (up to floating-point rounding)."""
+    comps = list(energy)
+    out_s: array[float] = array("d")
+    out_e: array[float] = array("d")
+    out_j: dict[str, array[float]] = {c: array("d") for c in comps}
+    cur_cell: float | None = None
+
+    def emit(start: float, end: float, joules: Mapping[str, float], cell: float | None) -> None:
+        nonlocal cur_cell
+        if cell is not None and cur_cell == cell and out_e and out_e[-1] == start:
+            out_e[-1] = end
+            for c in comps:
+                out_j[c][-1] += joules[c]
+            return
+        out_s.append(start)
+        out_e.append(end)
+        for c in comps:
+            out_j[c].append(joules[c])
+        cur_cell = cell
+
+    for i in range(len(starts)):
+        s, e = starts[i], ends[i]
+        dur = e - s
+        joules = {c: energy[c][i] for c in comps}
+        if dur >= level_s or dur <= 0:
+            emit(s, e, joules, None)
+            continue
+        t = s
+        while t < e:
+            cell = (t // level_s) * level_s
+            cell_end = min(cell + level_s, e)
+            frac = (cell_end - t) / dur
+            emit(t, cell_end, {c: joules[c] * frac for c in comps}, cell)
+            t = cell_end
+    return out_s, out_e, out_j
