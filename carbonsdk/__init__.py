@@ -1,8 +1,71 @@
-"""carbonsdk: measure the energy of your code and the CO2 it emitted where and when it ran."""
+"""carbonsdk: measure the energy of your code and the CO2 it emitted where and when it ran.
+
+``with carbonsdk.measure("name") as run: ...`` or ``@carbonsdk.tracked``; results are
+:class:`RunResult` objects, kept in a JSONL :class:`Ledger`. Heavy modules (numpy, requests,
+rich, pynvml) are imported only when used.
+"""
 
 from __future__ import annotations
 
-from carbonsdk.exceptions import CarbonSDKError, ConfigurationError
+from typing import TYPE_CHECKING, Any
+
+from carbonsdk.exceptions import (
+    CarbonSDKError,
+    ConfigurationError,
+    DataRangeError,
+    LedgerError,
+    ProviderError,
+)
+from carbonsdk.intensity.series import IntensitySeries, IntensitySource, IntensityStep
+from carbonsdk.region.base import Region
+from carbonsdk.result import DeviceResult, PauseEvent, RunResult, TimelineInterval
+from carbonsdk.tracking import Run, measure, tracked
+
+if TYPE_CHECKING:
+    from carbonsdk import schedule
+    from carbonsdk.ledger import Ledger
 
 __version__ = "0.1.0.dev0"
-__all__ = ["CarbonSDKError", "ConfigurationError", "__version__"]
+
+_LAZY = {
+    "Ledger": ("carbonsdk.ledger", "Ledger"),
+    "schedule": ("carbonsdk.schedule", None),
+    "wait_for_low_carbon": ("carbonsdk.schedule", "wait_for_low_carbon"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy attributes: ``Ledger``, ``schedule``, ``wait_for_low_carbon``."""
+    if name in _LAZY:
+        import importlib
+
+        module_name, attr = _LAZY[name]
+        module = importlib.import_module(module_name)
+        value = module if attr is None else getattr(module, attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'carbonsdk' has no attribute {name!r}")
+
+
+__all__ = [
+    "CarbonSDKError",
+    "ConfigurationError",
+    "DataRangeError",
+    "DeviceResult",
+    "IntensitySeries",
+    "IntensitySource",
+    "IntensityStep",
+    "Ledger",
+    "LedgerError",
+    "PauseEvent",
+    "ProviderError",
+    "Region",
+    "Run",
+    "RunResult",
+    "TimelineInterval",
+    "__version__",
+    "measure",
+    "schedule",
+    "tracked",
+    "wait_for_low_carbon",
+]

@@ -85,6 +85,7 @@ class TimelineBuilder:
         self._energy = {c: array("d") for c in self.components}
         self._max = max_intervals
         self._threshold = max_intervals
+        self._final = 0  # intervals before this index are at the coarsest level
 
     def __len__(self) -> int:
         return len(self._starts)
@@ -145,29 +146,39 @@ class TimelineBuilder:
         )
 
     def _coarsen(self) -> None:
+        """Merge old intervals into grid buckets, finest level that fits the budget first.
+
+        The newest ``max_intervals // 4`` intervals keep full resolution; intervals already at
+        the coarsest level are never touched again, so each pass costs O(max_intervals) and the
+        total work stays linear in the run's length.
+        """
         n = len(self._starts)
-        half = n // 2
-        # never touch the newest quarter: live readers (should_pause, live panel) use it.
-        prefix_end = half
-        best: tuple[array[float], array[float], dict[str, array[float]]] | None = None
-        for level in COARSEN_LEVELS_S:
-            best = bucketize(
-                self._starts[:prefix_end],
-                self._ends[:prefix_end],
-                {c: self._energy[c][:prefix_end] for c in self.components},
-                level,
-            )
-            if len(best[0]) <= prefix_end // 2:
-                break
-        assert best is not None
-        b_starts, b_ends, b_energy = best
-        self._starts = b_starts + self._starts[prefix_end:]
-        self._ends = b_ends + self._ends[prefix_end:]
-        self._energy = {c: b_energy[c] + self._energy[c][prefix_end:] for c in self.components}
-        # If even 5-minute buckets cannot shrink it (very long runs), raise the threshold so that
-        # coarsening stays amortised O(1) per added interval.
-        if len(self._starts) > self._max * 3 // 4:
-            self._threshold = max(self._threshold, 2 * len(self._starts))
+        keep = self._max // 4
+        lo, hi = self._final, n - keep
+        if hi - lo >= 2:
+            budget = max(self._max // 2 - lo - keep, 0)
+            level = COARSEN_LEVELS_S[0]
+            merged = None
+            for level in COARSEN_LEVELS_S:
+                merged = bucketize(
+                    self._starts[lo:hi],
+                    self._ends[lo:hi],
+                    {c: self._energy[c][lo:hi] for c in self.components},
+                    level,
+                )
+                if len(merged[0]) <= budget:
+                    break
+            assert merged is not None
+            m_starts, m_ends, m_energy = merged
+            self._starts = self._starts[:lo] + m_starts + self._starts[hi:]
+            self._ends = self._ends[:lo] + m_ends + self._ends[hi:]
+            self._energy = {
+                c: self._energy[c][:lo] + m_energy[c] + self._energy[c][hi:]
+                for c in self.components
+            }
+            if level == COARSEN_LEVELS_S[-1]:
+                self._final = lo + len(m_starts)
+        self._threshold = max(self._max, len(self._starts) + self._max // 4)
 
 
 def bucketize(

@@ -1,0 +1,100 @@
+"""``carbonsdk run [--name N] -- CMD ARGS...``: measure a child command (no shell)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import FrameType
+
+
+class _ChildExit(SystemExit):
+    """The child's exit status carried through ``measure()`` (non-zero -> run "failed")."""
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the ``run`` command."""
+    p = sub.add_parser("run", help="measure a command: carbonsdk run -- python train.py",
+                       description="Run CMD (an argument list, no shell) while measuring, "
+                       "record the run, and exit with the command's exit code.")
+    p.add_argument("--name", default=None, help="run name (default: the command's name)")
+    p.add_argument("--region", default=None, help="region, e.g. aws:us-east-1, DE")
+    p.add_argument("--interval", type=float, default=1.0, help="sampling period, s")
+    p.add_argument("--intensity", default="auto",
+                   help="auto, embedded, electricitymaps, watttime, ukgrid, csv:PATH or g/kWh")
+    p.add_argument("--pue", type=float, default=1.0, help="data-centre PUE (>= 1)")
+    p.add_argument("--ledger", default=None, help="ledger file")
+    p.add_argument("--no-ledger", action="store_true", help="do not record the run")
+    p.add_argument("--no-report", action="store_true", help="do not print the report")
+    p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
+                   help="tag stored with the run (repeatable)")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
+    p.set_defaults(func=run)
+
+
+def _intensity(text: str) -> object:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the child under ``measure()``; returns its exit code (128+N if killed by signal N)."""
+    import carbonsdk
+    from carbonsdk.exceptions import ConfigurationError
+
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        raise ConfigurationError("no command given: use carbonsdk run [--name N] -- CMD ARGS...")
+    tags: dict[str, str] = {}
+    for item in args.tag:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigurationError(f"--tag {item!r} is not valid: expected KEY=VALUE")
+        tags[key] = value
+    tags.setdefault("command", " ".join(cmd)[:200])
+    measured = carbonsdk.measure(
+        args.name or Path(cmd[0]).name, region=args.region, interval_s=args.interval,
+        intensity=_intensity(args.intensity), pue=args.pue,
+        ledger=False if args.no_ledger else args.ledger, report=not args.no_report, tags=tags)
+    try:
+        child = subprocess.Popen(cmd)
+    except FileNotFoundError:
+        print(f"carbonsdk run: error: command not found: {cmd[0]}", file=sys.stderr)
+        return 1
+    except PermissionError:
+        print(f"carbonsdk run: error: permission denied: {cmd[0]}", file=sys.stderr)
+        return 1
+    forwarded: list[int] = []
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        forwarded.append(signum)
+        try:
+            child.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with measured:
+            rc = child.wait()
+            code = 128 - rc if rc < 0 else rc
+            if forwarded:
+                raise KeyboardInterrupt  # recorded as "interrupted"
+            if code != 0:
+                raise _ChildExit(code)
+    except KeyboardInterrupt:
+        return code
+    except _ChildExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else 1
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if child.poll() is None:  # pragma: no cover - only if measure itself failed
+            child.kill()
+    return code

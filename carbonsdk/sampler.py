@@ -1,0 +1,329 @@
+"""The one background sampler of a process.
+
+One daemon thread reads every open sensor each ``interval_s`` (the smallest interval of the
+open runs) and hands each subscriber (a live run) the energy of every device over the interval
+since the previous read. Runs share it: nested runs, runs in several threads. It starts lazily on
+the first subscription, reads once more when a run starts or ends (so a run's first and last
+intervals are exact), and stops as soon as the last run ends. It is fork-safe: a forked child
+(a DataLoader worker, say) starts with a fresh, idle sampler and no subscribers, so nothing is
+counted twice. Faults in a sensor degrade that device; faults in a subscriber are logged; the
+thread never raises into the host program.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+import attrs
+
+from carbonsdk.clock import SYSTEM_CLOCK, Clock, Timebase
+from carbonsdk.sensors.base import DeviceInfo, EnergySensor
+
+log = logging.getLogger("carbonsdk")
+
+
+class Subscriber(Protocol):
+    """A consumer of sampled energy (a live run)."""
+
+    def on_interval(self, start_s: float, end_s: float, energy_j: Mapping[str, float]) -> None:
+        """Energy per device key (J) over ``[start_s, end_s)`` (UTC epoch seconds). Called with
+        the sampler's lock held: must be cheap and must not call back into the sampler."""
+
+    def on_device_error(self, key: str, message: str) -> None:
+        """Device ``key`` failed; its energy is no longer reported."""
+
+    def after_tick(self) -> None:
+        """Called from the sampler thread after each periodic read, without the lock: the place
+        for slower work (checkpoints, live display). Must never block for long."""
+
+
+@attrs.frozen
+class Subscription:
+    """What a subscriber gets: its start time (UTC epoch s), the devices of its components,
+    components with no sensor (component -> reason), and discovery warnings."""
+
+    start_s: float
+    devices: tuple[DeviceInfo, ...]
+    not_measured: Mapping[str, str]
+    warnings: tuple[str, ...]
+
+
+DiscoverFn = Callable[[Sequence[str], float], "DiscoveryLike"]
+
+
+class DiscoveryLike(Protocol):
+    """The shape of :class:`carbonsdk.sensors.Discovery`."""
+
+    @property
+    def sensors(self) -> tuple[EnergySensor, ...]: ...
+
+    @property
+    def not_measured(self) -> Mapping[str, str]: ...
+
+    @property
+    def warnings(self) -> tuple[str, ...]: ...
+
+
+def _default_discover(components: Sequence[str], mono_s: float) -> DiscoveryLike:
+    from carbonsdk.sensors import SensorEnvironment, discover
+
+    return discover(components, SensorEnvironment(), mono_s)
+
+
+class Sampler:
+    """Reads sensors on one thread (or, with ``threaded=False``, only when :meth:`tick` is
+    called: tests drive it with a fake clock)."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        discover: DiscoverFn = _default_discover,
+        threaded: bool = True,
+    ) -> None:
+        self.clock = clock
+        self.threaded = threaded
+        self._discover = discover
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._timebase = Timebase(clock)
+        self._sensors: dict[str, EnergySensor] = {}
+        self._last_j: dict[str, float] = {}
+        self._failed: dict[str, str] = {}
+        self._discovered: set[str] = set()
+        self._not_measured: dict[str, str] = {}
+        self._warnings: list[str] = []
+        self._subs: dict[int, tuple[Subscriber, frozenset[str], float]] = {}
+        self._last_mono = clock.monotonic()
+        self._thread: threading.Thread | None = None
+        self.ticks = 0
+
+    # -- public -----------------------------------------------------------------------------
+
+    def now_s(self) -> float:
+        """UTC epoch seconds now on the sampler's timebase."""
+        return self._timebase.now_epoch_s()
+
+    @property
+    def running(self) -> bool:
+        """True while the background thread is alive."""
+        t = self._thread
+        return t is not None and t.is_alive()
+
+    def subscribe(
+        self, sub: Subscriber, components: Sequence[str], interval_s: float
+    ) -> Subscription:
+        """Start delivering energy of ``components`` to ``sub`` every ``interval_s`` seconds."""
+        with self._lock:
+            self._tick_locked()  # close the interval of runs already open
+            self._ensure(components)
+            self._subs[id(sub)] = (sub, frozenset(components), interval_s)
+            devices = tuple(
+                s.info for k, s in self._sensors.items() if s.info.component in components
+            )
+            sub_state = Subscription(
+                start_s=self._timebase.epoch_s(self._last_mono),
+                devices=devices,
+                not_measured={c: r for c, r in self._not_measured.items() if c in components},
+                warnings=tuple(self._warnings),
+            )
+            for key, msg in self._failed.items():
+                if self._sensors[key].info.component in components:
+                    sub.on_device_error(key, msg)
+            if self.threaded and self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="carbonsdk-sampler", daemon=True
+                )
+                self._thread.start()
+            else:
+                self._wake.set()  # a shorter interval takes effect now
+        return sub_state
+
+    def unsubscribe(self, sub: Subscriber) -> float:
+        """Stop delivering to ``sub`` after a last read; returns the end time (UTC epoch s)."""
+        with self._lock:
+            self._tick_locked()
+            self._subs.pop(id(sub), None)
+            end_s = self._timebase.epoch_s(self._last_mono)
+            self._wake.set()
+        return end_s
+
+    def tick(self) -> None:
+        """Read every sensor now and deliver the interval since the previous read."""
+        with self._lock:
+            self._tick_locked()
+
+    def failed_devices(self) -> Mapping[str, str]:
+        """Device key -> error message for degraded devices."""
+        with self._lock:
+            return dict(self._failed)
+
+    def close(self) -> None:
+        """Stop the thread (bounded: at most ~1 s wait) and close all sensors."""
+        with self._lock:
+            self._subs.clear()
+            self._wake.set()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=1.0)
+        with self._lock:
+            for sensor in self._sensors.values():
+                try:
+                    sensor.close()
+                except Exception:  # noqa: BLE001 - closing must never raise
+                    log.debug("closing sensor failed", exc_info=True)
+            self._sensors.clear()
+            self._last_j.clear()
+            self._discovered.clear()
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _ensure(self, components: Sequence[str]) -> None:
+        missing = [c for c in components if c not in self._discovered]
+        if not missing:
+            return
+        mono = self.clock.monotonic()
+        try:
+            found = self._discover(missing, mono)
+        except Exception as exc:  # noqa: BLE001 - discovery must never crash the host
+            log.warning("carbonsdk: sensor discovery failed: %s", exc)
+            for c in missing:
+                self._not_measured[c] = f"sensor discovery failed: {exc}"
+                self._discovered.add(c)
+            return
+        for sensor in found.sensors:
+            key = sensor.info.key
+            if key in self._sensors:
+                continue
+            self._sensors[key] = sensor
+            self._last_j[key] = 0.0
+        for c, reason in found.not_measured.items():
+            self._not_measured[c] = reason
+        for w in found.warnings:
+            if w not in self._warnings:
+                self._warnings.append(w)
+                log.warning("carbonsdk: %s", w)
+        self._discovered.update(missing)
+
+    def _tick_locked(self) -> None:
+        mono = self.clock.monotonic()
+        if mono <= self._last_mono:
+            return
+        deltas: dict[str, float] = {}
+        for key, sensor in self._sensors.items():
+            if key in self._failed:
+                continue
+            try:
+                value = sensor.read_energy_j(mono)
+            except Exception as exc:  # noqa: BLE001 - a sensor fault degrades that device only
+                message = f"{sensor.info.name}: {exc}"
+                self._failed[key] = message
+                log.warning("carbonsdk: %s stopped reporting, degraded: %s", key, exc)
+                for sub, comps, _ in list(self._subs.values()):
+                    if sensor.info.component in comps:
+                        try:
+                            sub.on_device_error(key, message)
+                        except Exception:  # noqa: BLE001
+                            log.exception("carbonsdk: subscriber failed")
+                continue
+            delta = value - self._last_j[key]
+            self._last_j[key] = value
+            deltas[key] = delta if delta > 0 else 0.0
+        start_s = self._timebase.epoch_s(self._last_mono)
+        end_s = self._timebase.epoch_s(mono)
+        self._last_mono = mono
+        self.ticks += 1
+        for sub, _, _ in list(self._subs.values()):
+            try:
+                sub.on_interval(start_s, end_s, deltas)
+            except Exception:  # noqa: BLE001 - never let one run break the others
+                log.exception("carbonsdk: subscriber failed")
+
+    def _interval_locked(self) -> float | None:
+        if not self._subs:
+            return None
+        return min(i for _, _, i in self._subs.values())
+
+    def _loop(self) -> None:
+        me = threading.current_thread()
+        while True:
+            with self._lock:
+                interval = self._interval_locked()
+                if interval is None or self._thread is not me:
+                    if self._thread is me:
+                        self._thread = None
+                    return
+                self._wake.clear()
+            if self._wake.wait(interval):
+                continue  # subscriptions changed: recompute the interval (or exit)
+            try:
+                with self._lock:
+                    if self._thread is not me:
+                        return
+                    self._tick_locked()
+                    subs = [s for s, _, _ in self._subs.values()]
+                for sub in subs:
+                    try:
+                        sub.after_tick()
+                    except Exception:  # noqa: BLE001
+                        log.exception("carbonsdk: periodic run work failed")
+            except Exception:  # noqa: BLE001 - the thread must survive anything
+                log.exception("carbonsdk: sampler tick failed")
+
+    def _reset_after_fork(self) -> None:
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._subs = {}
+        self._thread = None
+        self._sensors = {}
+        self._last_j = {}
+        self._failed = {}
+        self._discovered = set()
+        self._not_measured = {}
+        self._warnings = []
+        self._last_mono = self.clock.monotonic()
+
+
+_global: Sampler | None = None
+_global_lock = threading.Lock()
+
+
+def get_sampler() -> Sampler:
+    """The process-wide sampler (created lazily)."""
+    global _global
+    with _global_lock:
+        if _global is None:
+            _global = Sampler()
+        return _global
+
+
+def set_sampler(sampler: Sampler | None) -> Sampler | None:
+    """Replace the process-wide sampler (for tests and :mod:`carbonsdk.testing`); returns the
+    previous one. The previous one is not closed."""
+    global _global
+    with _global_lock:
+        previous, _global = _global, sampler
+        return previous
+
+
+def _after_fork_in_child() -> None:
+    global _global, _global_lock
+    _global_lock = threading.Lock()
+    if _global is not None:
+        _global._reset_after_fork()
+    nvml = sys.modules.get("carbonsdk.sensors.nvml")  # only if this process ever used NVML
+    reset = getattr(nvml, "reset_after_fork", None)
+    if reset is not None:
+        try:
+            reset()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

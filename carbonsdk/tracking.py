@@ -1,0 +1,762 @@
+"""``measure()`` and ``@tracked``: the only module that wires sensors, sampler, region,
+intensity, accounting, ledger and report together.
+
+A :class:`Run` is mutable while it runs and hands out a frozen :class:`RunResult` when it ends.
+Nothing the SDK does at the end of a run (intensity lookup, ledger write, report) can replace
+the user's own exception or crash their program: SDK faults are logged and flagged.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import math
+import os
+import platform
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from numbers import Real
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any, ParamSpec, TypeVar, overload
+
+import attrs
+
+from carbonsdk import config
+from carbonsdk.accounting import AlignedSeries, align, extend_to_cover
+from carbonsdk.clock import to_datetime
+from carbonsdk.exceptions import ConfigurationError
+from carbonsdk.intensity.base import IntensityProvider
+from carbonsdk.intensity.series import IntensitySeries, IntensitySource
+from carbonsdk.region.base import Region
+from carbonsdk.result import DeviceResult, PauseEvent, RunResult, TimelineInterval
+from carbonsdk.sampler import Sampler, get_sampler
+from carbonsdk.sensors.base import COMPONENTS, DeviceInfo
+from carbonsdk.timeline import J_PER_KWH, TimelineBuilder
+
+log = logging.getLogger("carbonsdk")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: how long the end of a run may wait for a live intensity provider, seconds
+PROVIDER_BUDGET_S = 5.0
+#: how long the end of a run may wait for cloud-region detection still in flight, seconds
+DETECTION_BUDGET_S = 1.0
+
+
+class Terminated(SystemExit):
+    """Raised in the main thread on SIGTERM while a run is open (exit code 143), so that
+    ``finally`` blocks run and the run is recorded as ``"interrupted"``. Installed only when the
+    process had the default SIGTERM handler."""
+
+    def __init__(self) -> None:
+        super().__init__(128 + signal.SIGTERM)
+
+
+# -- options ------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class RunOptions:
+    """Validated options of :func:`measure` (see its docstring for units)."""
+
+    name: str | None
+    region: Region | None
+    components: tuple[str, ...]
+    gpus: tuple[int, ...] | None
+    interval_s: float
+    intensity: IntensityProvider | None
+    intensity_option: str
+    ledger: Path | None
+    report: bool
+    pue: float
+    tags: Mapping[str, str]
+    checkpoint_s: float
+    live: bool
+
+
+def _positive(option: str, value: Any, *, minimum: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ConfigurationError(f"{option}={value!r} is not valid: expected a number")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ConfigurationError(f"{option}={value!r} is not valid: expected a finite number")
+    if minimum is not None:
+        if v < minimum:
+            raise ConfigurationError(f"{option}={value!r} is not valid: expected >= {minimum}")
+    elif v <= 0:
+        raise ConfigurationError(f"{option}={value!r} is not valid: expected a number > 0")
+    return v
+
+
+def validate_options(
+    name: Any = None,
+    *,
+    region: Any = None,
+    components: Any = COMPONENTS,
+    gpus: Any = None,
+    interval_s: Any = 1.0,
+    intensity: Any = "auto",
+    ledger: Any = None,
+    report: Any = True,
+    pue: Any = 1.0,
+    tags: Any = None,
+    checkpoint_s: Any = 60.0,
+    live: Any = False,
+) -> RunOptions:
+    """Check every option of :func:`measure`; raises :class:`ConfigurationError` naming the bad
+    value and what is accepted."""
+    if name is not None and not isinstance(name, str):
+        raise ConfigurationError(f"name={name!r} is not valid: expected a string or None")
+    parsed_region: Region | None
+    if region is None or isinstance(region, Region):
+        parsed_region = region
+    elif isinstance(region, str):
+        from carbonsdk.region import parse_region
+
+        parsed_region = parse_region(region, source="explicit")
+    else:
+        raise ConfigurationError(
+            f"region={region!r} is not valid: expected a string such as 'aws:us-east-1', "
+            "'gcp:europe-west4', 'azure:westus2', a grid zone ('DE') or a country code ('FR')")
+    comps_in = (components,) if isinstance(components, str) else components
+    try:
+        comps = tuple(comps_in)
+    except TypeError:
+        raise ConfigurationError(
+            f"components={components!r} is not valid: expected some of {COMPONENTS}") from None
+    bad = [c for c in comps if c not in COMPONENTS]
+    if bad or not comps or len(set(comps)) != len(comps):
+        raise ConfigurationError(
+            f"components={components!r} is not valid: expected a non-empty selection without "
+            f"repeats from {COMPONENTS}" + (f"; unknown: {bad!r}" if bad else ""))
+    gpu_list: tuple[int, ...] | None = None
+    if gpus is not None:
+        if isinstance(gpus, (str, bytes)) or not isinstance(gpus, Iterable):
+            raise ConfigurationError(
+                f"gpus={gpus!r} is not valid: expected None or a list of GPU indices (ints >= 0)")
+        gpu_list = tuple(gpus)
+        if not all(isinstance(g, int) and not isinstance(g, bool) and g >= 0 for g in gpu_list):
+            raise ConfigurationError(
+                f"gpus={gpus!r} is not valid: expected None or a list of GPU indices (ints >= 0)")
+    interval = _positive("interval_s", interval_s)
+    from carbonsdk.intensity.choose import make_provider
+
+    provider = make_provider(intensity)
+    ledger_path: Path | None
+    if ledger is False:
+        ledger_path = None
+    elif ledger is None or ledger is True:
+        ledger_path = config.default_ledger_path()
+    elif isinstance(ledger, (str, os.PathLike)):
+        if not str(ledger).strip():
+            raise ConfigurationError("ledger='' is not valid: expected a file path, None or False")
+        ledger_path = Path(ledger).expanduser()
+        if ledger_path.is_dir():
+            raise ConfigurationError(
+                f"ledger={str(ledger)!r} is a directory: expected a file path such as "
+                f"{str(ledger_path / 'ledger.jsonl')!r}, None or False")
+    else:
+        raise ConfigurationError(
+            f"ledger={ledger!r} is not valid: expected None (default path), a path, or False")
+    if not isinstance(report, bool):
+        raise ConfigurationError(f"report={report!r} is not valid: expected True or False")
+    if not isinstance(live, bool):
+        raise ConfigurationError(f"live={live!r} is not valid: expected True or False")
+    pue_v = _positive("pue", pue, minimum=1.0)
+    if tags is None:
+        tag_map: dict[str, str] = {}
+    elif isinstance(tags, Mapping) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
+    ):
+        tag_map = dict(tags)
+    else:
+        raise ConfigurationError(f"tags={tags!r} is not valid: expected a dict of str to str")
+    checkpoint = _positive("checkpoint_s", checkpoint_s)
+    return RunOptions(
+        name=name, region=parsed_region, components=comps, gpus=gpu_list, interval_s=interval,
+        intensity=provider, intensity_option=repr(intensity) if not isinstance(intensity, str)
+        else intensity, ledger=ledger_path, report=report, pue=pue_v, tags=tag_map,
+        checkpoint_s=checkpoint, live=live)
+
+
+def _script_name() -> str:
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if argv0 in ("", "-c", "-"):
+        return "python"
+    return Path(argv0).name
+
+
+# -- SIGTERM --------------------------------------------------------------------------------------
+
+_sig_lock = threading.Lock()
+_sig_depth = 0
+_sig_previous: Any = None
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+def _install_sigterm() -> bool:
+    global _sig_depth, _sig_previous
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    with _sig_lock:
+        if _sig_depth == 0:
+            try:
+                current = signal.getsignal(signal.SIGTERM)
+                if current is not signal.SIG_DFL:
+                    return False  # respect the program's own handler
+                _sig_previous = signal.signal(signal.SIGTERM, _on_sigterm)
+            except (ValueError, OSError):
+                return False
+        _sig_depth += 1
+        return True
+
+
+def _uninstall_sigterm() -> None:
+    global _sig_depth
+    with _sig_lock:
+        _sig_depth -= 1
+        if _sig_depth == 0:
+            try:
+                if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+                    signal.signal(signal.SIGTERM, _sig_previous or signal.SIG_DFL)
+            except (ValueError, OSError):
+                pass
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+class _RegionLookup:
+    """Cloud-region detection running in a short-lived thread, joined at the end of the run."""
+
+    def __init__(self) -> None:
+        self.region = Region.unknown()
+        self._done = threading.Event()
+        threading.Thread(target=self._work, name="carbonsdk-region", daemon=True).start()
+
+    def _work(self) -> None:
+        try:
+            from carbonsdk.region import resolve_region
+
+            self.region = resolve_region(None)
+        except Exception as exc:  # noqa: BLE001 - detection returns "nothing", never raises
+            log.debug("carbonsdk: region detection failed: %s", exc)
+        finally:
+            self._done.set()
+
+    def result(self, timeout_s: float) -> Region:
+        self._done.wait(timeout_s)
+        return self.region
+
+
+def _status_of(exc_type: type[BaseException] | None, exc: BaseException | None) -> str:
+    if exc_type is None:
+        return "completed"
+    if issubclass(exc_type, (KeyboardInterrupt, Terminated)):
+        return "interrupted"
+    if exc_type.__name__ == "CancelledError":
+        return "interrupted"
+    if issubclass(exc_type, SystemExit):
+        code = exc.code if isinstance(exc, SystemExit) else None
+        return "completed" if code in (None, 0) else "failed"
+    return "failed"
+
+
+class Run:
+    """A measured block, returned by :func:`measure`. Live while inside: :attr:`energy_kwh`,
+    :attr:`elapsed_s`; after exit: :attr:`result` (a frozen :class:`RunResult`)."""
+
+    def __init__(self, options: RunOptions, *, sampler: Sampler | None = None) -> None:
+        self.options = options
+        self.name = options.name or _script_name()
+        self.run_id = uuid.uuid4().hex
+        self.result: RunResult | None = None
+        self._sampler_override = sampler
+        self._sampler: Sampler | None = None
+        self._lock = threading.Lock()
+        self._state = "new"
+        self._pid = os.getpid()
+        self._start_s = 0.0
+        self._timeline: TimelineBuilder | None = None
+        self._devices: tuple[DeviceInfo, ...] = ()
+        self._device_j: dict[str, float] = {}
+        self._device_errors: dict[str, str] = {}
+        self._not_measured: dict[str, str] = {}
+        self._keys: dict[str, str] = {}
+        self._region_fixed: Region | None = None
+        self._region_lookup: _RegionLookup | None = None
+        self._writer: Any = None
+        self._checkpoint_seq = 0
+        self._checkpointed_until_s: float | None = None
+        self._provisional: IntensitySeries | None = None
+        self._sigterm = False
+        self._live: Any = None
+        self._last_power_w = 0.0
+        self._pauses: list[PauseEvent] = []
+        self._pause_policy: Any = None
+        self._paused_since: float | None = None
+        self._warnings: tuple[str, ...] = ()
+
+    # -- live properties ---------------------------------------------------------------------
+
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds since the run started (final duration after it ended)."""
+        if self.result is not None:
+            return self.result.duration_s
+        if self._sampler is None:
+            return 0.0
+        return max(0.0, self._sampler.now_s() - self._start_s)
+
+    @property
+    def energy_kwh(self) -> float:
+        """Energy measured so far, kWh (all measured components; up to the last sample)."""
+        if self.result is not None:
+            return self.result.energy_kwh
+        with self._lock:
+            return 0.0 if self._timeline is None else self._timeline.total_j() / J_PER_KWH
+
+    @property
+    def region(self) -> Region:
+        """The run's region as known now (detection may still be in flight)."""
+        if self.result is not None:
+            return self.result.region
+        if self._region_fixed is not None:
+            return self._region_fixed
+        if self._region_lookup is not None:
+            return self._region_lookup.region
+        return Region.unknown()
+
+    # -- context manager -----------------------------------------------------------------------
+
+    def __enter__(self) -> Run:
+        if self._state != "new":
+            raise RuntimeError(
+                "a measure() block can be entered only once; call carbonsdk.measure() again")
+        self._state = "running"
+        self._resolve_region_start()
+        sampler = self._sampler_override or get_sampler()
+        self._sampler = sampler
+        comps = self.options.components
+        sub = sampler.subscribe(self, comps, self.options.interval_s)
+        devices = list(sub.devices)
+        gpus = [d for d in devices if d.component == "gpu"]
+        if self.options.gpus is not None and gpus:
+            known = {d.index for d in gpus}
+            missing = [g for g in self.options.gpus if g not in known]
+            if missing:
+                sampler.unsubscribe(self)
+                self._state = "done"
+                raise ConfigurationError(
+                    f"gpus={list(self.options.gpus)!r} is not valid: GPU index {missing[0]} is not "
+                    f"visible to this process (visible: {sorted(i for i in known if i is not None)})")
+            devices = [d for d in devices
+                       if d.component != "gpu" or d.index in self.options.gpus]
+        measured = tuple(c for c in comps if any(d.component == c for d in devices))
+        with self._lock:
+            self._devices = tuple(devices)
+            self._keys = {d.key: d.component for d in devices}
+            self._device_j = dict.fromkeys(self._keys, 0.0)
+            self._not_measured = {
+                c: sub.not_measured.get(c, f"no {c} sensor on this host")
+                for c in comps if c not in measured}
+            self._timeline = TimelineBuilder(measured)
+            self._start_s = sub.start_s
+            self._warnings = sub.warnings
+        if self.options.ledger is not None:
+            from carbonsdk.ledger import LedgerWriter
+
+            self._writer = LedgerWriter(self.options.ledger)
+        self._sigterm = _install_sigterm()
+        if self.options.live:
+            self._start_live()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._state != "running":
+            return
+        self._state = "done"
+        if os.getpid() != self._pid:
+            return  # a forked child leaving an inherited block: the parent records the run
+        try:
+            assert self._sampler is not None
+            end_s = self._sampler.unsubscribe(self)
+        except Exception:  # noqa: BLE001
+            log.exception("carbonsdk: sampler failed at the end of the run")
+            end_s = time.time()
+        if self._sigterm:
+            _uninstall_sigterm()
+        self._stop_live()
+        status = _status_of(exc_type, exc)
+        error = None
+        if status == "failed" and exc is not None:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        try:
+            self.result = self._finish(status, end_s, error)
+        except Exception:  # noqa: BLE001 - never replace the user's exception
+            log.exception("carbonsdk: could not complete the run record")
+            return
+        if self.options.report:
+            try:
+                from carbonsdk.report import print_report
+
+                print_report(self.result)
+            except Exception:  # noqa: BLE001
+                log.exception("carbonsdk: could not print the report")
+
+    async def __aenter__(self) -> Run:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    # -- sampler callbacks ---------------------------------------------------------------------
+
+    def on_interval(self, start_s: float, end_s: float, energy_j: Mapping[str, float]) -> None:
+        """Sampler callback: energy per device key (J) over ``[start_s, end_s)``."""
+        with self._lock:
+            if self._timeline is None:
+                return
+            per_comp: dict[str, float] = {}
+            for key, joules in energy_j.items():
+                comp = self._keys.get(key)
+                if comp is None:
+                    continue
+                self._device_j[key] += joules
+                per_comp[comp] = per_comp.get(comp, 0.0) + joules
+            self._timeline.add(start_s, end_s, per_comp)
+            if end_s > start_s:
+                self._last_power_w = sum(per_comp.values()) / (end_s - start_s)
+
+    def on_device_error(self, key: str, message: str) -> None:
+        """Sampler callback: device ``key`` is degraded."""
+        with self._lock:
+            if key in self._keys:
+                self._device_errors[key] = message
+
+    def after_tick(self) -> None:
+        """Sampler callback, outside its lock: checkpoints and the live panel."""
+        if os.getpid() != self._pid or self._state != "running":
+            return
+        now_s = self._sampler.now_s() if self._sampler else time.time()
+        if self._writer is not None:
+            last = self._checkpointed_until_s
+            if last is None or now_s - last >= self.options.checkpoint_s:
+                self._write_checkpoint()
+        if self._live is not None:
+            try:
+                self._live.update(self.elapsed_s, self._last_power_w, self.energy_kwh, None)
+            except Exception:  # noqa: BLE001
+                log.debug("live panel update failed", exc_info=True)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _resolve_region_start(self) -> None:
+        if self.options.region is not None:
+            self._region_fixed = self.options.region
+            return
+        from carbonsdk.region import resolve_region
+
+        quick = resolve_region(None, offline=True)  # env var only: no network
+        if quick.known or config.offline():
+            self._region_fixed = quick
+        else:
+            self._region_lookup = _RegionLookup()
+
+    def _final_region(self) -> Region:
+        if self._region_fixed is not None:
+            return self._region_fixed
+        if self._region_lookup is not None:
+            return self._region_lookup.result(DETECTION_BUDGET_S)
+        return Region.unknown()
+
+    def _provider(self) -> IntensityProvider:
+        if self.options.intensity is not None:
+            return self.options.intensity
+        from carbonsdk.intensity.choose import auto_provider
+
+        return auto_provider()
+
+    def _write_checkpoint(self) -> None:
+        from carbonsdk.intensity.choose import is_local, series_for_run
+        from carbonsdk.ledger import checkpoint_record
+
+        with self._lock:
+            assert self._timeline is not None
+            end_s = self._timeline.end_s or self._start_s
+            since = self._checkpointed_until_s
+            energy = self._timeline.snapshot(since_s=since)
+        region = self.region
+        series = self._provisional
+        if series is None or not series.covers(self._start_s, end_s):
+            provider = self._provider()
+            if not is_local(provider):
+                from carbonsdk.intensity.embedded import EmbeddedProvider
+
+                provider = EmbeddedProvider()
+            outcome = series_for_run(provider, region, self._start_s, end_s + 86_400.0)
+            series = self._provisional = outcome.series
+        aligned = align(energy, extend_to_cover(series, self._start_s, end_s), pue=self.options.pue)
+        partial = self._build(
+            "interrupted", end_s, aligned=None, source=series.source, region=region, flags=(),
+            error=None)
+        record = checkpoint_record(partial, self._checkpoint_seq, _intervals(aligned))
+        self._writer.write(record)
+        self._checkpoint_seq += 1
+        self._checkpointed_until_s = end_s
+
+    def _finish(self, status: str, end_s: float, error: str | None) -> RunResult:
+        from carbonsdk.intensity.choose import series_for_run
+
+        region = self._final_region()
+        with self._lock:
+            assert self._timeline is not None
+            energy = self._timeline.snapshot()
+        outcome = series_for_run(self._provider(), region, self._start_s, end_s,
+                                 budget_s=PROVIDER_BUDGET_S)
+        series = extend_to_cover(outcome.series, self._start_s, end_s)
+        flags = list(outcome.flags)
+        if series is not outcome.series and "intensity-estimated" not in flags:
+            flags.append("intensity-estimated")
+        aligned = align(energy, series, pue=self.options.pue)
+        result = self._build(status, end_s, aligned=aligned, source=outcome.series.source,
+                             region=region, flags=tuple(flags), error=error)
+        if self._writer is not None:
+            from carbonsdk.ledger import result_to_record
+
+            if not self._writer.write(result_to_record(result)):
+                log.warning("carbonsdk: run %s could not be written to %s: %s", result.run_id,
+                            self._writer.path, self._writer.last_error)
+                result = attrs.evolve(result, flags=(*result.flags, "ledger-write-failed"))
+        return result
+
+    def _build(
+        self,
+        status: str,
+        end_s: float,
+        *,
+        aligned: AlignedSeries | None,
+        source: IntensitySource,
+        region: Region,
+        flags: tuple[str, ...],
+        error: str | None,
+    ) -> RunResult:
+        with self._lock:
+            assert self._timeline is not None
+            measured = self._timeline.components
+            device_j = dict(self._device_j)
+            errors = dict(self._device_errors)
+            comp_j = {c: self._timeline.total_j(c) for c in measured}
+        devices = tuple(
+            DeviceResult(
+                component=d.component, key=d.key, name=d.name, method=d.method,
+                estimated=d.estimated, energy_kwh=device_j.get(d.key, 0.0) / J_PER_KWH,
+                status="degraded" if d.key in errors else "ok", error=errors.get(d.key),
+                index=d.index, uuid=d.uuid, detail=d.detail)
+            for d in self._devices)
+        degraded = tuple(f"device-degraded:{k}" for k in errors)
+        if aligned is not None:
+            timeline = _intervals(aligned)
+            emissions = aligned.total_emissions_g
+            mean = aligned.mean_intensity_g_per_kwh
+            estimated_src = attrs.evolve(source, estimated=source.estimated
+                                         or aligned.any_estimated)
+        else:
+            timeline, emissions, mean, estimated_src = (), 0.0, None, source
+        if self._paused_since is not None:
+            pauses = [*self._pauses, PauseEvent(to_datetime(self._paused_since), None)]
+        else:
+            pauses = list(self._pauses)
+        return RunResult(
+            run_id=self.run_id,
+            name=self.name,
+            status=status,
+            started_at=to_datetime(self._start_s),
+            ended_at=to_datetime(end_s),
+            duration_s=max(0.0, end_s - self._start_s),
+            energy_kwh=sum(comp_j.values()) / J_PER_KWH,
+            energy_by_component_kwh={c: v / J_PER_KWH for c, v in comp_j.items()},
+            emissions_g=emissions,
+            intensity_g_per_kwh=mean,
+            pue=self.options.pue,
+            region=region,
+            intensity_source=estimated_src,
+            timeline=timeline,
+            devices=devices,
+            tags=self.options.tags,
+            not_measured=self._not_measured,
+            estimated_components=tuple(
+                c for c in measured if any(d.estimated for d in self._devices if d.component == c)),
+            flags=tuple(dict.fromkeys((*flags, *degraded))),
+            pauses=tuple(pauses),
+            interval_s=self.options.interval_s,
+            host=_host_info(),
+            error=error,
+        )
+
+    def _start_live(self) -> None:
+        try:
+            from carbonsdk.report import LivePanel
+
+            self._live = LivePanel(self.name)
+            self._live.start()
+        except Exception:  # noqa: BLE001
+            log.warning("carbonsdk: live panel unavailable", exc_info=True)
+            self._live = None
+
+    def _stop_live(self) -> None:
+        if self._live is not None:
+            try:
+                self._live.stop()
+            except Exception:  # noqa: BLE001
+                log.debug("live panel stop failed", exc_info=True)
+            self._live = None
+
+    def __repr__(self) -> str:
+        return f"<carbonsdk.Run {self.name!r} {self._state} id={self.run_id[:8]}>"
+
+
+def _intervals(aligned: AlignedSeries) -> tuple[TimelineInterval, ...]:
+    comps = aligned.components
+    return tuple(
+        TimelineInterval(
+            start=to_datetime(aligned.starts_s[i]),
+            end=to_datetime(aligned.ends_s[i]),
+            energy_kwh=aligned.energy_kwh[i],
+            energy_by_component_kwh={c: aligned.energy_by_component_kwh[c][i] for c in comps},
+            intensity_g_per_kwh=aligned.intensity_g_per_kwh[i],
+            emissions_g=aligned.emissions_g[i],
+            intensity_estimated=aligned.intensity_estimated[i],
+        )
+        for i in range(len(aligned))
+    )
+
+
+@functools.cache
+def _host_info() -> Mapping[str, Any]:
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+# -- public API ---------------------------------------------------------------------------------
+
+
+def measure(
+    name: str | None = None,
+    *,
+    region: str | Region | None = None,
+    components: Iterable[str] = COMPONENTS,
+    gpus: Iterable[int] | None = None,
+    interval_s: float = 1.0,
+    intensity: Any = "auto",
+    ledger: str | os.PathLike[str] | bool | None = None,
+    report: bool = True,
+    pue: float = 1.0,
+    tags: Mapping[str, str] | None = None,
+    checkpoint_s: float = 60.0,
+    live: bool = False,
+) -> Run:
+    """Measure the energy (kWh) and emissions (g CO2eq) of a ``with`` block.
+
+    ``interval_s``: sampling period in seconds (> 0); ``pue``: data-centre overhead factor
+    (>= 1) applied to emissions; ``checkpoint_s``: seconds between crash-safe ledger checkpoints;
+    ``intensity``: ``"auto"``, ``"embedded"``, ``"electricitymaps"``, ``"watttime"``,
+    ``"ukgrid"``, ``"csv:PATH"``, a constant in g/kWh, or a provider object. See SPEC §1 for
+    every option. Invalid options raise :class:`ConfigurationError` here, at the call.
+    """
+    options = validate_options(
+        name, region=region, components=components, gpus=gpus, interval_s=interval_s,
+        intensity=intensity, ledger=ledger, report=report, pue=pue, tags=tags,
+        checkpoint_s=checkpoint_s, live=live)
+    return Run(options)
+
+
+@overload
+def tracked(func: Callable[P, R], /) -> Callable[P, R]: ...
+
+
+@overload
+def tracked(
+    name: str | None = None, /, **options: Any
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def tracked(name_or_func: Any = None, /, **options: Any) -> Any:
+    """Decorator measuring every call of a function, method or ``async def``.
+
+    ``@tracked``, ``@tracked()``, ``@tracked("name")`` or ``@tracked("name", **measure options)``;
+    the default name is the function's qualified name. The function's return value and
+    exceptions pass through unchanged; each call's result is on
+    ``wrapper.last_result`` (a :class:`RunResult`).
+    """
+    if callable(name_or_func) and not isinstance(name_or_func, str):
+        return _decorate(name_or_func, None, validate_options(None, **options))
+    if name_or_func is not None and not isinstance(name_or_func, str):
+        raise ConfigurationError(
+            f"tracked({name_or_func!r}) is not valid: expected a function, a name string or "
+            "nothing")
+    opts = validate_options(name_or_func, **options)
+
+    def decorator(func: Callable[P, R]) -> Callable[P, R]:
+        return _decorate(func, name_or_func, opts)
+
+    return decorator
+
+
+def _decorate(func: Callable[P, R], name: str | None, opts: RunOptions) -> Callable[P, R]:
+    if not callable(func):
+        raise ConfigurationError(f"tracked: {func!r} is not callable")
+    run_name = name or getattr(func, "__qualname__", None) or repr(func)
+    opts = attrs.evolve(opts, name=run_name)
+
+    if inspect.iscoroutinefunction(func):
+        async_func: Callable[P, Awaitable[Any]] = func  # type: ignore[assignment]
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+            run = Run(opts)
+            try:
+                with run:
+                    return await async_func(*args, **kwargs)
+            finally:
+                async_wrapper.last_result = run.result  # type: ignore[attr-defined]
+
+        async_wrapper.last_result = None  # type: ignore[attr-defined]
+        return async_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        run = Run(opts)
+        try:
+            with run:
+                return func(*args, **kwargs)
+        finally:
+            wrapper.last_result = run.result  # type: ignore[attr-defined]
+
+    wrapper.last_result = None  # type: ignore[attr-defined]
+    return wrapper
