@@ -4,7 +4,6 @@ intensity providers: short timeouts, bounded retries with backoff on 429/5xx hon
 
 from __future__ import annotations
 
-import email.utils
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -54,6 +53,8 @@ def retry_after_s(value: str | None, *, now_s: float | None = None) -> float | N
         return max(0.0, float(value))
     except ValueError:
         pass
+    import email.utils
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

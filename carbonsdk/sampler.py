@@ -16,6 +16,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
@@ -102,6 +103,8 @@ class Sampler:
         self._last_mono = clock.monotonic()
         self._thread: threading.Thread | None = None
         self.ticks = 0
+        #: CPU seconds the background thread has used (all its lifetimes), for overhead reports
+        self.thread_cpu_s = 0.0
 
     # -- public -----------------------------------------------------------------------------
 
@@ -154,9 +157,16 @@ class Sampler:
         return end_s
 
     def tick(self) -> None:
-        """Read every sensor now and deliver the interval since the previous read."""
+        """Read every sensor now, deliver the interval since the previous read, then let each
+        subscriber do its periodic work (checkpoints, live display) outside the lock."""
         with self._lock:
             self._tick_locked()
+            subs = [s for s, _, _ in self._subs.values()]
+        for sub in subs:
+            try:
+                sub.after_tick()
+            except Exception:  # noqa: BLE001
+                log.exception("carbonsdk: periodic run work failed")
 
     def failed_devices(self) -> Mapping[str, str]:
         """Device key -> error message for degraded devices."""
@@ -251,6 +261,13 @@ class Sampler:
 
     def _loop(self) -> None:
         me = threading.current_thread()
+        cpu0 = time.thread_time()
+        try:
+            self._loop_body(me)
+        finally:
+            self.thread_cpu_s += time.thread_time() - cpu0
+
+    def _loop_body(self, me: threading.Thread) -> None:
         while True:
             with self._lock:
                 interval = self._interval_locked()
@@ -261,17 +278,10 @@ class Sampler:
                 self._wake.clear()
             if self._wake.wait(interval):
                 continue  # subscriptions changed: recompute the interval (or exit)
+            if self._thread is not me:
+                return
             try:
-                with self._lock:
-                    if self._thread is not me:
-                        return
-                    self._tick_locked()
-                    subs = [s for s, _, _ in self._subs.values()]
-                for sub in subs:
-                    try:
-                        sub.after_tick()
-                    except Exception:  # noqa: BLE001
-                        log.exception("carbonsdk: periodic run work failed")
+                self.tick()
             except Exception:  # noqa: BLE001 - the thread must survive anything
                 log.exception("carbonsdk: sampler tick failed")
 

@@ -714,6 +714,11 @@ def tracked(name_or_func: Any = None, /, **options: Any) -> Any:
     exceptions pass through unchanged; each call's result is on
     ``wrapper.last_result`` (a :class:`RunResult`).
     """
+    if name_or_func is None and "name" in options:
+        name_or_func = options.pop("name")
+        if name_or_func is not None and not isinstance(name_or_func, str):
+            raise ConfigurationError(
+                f"name={name_or_func!r} is not valid: expected a string or None")
     if callable(name_or_func) and not isinstance(name_or_func, str):
         return _decorate(name_or_func, None, validate_options(None, **options))
     if name_or_func is not None and not isinstance(name_or_func, str):
