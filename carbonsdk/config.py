@@ -29,7 +29,8 @@ def env_region() -> str | None:
 
 
 def default_ledger_path() -> Path:
-    """``CARBONSDK_LEDGER`` if set, else ``platformdirs.user_data_path("carbonsdk")/ledger.jsonl``."""
+    """``CARBONSDK_LEDGER`` if set, else
+    ``platformdirs.user_data_path("carbonsdk") / "ledger.jsonl"``."""
     override = os.environ.get(ENV_LEDGER, "").strip()
     if override:
         return Path(override).expanduser()

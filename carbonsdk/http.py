@@ -36,7 +36,7 @@ class HttpResponse:
 
         try:
             return json.loads(self.text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise HttpError(f"malformed JSON in response ({exc.msg})", self.status) from None
 
 

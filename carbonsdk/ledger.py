@@ -11,12 +11,13 @@ classes lives here and nowhere else.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -257,7 +258,7 @@ def checkpoint_record(
     return record
 
 
-def rebuild_from_checkpoints(records: list[Mapping[str, Any]]) -> RunResult:
+def rebuild_from_checkpoints(records: Sequence[Mapping[str, Any]]) -> RunResult:
     """An ``"interrupted"`` :class:`RunResult` from the checkpoints of a run that never wrote
     its ``"run"`` record (sorted by ``seq``; the last one's metadata wins)."""
     ordered = sorted(records, key=lambda r: int(r.get("seq", 0)))
@@ -328,10 +329,8 @@ def append_records(path: Path, records: list[Mapping[str, Any]]) -> None:
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            try:
+            with contextlib.suppress(OSError):
                 os.fsync(fd)
-            except OSError:
-                pass
         finally:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_UN)
@@ -402,7 +401,7 @@ class Ledger:
     def _records(self) -> Iterator[dict[str, Any]]:
         self.skipped_lines = 0
         try:
-            fh = open(self.path, "rb")
+            fh = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
         except FileNotFoundError:
             return
         except OSError as exc:

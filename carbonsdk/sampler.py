@@ -12,6 +12,7 @@ thread never raises into the host program.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -165,7 +166,7 @@ class Sampler:
         for sub in subs:
             try:
                 sub.after_tick()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("carbonsdk: periodic run work failed")
 
     def failed_devices(self) -> Mapping[str, str]:
@@ -185,7 +186,7 @@ class Sampler:
             for sensor in self._sensors.values():
                 try:
                     sensor.close()
-                except Exception:  # noqa: BLE001 - closing must never raise
+                except Exception:
                     log.debug("closing sensor failed", exc_info=True)
             self._sensors.clear()
             self._last_j.clear()
@@ -200,7 +201,7 @@ class Sampler:
         mono = self.clock.monotonic()
         try:
             found = self._discover(missing, mono)
-        except Exception as exc:  # noqa: BLE001 - discovery must never crash the host
+        except Exception as exc:
             log.warning("carbonsdk: sensor discovery failed: %s", exc)
             for c in missing:
                 self._not_measured[c] = f"sensor discovery failed: {exc}"
@@ -230,7 +231,7 @@ class Sampler:
                 continue
             try:
                 value = sensor.read_energy_j(mono)
-            except Exception as exc:  # noqa: BLE001 - a sensor fault degrades that device only
+            except Exception as exc:
                 message = f"{sensor.info.name}: {exc}"
                 self._failed[key] = message
                 log.warning("carbonsdk: %s stopped reporting, degraded: %s", key, exc)
@@ -238,7 +239,7 @@ class Sampler:
                     if sensor.info.component in comps:
                         try:
                             sub.on_device_error(key, message)
-                        except Exception:  # noqa: BLE001
+                        except Exception:
                             log.exception("carbonsdk: subscriber failed")
                 continue
             delta = value - self._last_j[key]
@@ -251,7 +252,7 @@ class Sampler:
         for sub, _, _ in list(self._subs.values()):
             try:
                 sub.on_interval(start_s, end_s, deltas)
-            except Exception:  # noqa: BLE001 - never let one run break the others
+            except Exception:
                 log.exception("carbonsdk: subscriber failed")
 
     def _interval_locked(self) -> float | None:
@@ -282,7 +283,7 @@ class Sampler:
                 return
             try:
                 self.tick()
-            except Exception:  # noqa: BLE001 - the thread must survive anything
+            except Exception:
                 log.exception("carbonsdk: sampler tick failed")
 
     def _reset_after_fork(self) -> None:
@@ -329,10 +330,8 @@ def _after_fork_in_child() -> None:
     nvml = sys.modules.get("carbonsdk.sensors.nvml")  # only if this process ever used NVML
     reset = getattr(nvml, "reset_after_fork", None)
     if reset is not None:
-        try:
+        with contextlib.suppress(Exception):
             reset()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 if hasattr(os, "register_at_fork"):

@@ -250,7 +250,7 @@ class _RegionLookup:
             from carbonsdk.region import resolve_region
 
             self.region = resolve_region(None)
-        except Exception as exc:  # noqa: BLE001 - detection returns "nothing", never raises
+        except Exception as exc:
             log.debug("carbonsdk: region detection failed: %s", exc)
         finally:
             self._done.set()
@@ -359,8 +359,9 @@ class Run:
                 sampler.unsubscribe(self)
                 self._state = "done"
                 raise ConfigurationError(
-                    f"gpus={list(self.options.gpus)!r} is not valid: GPU index {missing[0]} is not "
-                    f"visible to this process (visible: {sorted(i for i in known if i is not None)})")
+                    f"gpus={list(self.options.gpus)!r} is not valid: GPU index {missing[0]} is "
+                    "not visible to this process (visible: "
+                    f"{sorted(i for i in known if i is not None)})")
             devices = [d for d in devices
                        if d.component != "gpu" or d.index in self.options.gpus]
         measured = tuple(c for c in comps if any(d.component == c for d in devices))
@@ -397,7 +398,7 @@ class Run:
         try:
             assert self._sampler is not None
             end_s = self._sampler.unsubscribe(self)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("carbonsdk: sampler failed at the end of the run")
             end_s = time.time()
         if self._sigterm:
@@ -409,7 +410,7 @@ class Run:
             error = f"{type(exc).__name__}: {exc}"[:500]
         try:
             self.result = self._finish(status, end_s, error)
-        except Exception:  # noqa: BLE001 - never replace the user's exception
+        except Exception:
             log.exception("carbonsdk: could not complete the run record")
             return
         if self.options.report:
@@ -417,7 +418,7 @@ class Run:
                 from carbonsdk.report import print_report
 
                 print_report(self.result)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("carbonsdk: could not print the report")
 
     async def __aenter__(self) -> Run:
@@ -467,7 +468,7 @@ class Run:
         if self._live is not None:
             try:
                 self._live.update(self.elapsed_s, self._last_power_w, self.energy_kwh, None)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.debug("live panel update failed", exc_info=True)
 
     # -- internals -----------------------------------------------------------------------------
@@ -621,7 +622,7 @@ class Run:
 
             self._live = LivePanel(self.name)
             self._live.start()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.warning("carbonsdk: live panel unavailable", exc_info=True)
             self._live = None
 
@@ -629,7 +630,7 @@ class Run:
         if self._live is not None:
             try:
                 self._live.stop()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.debug("live panel stop failed", exc_info=True)
             self._live = None
 

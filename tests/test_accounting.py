@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -67,7 +68,7 @@ def test_align_matches_brute_force(data: st.DataObject, n: int, m: int, pue: flo
     lead = data.draw(st.floats(0.0, 1000.0))
     points = [T0 - lead] + [T0 + c * span for c in cuts] + [T0 + span + 1.0]
     points = sorted(set(points))
-    steps = [b - a for a, b in zip(points, points[1:], strict=False) if b - a > 1e-6]
+    steps = [b - a for a, b in itertools.pairwise(points) if b - a > 1e-6]
     values = data.draw(st.lists(st.floats(0.0, 1500.0), min_size=len(steps),
                                 max_size=len(steps)))
     series = make_series(steps, values, points[0])

@@ -52,14 +52,14 @@ def test_eight_day_run_at_one_second_is_bounded_and_exact() -> None:
         gpu = 300.0 + (i % 600) * 0.1
         tl.add(T0 + i, T0 + i + 1, {"gpu": gpu, "cpu": 50.0, "ram": 5.0})
         expected += gpu + 55.0
-    current, peak = tracemalloc.get_traced_memory()
+    _current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 50 * 1024 * 1024
     assert len(tl) <= 2 * 4096
     snap = tl.snapshot()
     assert math.isclose(snap.total_j(), expected, rel_tol=1e-9)
     assert snap.starts_s[0] == T0 and snap.ends_s[-1] == T0 + n
-    for s, e, s2 in zip(snap.starts_s, snap.ends_s, snap.starts_s[1:], strict=False):
+    for e, s2 in zip(snap.ends_s, snap.starts_s[1:], strict=False):
         assert e == s2  # gap-free
     longest = max(e - s for s, e in zip(snap.starts_s, snap.ends_s, strict=True))
     assert longest <= 300.0

@@ -4,6 +4,7 @@ nesting, threads, async, degraded devices, checkpoints, bad input."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 from collections.abc import Iterator
@@ -81,7 +82,7 @@ def test_measure_energy_timeline_and_ledger(rig: Rig, tmp_path: Path) -> None:
     # the timeline tiles the run and sums to the totals
     tl = result.timeline
     assert tl[0].start == result.started_at and tl[-1].end == result.ended_at
-    assert all(a.end == b.start for a, b in zip(tl, tl[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(tl))
     assert sum(iv.energy_kwh for iv in tl) == pytest.approx(result.energy_kwh)
     assert sum(iv.emissions_g for iv in tl) == pytest.approx(result.emissions_g)
     (stored,) = Ledger(ledger).runs()
@@ -198,7 +199,7 @@ def test_no_gpu_is_not_measured_never_zero() -> None:
         set_sampler(previous)
     assert run.result is not None
     assert "gpu" not in run.result.energy_by_component_kwh
-    assert "gpu" in run.result.not_measured and run.result.not_measured["gpu"]
+    assert run.result.not_measured.get("gpu")
 
 
 def test_gpu_failing_mid_run_degrades_with_warning(rig: Rig,
@@ -343,3 +344,18 @@ def test_bad_options_raise_configuration_error(kwargs: dict[str, Any], needle: s
 def test_ledger_directory_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="is a directory"):
         carbonsdk.measure(ledger=tmp_path)
+
+
+def test_fake_sampler_helper_for_users() -> None:
+    from carbonsdk.testing import fake_sampler
+
+    clock = FakeClock()
+    env = fake_environment(clock, gpus=[FakeGPU.volta(power_w=300.0)])
+    with fake_sampler(env, clock) as s, carbonsdk.measure(
+            "t", region="DE", intensity=100, report=False, ledger=False,
+            components=["gpu"]) as run:
+        clock.advance(10.0)
+        s.tick()
+    assert run.result is not None
+    assert run.result.energy_by_component_kwh["gpu"] == pytest.approx(300.0 * 10 / 3.6e6)
+    assert run.result.emissions_g == pytest.approx(300.0 * 10 / 3.6e6 * 100)

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         print("carbonsdk demo: region unknown (pass --region aws:us-east-1 or a zone such as DE, "
               "set CARBONSDK_REGION, or use --detect on a cloud VM); using the flagged world "
               "average.", file=sys.stderr)
-    ledger: object = False if args.no_ledger else args.ledger
+    ledger: str | bool | None = False if args.no_ledger else args.ledger
     print(f"carbonsdk demo: measuring {args.seconds:g} s of CPU work...", file=sys.stderr)
     with carbonsdk.measure("carbonsdk-demo", region=region, interval_s=args.interval,
                            ledger=ledger, tags={"source": "carbonsdk demo"}) as measured:

@@ -180,7 +180,7 @@ def series_for_run(
             fallback = EmbeddedProvider().series(region, start, end)
             src = attrs.evolve(fallback.source, fallback_from=name, note=reason)
             return _finish(attrs.evolve(fallback, source=src), flags)
-        except Exception as exc:  # noqa: BLE001 - fall through to the world average
+        except Exception as exc:
             reason = f"{reason}; embedded: {exc}"
     world = world_average_series(start_s, end_s)
     src = attrs.evolve(world.source, fallback_from=name, zone=region.zone,
@@ -205,7 +205,7 @@ def _try(provider: IntensityProvider, region: Region, start: datetime, end: date
             series = provider.series(region, start, end)
     except (ProviderError, ConfigurationError, OSError, ValueError) as exc:
         return f"{type(exc).__name__}: {exc}"
-    except Exception as exc:  # noqa: BLE001 - a provider bug must not crash the run
+    except Exception as exc:
         return f"unexpected {type(exc).__name__}: {exc}"
     if not isinstance(series, IntensitySeries):
         return f"provider returned {type(series).__name__}, not an IntensitySeries"

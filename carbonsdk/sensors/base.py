@@ -21,8 +21,9 @@ class DeviceInfo:
     ``key`` is unique within a process (``"gpu:0"``, ``"cpu:package-0"``, ``"ram:host"``);
     ``method`` says how energy is obtained (``"nvml-energy-counter"``, ``"nvml-power-polling"``,
     ``"rapl"``, ``"model-cpu-utilisation"``, ``"model-ram-size"``); ``estimated`` is True for
-    models, False for hardware counters and power readings. ``index`` is the NVML index for GPUs,
-    ``detail`` documents a model's coefficients and source.
+    models, False for hardware counters and power readings. ``index`` is the GPU index as the
+    process sees it (0..n-1 in ``CUDA_VISIBLE_DEVICES`` order; the NVML index is in ``detail``),
+    ``detail`` also documents a model's coefficients and source.
     """
 
     component: str

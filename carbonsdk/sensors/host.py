@@ -1,0 +1,417 @@
+"""Host models for CPU and RAM energy where no hardware counter can be read, and the host probe.
+
+This is the only module that imports :mod:`psutil` (lazily, inside :class:`PsutilHostProbe`).
+
+Both models are *estimates* (``DeviceInfo.estimated=True``) taken from the Cloud Carbon Footprint
+(CCF) methodology, https://www.cloudcarbonfootprint.org/docs/methodology/ (source text:
+``microsite/docs/Methodology.md`` in github.com/cloud-carbon-footprint/cloud-carbon-footprint,
+sections "Compute", "Memory" and "Appendix I: Energy Coefficients"):
+
+* CPU, method ``"model-cpu-utilisation"``: CCF's compute formula, per vCPU,
+  ``Average Watts = Min Watts + Avg vCPU Utilization * (Max Watts - Min Watts)``, so for the
+  host ``power_w = n_vcpu * (min_w + util * (max_w - min_w))``. CCF derives min/max watts per vCPU
+  from the SPECpower_ssj2008 results for the micro-architectures each cloud uses; when the
+  micro-architecture is unknown it uses per-provider figures: AWS average 0.74 / 3.5 W, GCP median
+  0.71 / 4.26 W, Azure average 0.78 / 3.76 W. We cannot know the micro-architecture, so the default
+  is the AWS average (:data:`CCF_AWS`); the others are available for callers that know the cloud.
+* RAM, method ``"model-ram-size"``: CCF's memory coefficient 0.392 W/GB (0.000392 kWh per GB-hour),
+  the mean of Crucial's rule of thumb (3 W per 8 GB of DDR3/DDR4, about 0.375 W/GB) and Micron's
+  DDR4 power model (about 0.4083 W/GB). DIMM "GB" are binary (an "8 GB" DIMM holds 8 GiB), so the
+  coefficient is applied per GiB (2**30 bytes).
+
+Choices documented here:
+
+* ``util`` is the *system-wide* busy fraction between two reads, from cumulative CPU times:
+  busy = user + nice + system + irq + softirq (guest time is already inside user/nice); idle,
+  iowait and steal (time the hypervisor gave to another VM) are not busy. In a VM this is the
+  VM's utilisation, which is what the model wants; in a container on a shared host it includes
+  other tenants' load (a known limitation, flagged by ``estimated=True``).
+* ``n_vcpu`` is the number of CPUs this process may run on (its affinity mask), further capped by
+  a cgroup CPU quota when one is set (``cpu.max`` / ``cpu.cfs_quota_us``, rounded up): a container
+  limited to 2 CPUs on a 64-CPU host is billed for 2 vCPUs, not 64.
+* The RAM size is the physical memory, or the cgroup memory limit when one is set and smaller:
+  that is the memory the workload can hold. In a VM the physical memory *is* the VM's allocation
+  (what CCF bills); in a container the limit is its share of the host. Idle DRAM draws power too,
+  so the size, not the bytes in use, is what the model multiplies.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+import attrs
+
+from carbonsdk.exceptions import SensorError
+from carbonsdk.sensors.base import DeviceInfo
+
+BYTES_PER_GIB: Final[int] = 2**30
+
+CCF_METHODOLOGY_URL: Final[str] = "https://www.cloudcarbonfootprint.org/docs/methodology/"
+
+
+@attrs.frozen
+class CpuPowerCoefficients:
+    """Per-vCPU power of the CPU utilisation model, in watts: ``min_w_per_vcpu`` at 0 %
+    utilisation, ``max_w_per_vcpu`` at 100 %; ``source`` names where the numbers come from."""
+
+    min_w_per_vcpu: float
+    max_w_per_vcpu: float
+    source: str
+
+
+CCF_AWS: Final[CpuPowerCoefficients] = CpuPowerCoefficients(
+    0.74,
+    3.5,
+    f"Cloud Carbon Footprint, AWS average of SPECpower micro-architectures, {CCF_METHODOLOGY_URL}",
+)
+"""CCF Appendix I, AWS: average minimum 0.74 W, average maximum 3.5 W per vCPU (the default)."""
+
+CCF_GCP: Final[CpuPowerCoefficients] = CpuPowerCoefficients(
+    0.71,
+    4.26,
+    f"Cloud Carbon Footprint, GCP median of SPECpower micro-architectures, {CCF_METHODOLOGY_URL}",
+)
+"""CCF Appendix I, GCP: median minimum 0.71 W, median maximum 4.26 W per vCPU."""
+
+CCF_AZURE: Final[CpuPowerCoefficients] = CpuPowerCoefficients(
+    0.78,
+    3.76,
+    f"Cloud Carbon Footprint, Azure average of SPECpower micro-architectures, "
+    f"{CCF_METHODOLOGY_URL}",
+)
+"""CCF Appendix I, Azure: average minimum 0.78 W, average maximum 3.76 W per vCPU."""
+
+CCF_RAM_W_PER_GIB: Final[float] = 0.392
+"""CCF memory coefficient: 0.392 W per GB of memory (0.000392 kWh per GB-hour), applied per GiB."""
+
+
+class HostProbe(Protocol):
+    """What the host models need to know about the machine (tests use
+    :class:`carbonsdk.testing.FakeHost`). Methods may raise any exception when the host cannot be
+    read; the models turn that into :class:`~carbonsdk.exceptions.SensorError`."""
+
+    def cpu_count(self) -> int:
+        """Number of vCPUs available to this process (affinity, cgroup quota), >= 1."""
+        ...
+
+    def cpu_times_s(self) -> tuple[float, float]:
+        """System-wide cumulative CPU seconds ``(busy_s, total_s)`` summed over all CPUs."""
+        ...
+
+    def memory_total_bytes(self) -> int:
+        """Physical memory of the host (or VM), in bytes."""
+        ...
+
+    def memory_limit_bytes(self) -> int | None:
+        """The cgroup memory limit of this process in bytes, or None when there is none."""
+        ...
+
+
+def cpu_model_power_w(n_vcpu: int, util: float, coefficients: CpuPowerCoefficients) -> float:
+    """CCF CPU model power in watts: ``n_vcpu * (min_w + util * (max_w - min_w))``, with
+    ``util`` (0..1, clamped) the busy fraction."""
+    util = min(1.0, max(0.0, util))
+    per_vcpu_w = coefficients.min_w_per_vcpu + util * (
+        coefficients.max_w_per_vcpu - coefficients.min_w_per_vcpu
+    )
+    return n_vcpu * per_vcpu_w
+
+
+def ram_model_power_w(memory_bytes: int, w_per_gib: float = CCF_RAM_W_PER_GIB) -> float:
+    """CCF RAM model power in watts: ``w_per_gib`` times the memory size in GiB."""
+    return w_per_gib * memory_bytes / BYTES_PER_GIB
+
+
+def attributed_memory_bytes(probe: HostProbe) -> int:
+    """The memory size the RAM model bills, in bytes: physical memory, or the cgroup limit when
+    it is set and smaller (see the module docstring for why)."""
+    total = int(probe.memory_total_bytes())
+    limit = probe.memory_limit_bytes()
+    if limit is not None and 0 < limit < total:
+        return int(limit)
+    return total
+
+
+class CpuUtilisationModelSensor:
+    """CPU energy from the CCF utilisation model (``"model-cpu-utilisation"``, estimated).
+
+    Between two reads the energy is ``power_w(mean utilisation) * elapsed_s``; the model is linear
+    in utilisation, so using the interval's mean utilisation is exact for the model.
+    """
+
+    def __init__(
+        self,
+        probe: HostProbe,
+        mono_s: float,
+        coefficients: CpuPowerCoefficients = CCF_AWS,
+    ) -> None:
+        try:
+            self._n_vcpu = int(probe.cpu_count())
+            busy_s, total_s = probe.cpu_times_s()
+        except Exception as exc:
+            raise SensorError(f"cannot read host CPU count/times: {exc!r}") from exc
+        if self._n_vcpu < 1:
+            raise SensorError(f"host probe reports {self._n_vcpu} CPUs available (need >= 1)")
+        self._probe = probe
+        self._coefficients = coefficients
+        self._last_busy_s = float(busy_s)
+        self._last_total_s = float(total_s)
+        self._last_mono_s = mono_s
+        self._last_util = 0.0
+        self._energy_j = 0.0
+        self._closed = False
+        c = coefficients
+        self._info = DeviceInfo(
+            component="cpu",
+            key="cpu:host",
+            name=f"{self._n_vcpu} vCPU (utilisation model)",
+            method="model-cpu-utilisation",
+            estimated=True,
+            detail=(
+                f"power_w = {self._n_vcpu} vCPU x ({c.min_w_per_vcpu} + util x "
+                f"({c.max_w_per_vcpu} - {c.min_w_per_vcpu})) W, util = system-wide busy "
+                f"fraction; {c.source}"
+            ),
+        )
+
+    @property
+    def info(self) -> DeviceInfo:
+        """Static description of the modelled CPU."""
+        return self._info
+
+    @property
+    def last_utilisation(self) -> float:
+        """Busy fraction (0..1) of the last interval read."""
+        return self._last_util
+
+    def read_energy_j(self, mono_s: float) -> float:
+        """Joules since the sensor was opened, integrating the model up to ``mono_s``."""
+        if self._closed:
+            raise SensorError(f"{self._info.key}: sensor is closed")
+        try:
+            busy_s, total_s = self._probe.cpu_times_s()
+        except Exception as exc:
+            raise SensorError(f"{self._info.key}: cannot read host CPU times: {exc!r}") from exc
+        d_total = float(total_s) - self._last_total_s
+        d_busy = float(busy_s) - self._last_busy_s
+        if d_total > 0:
+            self._last_util = min(1.0, max(0.0, d_busy / d_total))
+        # else: no CPU time elapsed (reads too close together): keep the last utilisation.
+        elapsed_s = mono_s - self._last_mono_s
+        if elapsed_s > 0:
+            power_w = cpu_model_power_w(self._n_vcpu, self._last_util, self._coefficients)
+            self._energy_j += power_w * elapsed_s
+            self._last_mono_s = mono_s
+        self._last_busy_s = float(busy_s)
+        self._last_total_s = float(total_s)
+        return self._energy_j
+
+    def close(self) -> None:
+        """Release the sensor (idempotent)."""
+        self._closed = True
+
+
+class RamSizeModelSensor:
+    """RAM energy from the CCF size model (``"model-ram-size"``, estimated): constant power
+    ``w_per_gib * GiB`` integrated over time."""
+
+    def __init__(
+        self, probe: HostProbe, mono_s: float, w_per_gib: float = CCF_RAM_W_PER_GIB
+    ) -> None:
+        try:
+            total = int(probe.memory_total_bytes())
+            memory_bytes = attributed_memory_bytes(probe)
+        except Exception as exc:
+            raise SensorError(f"cannot read host memory size: {exc!r}") from exc
+        if memory_bytes <= 0:
+            raise SensorError(f"host probe reports {memory_bytes} bytes of memory")
+        self._memory_bytes = memory_bytes
+        self._power_w = ram_model_power_w(memory_bytes, w_per_gib)
+        self._last_mono_s = mono_s
+        self._energy_j = 0.0
+        self._closed = False
+        gib = memory_bytes / BYTES_PER_GIB
+        basis = "cgroup memory limit" if memory_bytes < total else "physical memory"
+        self._info = DeviceInfo(
+            component="ram",
+            key="ram:host",
+            name=f"{gib:.1f} GiB RAM (size model)",
+            method="model-ram-size",
+            estimated=True,
+            detail=(
+                f"power_w = {w_per_gib} W/GiB x {gib:.3f} GiB ({basis}) = {self._power_w:.3f} W; "
+                f"Cloud Carbon Footprint memory coefficient, {CCF_METHODOLOGY_URL}"
+            ),
+        )
+
+    @property
+    def info(self) -> DeviceInfo:
+        """Static description of the modelled memory."""
+        return self._info
+
+    @property
+    def power_w(self) -> float:
+        """The constant modelled power, in watts."""
+        return self._power_w
+
+    @property
+    def memory_bytes(self) -> int:
+        """The memory size the model bills, in bytes."""
+        return self._memory_bytes
+
+    def read_energy_j(self, mono_s: float) -> float:
+        """Joules since the sensor was opened: ``power_w * elapsed_s``."""
+        if self._closed:
+            raise SensorError(f"{self._info.key}: sensor is closed")
+        if mono_s > self._last_mono_s:
+            self._energy_j += self._power_w * (mono_s - self._last_mono_s)
+            self._last_mono_s = mono_s
+        return self._energy_j
+
+    def close(self) -> None:
+        """Release the sensor (idempotent)."""
+        self._closed = True
+
+
+def _read_first_line(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="ascii").strip().splitlines()[0].strip()
+    except (OSError, UnicodeDecodeError, IndexError):
+        return None
+
+
+class PsutilHostProbe:
+    """The real :class:`HostProbe`: :mod:`psutil` for CPU times, affinity and memory, plus the
+    cgroup (v2, else v1) files of this process for its CPU quota and memory limit."""
+
+    def __init__(
+        self,
+        cgroup_root: Path = Path("/sys/fs/cgroup"),
+        proc_self_cgroup: Path = Path("/proc/self/cgroup"),
+    ) -> None:
+        import psutil
+
+        self._psutil: Any = psutil
+        self._cgroup_root = cgroup_root
+        self._proc_self_cgroup = proc_self_cgroup
+
+    # -- cgroup helpers -------------------------------------------------------------------------
+    def _cgroup_dirs(self, v1_controller: str) -> list[Path]:
+        """Directories whose cgroup files limit this process: its own cgroup and every ancestor
+        up to the mount root (limits are hierarchical: the tightest one applies)."""
+        leaves: list[Path] = []
+        try:
+            text = self._proc_self_cgroup.read_text(encoding="utf-8")
+        except OSError:
+            text = ""
+        for line in text.splitlines():
+            parts = line.strip().split(":", 2)
+            if len(parts) != 3:
+                continue
+            _, controllers, rel = parts
+            rel = rel.strip().lstrip("/")
+            if controllers == "":  # cgroup v2 unified hierarchy: "0::/path"
+                leaves.append(self._cgroup_root / rel)
+            elif v1_controller in controllers.split(","):
+                leaves.append(self._cgroup_root / controllers / rel)
+                leaves.append(self._cgroup_root / v1_controller / rel)
+        # Inside a container the namespace root is the container's own cgroup.
+        leaves.append(self._cgroup_root)
+        leaves.append(self._cgroup_root / v1_controller)
+        dirs: list[Path] = []
+        for leaf in leaves:
+            d = leaf
+            while True:
+                if d not in dirs:
+                    dirs.append(d)
+                if d == self._cgroup_root or d.parent == d:
+                    break
+                d = d.parent
+        return dirs
+
+    def cgroup_cpu_quota(self) -> float | None:
+        """CPUs allowed by the tightest cgroup CPU quota (quota / period: v2 ``cpu.max``, v1
+        ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``), or None when unlimited or unreadable."""
+        quotas: list[float] = []
+        for d in self._cgroup_dirs("cpu"):
+            v2 = _read_first_line(d / "cpu.max")
+            if v2 is not None:
+                fields = v2.split()
+                if len(fields) == 2 and fields[0] != "max":
+                    q, p = _parse_float(fields[0]), _parse_float(fields[1])
+                    if q is not None and p is not None and q > 0 and p > 0:
+                        quotas.append(q / p)
+                continue
+            q = _parse_float(_read_first_line(d / "cpu.cfs_quota_us"))
+            p = _parse_float(_read_first_line(d / "cpu.cfs_period_us"))
+            if q is not None and p is not None and q > 0 and p > 0:  # v1: -1 = unlimited
+                quotas.append(q / p)
+        return min(quotas) if quotas else None
+
+    def memory_limit_bytes(self) -> int | None:
+        """The tightest cgroup memory limit in bytes (v2 ``memory.max``, v1
+        ``memory.limit_in_bytes``), or None when unlimited or unreadable. v1 reports "unlimited"
+        as a huge number; the model ignores any limit not below physical memory."""
+        limits: list[int] = []
+        for d in self._cgroup_dirs("memory"):
+            text = _read_first_line(d / "memory.max")
+            if text is None:
+                text = _read_first_line(d / "memory.limit_in_bytes")
+            value = _parse_int(text) if text not in (None, "max") else None
+            if value is not None and value > 0:
+                limits.append(value)
+        return min(limits) if limits else None
+
+    # -- HostProbe --------------------------------------------------------------------------------
+    def cpu_count(self) -> int:
+        """CPUs in this process's affinity mask, capped by a cgroup CPU quota (rounded up)."""
+        psutil = self._psutil
+        count: int | None = None
+        try:
+            count = len(psutil.Process().cpu_affinity())
+        except (AttributeError, OSError, psutil.Error):
+            count = None  # no affinity API on this OS (macOS)
+        if not count:
+            count = psutil.cpu_count(logical=True) or os.cpu_count() or 1
+        quota = self.cgroup_cpu_quota()
+        if quota is not None and quota > 0:
+            count = min(count, max(1, math.ceil(quota)))
+        return int(count)
+
+    def cpu_times_s(self) -> tuple[float, float]:
+        """System-wide ``(busy_s, total_s)``: total excludes guest time (already in user/nice);
+        busy excludes idle, iowait and steal."""
+        t = self._psutil.cpu_times()
+        total = sum(t) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
+        not_busy = t.idle + getattr(t, "iowait", 0.0) + getattr(t, "steal", 0.0)
+        return float(total - not_busy), float(total)
+
+    def memory_total_bytes(self) -> int:
+        """Physical memory in bytes (``psutil.virtual_memory().total``)."""
+        return int(self._psutil.virtual_memory().total)
+
+
+def _parse_int(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _parse_float(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def default_host_probe() -> HostProbe:
+    """The psutil-backed probe (imports psutil)."""
+    return PsutilHostProbe()
