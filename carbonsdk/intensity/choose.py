@@ -7,6 +7,7 @@ failure never raises into user code and is bounded by a deadline.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import time
@@ -105,19 +106,14 @@ def make_provider(option: Any) -> IntensityProvider | None:
 
 
 def auto_provider() -> IntensityProvider:
-    """``"auto"``: a live provider when its credentials are configured (Electricity Maps, then
-    WattTime) and the SDK is online, else the embedded dataset."""
-    if not config.offline():
-        if config.secret(config.ENV_ELECTRICITYMAPS_API_KEY):
-            from carbonsdk.intensity.electricitymaps import ElectricityMapsProvider
+    """``"auto"``: Electricity Maps when ``ELECTRICITYMAPS_API_KEY`` is set and the SDK is
+    online, else the embedded dataset. WattTime is not chosen automatically: its regions do not
+    map one-to-one onto grid zones, so it needs an explicit ``WattTimeProvider(wt_region=...)``
+    (or latitude/longitude) passed as ``intensity=``."""
+    if not config.offline() and config.secret(config.ENV_ELECTRICITYMAPS_API_KEY):
+        from carbonsdk.intensity.electricitymaps import ElectricityMapsProvider
 
-            return ElectricityMapsProvider()
-        if config.secret(config.ENV_WATTTIME_USERNAME) and config.secret(
-            config.ENV_WATTTIME_PASSWORD
-        ):
-            from carbonsdk.intensity.watttime import WattTimeProvider
-
-            return WattTimeProvider()
+        return ElectricityMapsProvider()
     from carbonsdk.intensity.embedded import EmbeddedProvider
 
     return EmbeddedProvider()
@@ -188,19 +184,25 @@ def series_for_run(
     return _finish(attrs.evolve(world, source=src), [*flags, "world-average"])
 
 
+def _takes_deadline(provider: IntensityProvider) -> bool:
+    """True when ``provider.series`` accepts ``deadline_s`` (a :func:`time.monotonic` bound on
+    the whole call, retries included): the built-in live providers do."""
+    try:
+        return "deadline_s" in inspect.signature(provider.series).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _accepts_unknown(provider: IntensityProvider) -> bool:
     return bool(getattr(provider, "accepts_unknown_region", False))
 
 
 def _try(provider: IntensityProvider, region: Region, start: datetime, end: datetime,
          budget_s: float) -> IntensitySeries | str:
-    t0 = time.monotonic()
+    deadline_s = time.monotonic() + budget_s
     try:
-        if hasattr(provider, "deadline_s") or not is_local(provider):
-            try:
-                series = provider.series(region, start, end, deadline_s=t0 + budget_s)  # type: ignore[call-arg]
-            except TypeError:
-                series = provider.series(region, start, end)
+        if _takes_deadline(provider):
+            series = provider.series(region, start, end, deadline_s=deadline_s)  # type: ignore[call-arg]
         else:
             series = provider.series(region, start, end)
     except (ProviderError, ConfigurationError, OSError, ValueError) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
@@ -159,7 +160,7 @@ class IntensitySeries:
         if end is not None:
             last_end = to_epoch_s(end)
         else:
-            gaps = [b - a for a, b in zip(times, times[1:], strict=False) if b > a]
+            gaps = [b - a for a, b in itertools.pairwise(times) if b > a]
             last_end = times[-1] + (min(gaps) if gaps else 3600.0)
         flags = tuple(estimated) if estimated is not None else (source.estimated,) * len(items)
         return cls(tuple([*times, last_end]), tuple(v for _, v in items), flags, source)

@@ -1,0 +1,331 @@
+"""Electricity Maps API v3: hourly average (consumption-based, flow-traced) carbon intensity.
+
+Endpoints (https://portal.electricitymaps.com/developer-hub/api/reference, read 2025):
+
+- ``GET /v3/carbon-intensity/history?zone=Z`` — the last 24 hours (free personal tokens);
+- ``GET /v3/carbon-intensity/past-range?zone=Z&start=..&end=..`` — any past range, at most
+  10 days (240 hours) per request at hourly granularity (commercial plans), so longer ranges
+  are requested in 10-day windows;
+- ``GET /v3/carbon-intensity/latest?zone=Z`` and ``GET /v3/carbon-intensity/forecast?zone=Z``.
+
+Authentication is the ``auth-token`` header. Each data point carries ``datetime`` (the start of
+its hour), ``carbonIntensity`` (gCO2eq/kWh), ``isEstimated`` and ``emissionFactorType``
+(``lifecycle``, the API's default, or ``direct``, selected with ``emissionFactorType=``).
+Points with ``isEstimated: true`` and every forecast point are flagged estimated.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal
+
+from carbonsdk import config
+from carbonsdk.clock import to_datetime, to_epoch_s
+from carbonsdk.exceptions import ConfigurationError, ProviderError
+from carbonsdk.http import HttpError, request
+from carbonsdk.intensity.cache import (
+    HOUR_S,
+    MAX_FILL_S,
+    CacheKey,
+    IntensityCache,
+    RawStep,
+    cached_fetch,
+    ceil_hour_s,
+    floor_hour_s,
+    hour_windows,
+    resolve_cache,
+    steps_to_series,
+)
+from carbonsdk.intensity.series import BASES, IntensitySeries, IntensitySource, IntensityStep
+from carbonsdk.region.base import Region
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.electricitymaps.com"
+#: past-range accepts at most 10 days (240 h) per request at hourly granularity (API reference).
+PAST_RANGE_MAX_S = 240 * HOUR_S
+#: /history covers the last 24 hours; ranges starting later than this use it.
+HISTORY_SPAN_S = 24 * HOUR_S
+#: /forecast returns 24 h by default; ``horizonHours`` extends it up to 72 h.
+FORECAST_MAX_HORIZON_H = 72
+_GRANULARITY_S = {"5_minutes": 300.0, "15_minutes": 900.0, "hourly": HOUR_S}
+DATASET = "Electricity Maps API v3 (live; consumption-based, flow-traced carbon intensity)"
+
+
+def _iso(epoch_s: float) -> str:
+    return to_datetime(epoch_s).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _epoch_s(text: Any) -> float:
+    if not isinstance(text, str):
+        raise ValueError("timestamp is not a string")
+    when = datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        raise ValueError("timestamp without UTC offset")
+    return when.timestamp()
+
+
+class ElectricityMapsProvider:
+    """Live average carbon intensity from Electricity Maps for ``Region.zone`` (an Electricity
+    Maps zone id such as ``"DE"`` or ``"US-CAL-CISO"``).
+
+    ``api_key`` defaults to ``ELECTRICITYMAPS_API_KEY``; without one the constructor raises
+    :class:`ConfigurationError`. ``basis``: ``"lifecycle"`` (the API's default) or
+    ``"direct"``. ``timeout_s`` bounds each HTTP attempt and ``budget_s`` a whole
+    :meth:`series` call (or pass ``deadline_s``, a :func:`time.monotonic` value), retries
+    included. ``cache``: None for the default on-disk :class:`IntensityCache`, an instance, or
+    False for none. Gaps up to
+    ``max_fill_s`` seconds are filled with the neighbouring value, flagged estimated.
+    ``sleep`` and ``now_s`` (UTC epoch seconds) are injectable for tests.
+    """
+
+    name = "electricitymaps"
+    signal = "average"
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        basis: str = "lifecycle",
+        base_url: str = DEFAULT_BASE_URL,
+        timeout_s: float = 5.0,
+        budget_s: float = 8.0,
+        retries: int = 2,
+        cache: IntensityCache | Literal[False] | None = None,
+        max_fill_s: float = MAX_FILL_S,
+        sleep: Callable[[float], None] = time.sleep,
+        now_s: Callable[[], float] = time.time,
+    ) -> None:
+        key = api_key if api_key is not None else config.secret(config.ENV_ELECTRICITYMAPS_API_KEY)
+        if not key or not key.strip():
+            raise ConfigurationError(
+                "Electricity Maps needs an API key: set ELECTRICITYMAPS_API_KEY or pass "
+                "api_key=... (get one at https://portal.electricitymaps.com)"
+            )
+        if basis not in BASES:
+            raise ConfigurationError(f"basis {basis!r} is invalid: expected one of {BASES}")
+        if not (timeout_s > 0 and budget_s > 0):
+            raise ConfigurationError(
+                f"timeout_s={timeout_s!r} and budget_s={budget_s!r} must be positive seconds"
+            )
+        self._api_key = key.strip()
+        self.basis = basis
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = float(timeout_s)
+        self.budget_s = float(budget_s)
+        self.retries = int(retries)
+        self.cache = resolve_cache(cache)
+        self.max_fill_s = float(max_fill_s)
+        self._sleep = sleep
+        self._now_s = now_s
+
+    @staticmethod
+    def credentials_available() -> bool:
+        """True when ``ELECTRICITYMAPS_API_KEY`` is set (for ``intensity="auto"``)."""
+        return config.secret(config.ENV_ELECTRICITYMAPS_API_KEY) is not None
+
+    def __repr__(self) -> str:
+        return (
+            f"ElectricityMapsProvider(base_url={self.base_url!r}, basis={self.basis!r}, "
+            "api_key=<set>)"
+        )
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    def _get(self, path: str, params: dict[str, str], deadline_s: float) -> Any:
+        url = f"{self.base_url}{path}"
+        _log.debug("Electricity Maps request %s zone=%s", path, params.get("zone"))
+        try:
+            resp = request(
+                "GET",
+                url,
+                headers={"auth-token": self._api_key, "Accept": "application/json"},
+                params=params,
+                timeout_s=self.timeout_s,
+                retries=self.retries,
+                max_wait_s=self.budget_s,
+                deadline_s=deadline_s,
+                sleep=self._sleep,
+            )
+            return resp.json()
+        except HttpError as exc:
+            hint = ""
+            if exc.status in (401, 403):
+                hint = (
+                    " (check ELECTRICITYMAPS_API_KEY and that your plan includes this endpoint "
+                    "and zone)"
+                )
+            raise HttpError(f"Electricity Maps: {exc}{hint}", exc.status) from None
+
+    def _zone(self, region: Region) -> str:
+        if region.zone is None:
+            raise ProviderError("Electricity Maps needs a grid zone; the region is unknown")
+        return region.zone
+
+    def _source(self, zone: str, note: str = "") -> IntensitySource:
+        return IntensitySource(
+            provider=self.name,
+            signal=self.signal,
+            basis=self.basis,
+            zone=zone,
+            estimated=False,
+            note=note,
+            dataset=f"{DATASET}, {self.basis} emission factors",
+        )
+
+    def _deadline(self, deadline_s: float | None) -> float:
+        return deadline_s if deadline_s is not None else time.monotonic() + self.budget_s
+
+    # -- parsing ----------------------------------------------------------------------------
+
+    def _parse_points(self, doc: Any, field: str, *, forecast: bool) -> list[RawStep]:
+        if not isinstance(doc, dict) or not isinstance(doc.get(field), list):
+            raise ProviderError(f"Electricity Maps: unexpected response (no {field!r} list)")
+        step_s = _GRANULARITY_S.get(str(doc.get("temporalGranularity", "hourly")), HOUR_S)
+        return self._points(doc[field], step_s, forecast=forecast)
+
+    def _points(self, items: list[Any], step_s: float, *, forecast: bool) -> list[RawStep]:
+        out: list[RawStep] = []
+        for item in items:
+            if not isinstance(item, dict):
+                raise ProviderError("Electricity Maps: unexpected data point (not an object)")
+            value = item.get("carbonIntensity")
+            if value is None:
+                continue  # no data for that hour: a gap
+            factor = item.get("emissionFactorType")
+            if factor is not None and factor != self.basis:
+                raise ProviderError(
+                    f"Electricity Maps returned {factor!r} emission factors; {self.basis!r} "
+                    "were requested"
+                )
+            try:
+                start_s = _epoch_s(item.get("datetime"))
+                g_per_kwh = float(value)
+            except (TypeError, ValueError):
+                raise ProviderError(
+                    f"Electricity Maps: unreadable data point (datetime "
+                    f"{item.get('datetime')!r}, carbonIntensity {value!r})"
+                ) from None
+            if not math.isfinite(g_per_kwh) or g_per_kwh < 0:
+                raise ProviderError(f"Electricity Maps: invalid carbonIntensity {value!r}")
+            estimated = forecast or bool(item.get("isEstimated", False))
+            out.append((start_s, start_s + step_s, g_per_kwh, estimated))
+        return out
+
+    # -- fetching ---------------------------------------------------------------------------
+
+    def _history_boundary_s(self) -> float:
+        """Hours from here on are served by ``/history`` (the last 24 h, less an hour's margin)."""
+        return floor_hour_s(self._now_s() - HISTORY_SPAN_S + HOUR_S)
+
+    def _fetch_history(self, zone: str, lo: float, hi: float, deadline_s: float) -> list[RawStep]:
+        params = {"zone": zone, "emissionFactorType": self.basis}
+        if lo >= self._history_boundary_s():
+            doc = self._get("/v3/carbon-intensity/history", params, deadline_s)
+            return self._parse_points(doc, "history", forecast=False)
+        params.update(start=_iso(lo), end=_iso(hi))
+        doc = self._get("/v3/carbon-intensity/past-range", params, deadline_s)
+        return self._parse_points(doc, "data", forecast=False)
+
+    def _fetch_forecast(self, zone: str, hi: float, deadline_s: float) -> list[RawStep]:
+        params = {"zone": zone, "emissionFactorType": self.basis}
+        horizon_h = math.ceil((hi - self._now_s()) / HOUR_S)
+        if horizon_h > 24:
+            params["horizonHours"] = str(min(horizon_h, FORECAST_MAX_HORIZON_H))
+        doc = self._get("/v3/carbon-intensity/forecast", params, deadline_s)
+        return self._parse_points(doc, "forecast", forecast=True)
+
+    def _history_steps(
+        self, zone: str, start_s: float, end_s: float, deadline_s: float
+    ) -> list[RawStep]:
+        key = CacheKey(self.name, zone, self.signal, self.basis, "history")
+        boundary_s = self._history_boundary_s()
+        windows = []  # /past-range windows, then one /history window for the last hours
+        if start_s < boundary_s:
+            windows += hour_windows(start_s, min(end_s, boundary_s), PAST_RANGE_MAX_S)
+        if end_s > boundary_s:
+            windows += hour_windows(max(start_s, boundary_s), end_s, HISTORY_SPAN_S)
+        return cached_fetch(
+            self.cache,
+            key,
+            windows,
+            lambda lo, hi: self._fetch_history(zone, lo, hi, deadline_s),
+            offline=config.offline(),
+        )
+
+    def _forecast_steps(
+        self, zone: str, start_s: float, end_s: float, deadline_s: float
+    ) -> list[RawStep]:
+        key = CacheKey(self.name, zone, self.signal, self.basis, "forecast")
+        window = (floor_hour_s(start_s), ceil_hour_s(end_s))
+        return cached_fetch(
+            self.cache,
+            key,
+            [window],
+            lambda lo, hi: self._fetch_forecast(zone, hi, deadline_s),
+            offline=config.offline(),
+        )
+
+    # -- public API -------------------------------------------------------------------------
+
+    def series(
+        self, region: Region, start: datetime, end: datetime, *, deadline_s: float | None = None
+    ) -> IntensitySeries:
+        """Hourly intensity (g/kWh) for ``region.zone`` covering ``[start, end)``: history for
+        the past (``/history`` for the last 23 hours, ``/past-range`` in 10-day windows before
+        that), the forecast for any part more than an hour ahead. Raises
+        :class:`ProviderError`."""
+        zone = self._zone(region)
+        start_s, end_s = to_epoch_s(start), to_epoch_s(end)
+        deadline = self._deadline(deadline_s)
+        now_s = self._now_s()
+        steps: list[RawStep] = []
+        past_end_s = min(end_s, now_s)
+        if start_s < past_end_s:
+            steps += self._history_steps(zone, start_s, past_end_s, deadline)
+        if end_s > now_s + HOUR_S:
+            try:
+                ahead = self._forecast_steps(zone, max(start_s, now_s), end_s, deadline)
+                last_known_s = max((s for s, _, _, _ in steps), default=-math.inf)
+                steps += [st for st in ahead if st[0] > last_known_s]  # history wins
+            except ProviderError:
+                if not steps:
+                    raise
+                _log.debug("Electricity Maps forecast unavailable; holding the last value")
+        return steps_to_series(
+            steps, start_s, end_s, self._source(zone), max_fill_s=self.max_fill_s
+        )
+
+    def forecast(
+        self, region: Region, start: datetime, end: datetime, *, deadline_s: float | None = None
+    ) -> IntensitySeries:
+        """The latest forecast (g/kWh, every step flagged estimated) covering
+        ``[start, end)``, at most 72 h ahead. Raises :class:`ProviderError`."""
+        zone = self._zone(region)
+        start_s, end_s = to_epoch_s(start), to_epoch_s(end)
+        steps = self._forecast_steps(zone, start_s, end_s, self._deadline(deadline_s))
+        return steps_to_series(
+            steps, start_s, end_s, self._source(zone, "forecast"), max_fill_s=self.max_fill_s
+        )
+
+    def latest(self, region: Region, *, deadline_s: float | None = None) -> IntensityStep:
+        """The most recent value (``/latest``, not cached) as one hourly step."""
+        zone = self._zone(region)
+        if config.offline():
+            raise ProviderError("electricitymaps: CARBONSDK_OFFLINE is set: no network")
+        doc = self._get(
+            "/v3/carbon-intensity/latest",
+            {"zone": zone, "emissionFactorType": self.basis},
+            self._deadline(deadline_s),
+        )
+        if not isinstance(doc, dict):
+            raise ProviderError("Electricity Maps: unexpected response (not an object)")
+        points = self._points([doc], HOUR_S, forecast=False)
+        if not points:
+            raise ProviderError(f"no Electricity Maps data for zone {zone} (latest)")
+        s, e, v, est = points[0]
+        return IntensityStep(to_datetime(s), to_datetime(e), v, est)
