@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from carbonsdk import accounting  # noqa: E402
-from carbonsdk.intensity.series import IntensitySeries, IntensitySource  # noqa: E402
-from carbonsdk.timeline import EnergySeries, TimelineBuilder  # noqa: E402
+from carbonsdk import accounting
+from carbonsdk.intensity.series import IntensitySeries, IntensitySource
+from carbonsdk.timeline import EnergySeries, TimelineBuilder
 
 T0 = 1_700_000_000.5
 N = 8 * 86_400
@@ -59,7 +59,7 @@ def main() -> None:
     print(f"{'path':<40}{'seconds':>10}")
     print(f"{'numpy (used above 20k intervals)':<40}{full_s:>10.3f}")
     print(f"{'pure Python (extrapolated from 100k)':<40}{py_s:>10.3f}")
-    print(f"{'bounded timeline ({:,} intervals)'.format(len(bounded)):<40}{bounded_s:>10.4f}")
+    print(f"{f'bounded timeline ({len(bounded):,} intervals)':<40}{bounded_s:>10.4f}")
     print(f"numpy speed-up over pure Python: {py_s / full_s:.1f}x; target < 0.5 s: "
           f"{'met' if full_s < 0.5 else 'NOT met'}")
 

@@ -77,6 +77,7 @@ def request(
     max_wait_s: float = 10.0,
     deadline_s: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    trust_env: bool = True,
 ) -> HttpResponse:
     """One HTTP request with retries on connection errors, 429 and 5xx.
 
@@ -85,6 +86,8 @@ def request(
     ``max_wait_s``; ``deadline_s`` (a :func:`time.monotonic` value) bounds the whole call: no
     attempt or wait goes past it. A 4xx other than 429 fails at once. Raises
     :class:`HttpError` on failure; its message never includes headers, auth or the query.
+    ``trust_env=False`` ignores proxy settings from the environment (instance metadata services
+    must be reached directly, never through a proxy).
     """
     import requests
 
@@ -96,17 +99,19 @@ def request(
         this_timeout = timeout_s if remaining is None else max(0.05, min(timeout_s, remaining))
         wait: float | None
         try:
-            resp = requests.request(
-                method,
-                url,
-                headers=dict(headers or {}),
-                params=params,
-                data=data,
-                json=json_body,
-                auth=auth,
-                timeout=this_timeout,
-                allow_redirects=False,
-            )
+            with requests.Session() as session:
+                session.trust_env = trust_env
+                resp = session.request(
+                    method,
+                    url,
+                    headers=dict(headers or {}),
+                    params=params,
+                    data=data,
+                    json=json_body,
+                    auth=auth,
+                    timeout=this_timeout,
+                    allow_redirects=False,
+                )
         except requests.RequestException as exc:
             error = HttpError(f"{method} {_safe_url(url)}: {type(exc).__name__}")
             wait = backoff_s * (2**attempt)

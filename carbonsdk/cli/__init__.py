@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every available command."""
     parser = _Parser(prog="carbonsdk", description="Energy and location-aware CO2 of your code.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, module_name in COMMANDS.items():
+    for _name, module_name in COMMANDS.items():
         try:
             module = importlib.import_module(f"carbonsdk.cli.{module_name}")
         except ModuleNotFoundError as exc:
@@ -59,6 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"carbonsdk {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `carbonsdk runs | head`: the reader went away; exit quietly like other CLI tools
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     return code
 
 

@@ -1,0 +1,95 @@
+"""``carbonsdk report``: the end-of-run report of a past run, its paper-ready statement, its
+self-contained HTML report, or its full JSON record."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from carbonsdk.cli.runs import add_ledger_argument, open_ledger
+from carbonsdk.exceptions import ConfigurationError, LedgerError
+from carbonsdk.result import RunResult
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``report``."""
+    parser = subparsers.add_parser(
+        "report",
+        help="show the report of a past run",
+        description="Show the report of a run from the ledger (default: the last one).",
+    )
+    parser.add_argument(
+        "run_id", nargs="?", metavar="RUN_ID", help="a run id, or a unique prefix of one"
+    )
+    parser.add_argument("--last", action="store_true", help="the most recent run (the default)")
+    parser.add_argument(
+        "--html", metavar="FILE", help="write a self-contained HTML report with charts to FILE"
+    )
+    parser.add_argument(
+        "--statement", action="store_true", help="print a paper-ready sentence about the run"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the run's full record as JSON instead"
+    )
+    parser.add_argument(
+        "--no-whatif", action="store_true", help="skip the what-if comparison (faster)"
+    )
+    add_ledger_argument(parser)
+    parser.set_defaults(func=run)
+
+
+def find_run(args: argparse.Namespace) -> RunResult:
+    """The run named by ``RUN_ID`` (or unique prefix) or ``--last``."""
+    if args.run_id is not None and args.last:
+        raise ConfigurationError(f"give either RUN_ID ({args.run_id!r}) or --last, not both")
+    if args.run_id is not None and not args.run_id.strip():
+        raise ConfigurationError("RUN_ID is empty: give a run id (see `carbonsdk runs`)")
+    ledger = open_ledger(args.ledger)
+    if args.run_id is not None:
+        result: RunResult = ledger.get(args.run_id.strip())
+        return result
+    last: RunResult | None = ledger.last()
+    if last is None:
+        raise LedgerError(f"ledger {ledger.path} has no runs")
+    return last
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the report (or statement / JSON) and write the HTML file; exit 0, 1 for a missing
+    ledger, unknown run id or unwritable file, 2 for bad usage."""
+    from carbonsdk.report import make_console, statement, whatif_for
+
+    result = find_run(args)
+    whatif = None if args.no_whatif else whatif_for(result)
+    html_path = None
+    if args.html:
+        from carbonsdk.report_html import write_html
+
+        try:
+            html_path = write_html(result, args.html, whatif=whatif)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            print(f"carbonsdk report: error: cannot write {args.html}: {reason}", file=sys.stderr)
+            return 1
+    if args.json:
+        from carbonsdk.ledger import result_to_record
+
+        record: dict[str, Any] = result_to_record(result)
+        if args.statement:
+            record["statement"] = statement(result)
+        if html_path is not None:
+            record["html"] = str(html_path)
+        json.dump(record, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    if args.statement:
+        print(statement(result))
+    elif html_path is None:
+        from carbonsdk.report import RunReport
+
+        make_console(sys.stdout).print(RunReport(result, whatif=whatif))
+    if html_path is not None:
+        print(f"wrote {html_path}", file=sys.stderr)
+    return 0

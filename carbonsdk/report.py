@@ -1,0 +1,854 @@
+"""The terminal report: the end-of-run panel, the paper-ready statement and the live panel.
+
+:mod:`rich` is imported here (lazily, inside the functions that draw) and in the CLI only, so
+that importing this module stays cheap for :mod:`carbonsdk.tracking`. The pure helpers here
+(unit formatting, time-weighted resampling of the timeline, sparklines, the statement) are
+shared with :mod:`carbonsdk.report_html`.
+
+Output rules: ``NO_COLOR`` is honoured (rich reads it), output that is not a terminal gets plain
+text with no escape codes at all, a stream that cannot encode Unicode gets ASCII, and the
+panel fits 60-column terminals. :func:`print_report` never raises: a failure to render is
+logged.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import math
+import sys
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import IO, TYPE_CHECKING, Protocol, TypeVar
+
+from carbonsdk.equivalents import phrases
+from carbonsdk.result import RunResult
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
+    from rich.live import Live
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+J_PER_KWH = 3.6e6
+COMPONENT_ORDER = ("gpu", "cpu", "ram")
+#: Widest the end-of-run panel grows on a wide terminal (columns), unless ``width`` is given.
+MAX_PANEL_WIDTH = 100
+SPARK_CHARS = "▁▂▃▄▅▆▇█"
+SPARK_CHARS_ASCII = "_.-:=+*#"
+_ASCII_MAP = str.maketrans(
+    {
+        "→": "->",
+        "×": "x",
+        "≈": "~",
+        "–": "-",
+        "—": "-",
+        "−": "-",
+        "·": "|",
+        "…": "...",
+        "⚠": "!",
+        "“": '"',
+        "”": '"',
+    }
+)
+
+
+# --------------------------------------------------------------------------- what-if protocol
+
+
+class WhatIfRegion(Protocol):
+    """One row of a what-if: the run's energy profile in another grid ``zone``."""
+
+    @property
+    def zone(self) -> str: ...
+
+    @property
+    def emissions_g(self) -> float: ...
+
+    @property
+    def intensity_g_per_kwh(self) -> float: ...
+
+
+class WhatIfPlan(Protocol):
+    """A schedule's outcome for this run: ``emissions_g`` and ``savings_fraction`` (0..1)."""
+
+    @property
+    def emissions_g(self) -> float: ...
+
+    @property
+    def savings_fraction(self) -> float: ...
+
+
+class WhatIf(Protocol):
+    """What :func:`carbonsdk.schedule.whatif_for_run` returns (duck-typed here so that the
+    report works without :mod:`carbonsdk.schedule`)."""
+
+    @property
+    def regions(self) -> Sequence[WhatIfRegion]: ...
+
+    @property
+    def flexible_start(self) -> WhatIfPlan | None: ...
+
+    @property
+    def pause_and_resume(self) -> WhatIfPlan | None: ...
+
+
+def whatif_for(result: RunResult) -> WhatIf | None:
+    """The what-if of ``result`` from :func:`carbonsdk.schedule.whatif_for_run` when that
+    module is available, else None. Never raises (a failure is logged at debug level)."""
+    if not result.timeline or result.energy_kwh <= 0:
+        return None
+    try:
+        if importlib.util.find_spec("carbonsdk.schedule") is None:
+            return None
+        module = importlib.import_module("carbonsdk.schedule")
+        func = getattr(module, "whatif_for_run", None)
+        if func is None:
+            return None
+        started = time.monotonic()
+        value: WhatIf | None = func(result)
+        elapsed_s = time.monotonic() - started
+        if elapsed_s > 1.0:
+            logger.debug("carbonsdk: what-if for run %s took %.2f s", result.run_id, elapsed_s)
+        return value
+    except Exception:
+        logger.debug("carbonsdk: what-if unavailable for run %s", result.run_id, exc_info=True)
+        return None
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def format_sig(value: float, digits: int = 3) -> str:
+    """``value`` with ``digits`` significant digits, fixed-point, thousands separated."""
+    if value == 0 or not math.isfinite(value):
+        return "0" if value == 0 else str(value)
+    magnitude = math.floor(math.log10(abs(value)))
+    decimals = max(0, digits - 1 - magnitude)
+    rounded = round(value, decimals)
+    if rounded != 0 and math.floor(math.log10(abs(rounded))) > magnitude:
+        decimals = max(0, decimals - 1)
+    return f"{value:,.{decimals}f}"
+
+
+def format_energy_kwh(energy_kwh: float) -> str:
+    """Energy for people: ``"1.23 kWh"``, ``"45.6 Wh"``, ``"2.35 MWh"`` (3 significant
+    digits; input in kWh)."""
+    if energy_kwh >= 1000:
+        return f"{format_sig(energy_kwh / 1000)} MWh"
+    if energy_kwh >= 1 or energy_kwh == 0:
+        return f"{format_sig(energy_kwh)} kWh"
+    return f"{format_sig(energy_kwh * 1000)} Wh"
+
+
+def format_emissions_g(emissions_g: float) -> str:
+    """Emissions for people: ``"412 g"``, ``"1.23 kg"``, ``"4.56 t"`` (input in g CO2eq)."""
+    if emissions_g >= 1e6:
+        return f"{format_sig(emissions_g / 1e6)} t"
+    if emissions_g >= 1000:
+        return f"{format_sig(emissions_g / 1000)} kg"
+    return f"{format_sig(emissions_g)} g"
+
+
+def format_power_w(power_w: float) -> str:
+    """Power for people: ``"412 W"``, ``"1.23 kW"`` (input in W)."""
+    if power_w >= 1000:
+        return f"{format_sig(power_w / 1000)} kW"
+    return f"{format_sig(power_w)} W"
+
+
+def format_duration_s(duration_s: float) -> str:
+    """Duration for people: ``"45.2 s"``, ``"12m 05s"``, ``"3h 04m"``, ``"2d 03h"``."""
+    if duration_s < 60:
+        return f"{duration_s:.1f} s"
+    total = round(duration_s)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {seconds:02d}s"
+
+
+def format_time(when: datetime) -> str:
+    """``"2024-03-05 14:00:00"`` in UTC (the caller adds "UTC")."""
+    from datetime import UTC
+
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# --------------------------------------------------------------------------- timeline profiles
+
+
+def bucket_means(
+    starts_s: Sequence[float],
+    ends_s: Sequence[float],
+    rates: Sequence[float],
+    n_buckets: int,
+    t0_s: float,
+    t1_s: float,
+) -> list[float | None]:
+    """Time-weighted mean of a piecewise-constant rate over ``n_buckets`` equal buckets of
+    ``[t0_s, t1_s)`` (epoch seconds). Interval ``i`` holds ``rates[i]`` over
+    ``[starts_s[i], ends_s[i])``; a bucket no interval covers is None. O(intervals + buckets).
+    Used for power (W: the mean is energy / covered time) and intensity (g/kWh)."""
+    span = t1_s - t0_s
+    if n_buckets <= 0 or span <= 0:
+        return []
+    width = span / n_buckets
+    acc = [0.0] * n_buckets
+    cov = [0.0] * n_buckets
+    for start, end, rate in zip(starts_s, ends_s, rates, strict=True):
+        s, e = max(start, t0_s), min(end, t1_s)
+        if e <= s:
+            continue
+        i = min(n_buckets - 1, max(0, int((s - t0_s) // width)))
+        while i < n_buckets:
+            b0 = t0_s + i * width
+            b1 = t1_s if i == n_buckets - 1 else b0 + width
+            overlap = min(e, b1) - max(s, b0)
+            if overlap > 0:
+                acc[i] += rate * overlap
+                cov[i] += overlap
+            if b1 >= e:
+                break
+            i += 1
+    return [acc[i] / cov[i] if cov[i] > 0 else None for i in range(n_buckets)]
+
+
+def _span_s(result: RunResult) -> tuple[float, float]:
+    if result.timeline:
+        return result.timeline[0].start.timestamp(), result.timeline[-1].end.timestamp()
+    return result.started_at.timestamp(), result.ended_at.timestamp()
+
+
+def power_profile_w(
+    result: RunResult, n_buckets: int, component: str | None = None
+) -> list[float | None]:
+    """Mean power in W over ``n_buckets`` equal slices of the run, of one component or of all
+    measured components (None)."""
+    tl = result.timeline
+    starts = [iv.start.timestamp() for iv in tl]
+    ends = [iv.end.timestamp() for iv in tl]
+    rates = []
+    for iv, s, e in zip(tl, starts, ends, strict=True):
+        kwh = iv.energy_kwh if component is None else iv.energy_by_component_kwh.get(component, 0.0)
+        rates.append(kwh * J_PER_KWH / (e - s) if e > s else 0.0)
+    t0, t1 = _span_s(result)
+    return bucket_means(starts, ends, rates, n_buckets, t0, t1)
+
+
+def intensity_profile_g_per_kwh(result: RunResult, n_buckets: int) -> list[float | None]:
+    """Time-weighted mean grid intensity in g/kWh over ``n_buckets`` equal slices of the run."""
+    tl = result.timeline
+    t0, t1 = _span_s(result)
+    return bucket_means(
+        [iv.start.timestamp() for iv in tl],
+        [iv.end.timestamp() for iv in tl],
+        [iv.intensity_g_per_kwh for iv in tl],
+        n_buckets,
+        t0,
+        t1,
+    )
+
+
+def sparkline(
+    values: Sequence[float | None],
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    ascii_only: bool = False,
+) -> str:
+    """One character per value on an 8-level scale from ``lo`` (default: the minimum) to
+    ``hi`` (default: the maximum); a missing value is a space, a flat series sits mid-height
+    (at the bottom when it is all zero)."""
+    chars = SPARK_CHARS_ASCII if ascii_only else SPARK_CHARS
+    present = [v for v in values if v is not None]
+    if not present:
+        return " " * len(values)
+    low = min(present) if lo is None else lo
+    high = max(present) if hi is None else hi
+    span = high - low
+    out = []
+    for v in values:
+        if v is None:
+            out.append(" ")
+        elif span <= 1e-12 * max(1.0, abs(high)):
+            out.append(chars[0] if high == 0 else chars[len(chars) // 2 - 1])
+        else:
+            level = round((min(max(v, low), high) - low) / span * (len(chars) - 1))
+            out.append(chars[level])
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- content
+
+
+def components_in(result: RunResult) -> list[str]:
+    """Components of ``result`` in display order: gpu, cpu, ram, then others; measured and
+    not measured."""
+    names = set(result.energy_by_component_kwh) | set(result.not_measured)
+    ordered = [c for c in COMPONENT_ORDER if c in names]
+    return ordered + sorted(names - set(COMPONENT_ORDER))
+
+
+def is_estimated(result: RunResult, component: str) -> bool:
+    """True when ``component``'s energy comes from a model."""
+    if component in result.estimated_components:
+        return True
+    return any(d.estimated for d in result.devices if d.component == component)
+
+
+def device_summary(result: RunResult, component: str) -> str:
+    """``"2× NVIDIA A100"``, a single device's name, ``"3 devices"``, or ``""``."""
+    devices = [d for d in result.devices if d.component == component]
+    if not devices:
+        return ""
+    names = sorted({d.name for d in devices})
+    if len(names) == 1:
+        return f"{len(devices)}× {names[0]}" if len(devices) > 1 else names[0]
+    return f"{len(devices)} devices"
+
+
+def _equivalents_line(emissions_g: float) -> str:
+    return " · ".join(phrases(emissions_g))
+
+
+def _relative(value_g: float, baseline_g: float) -> str:
+    if baseline_g <= 0:
+        return ""
+    change = (value_g - baseline_g) / baseline_g * 100
+    return f"{change:+.0f}%".replace("-", "−")
+
+
+def whatif_baseline_g(result: RunResult, whatif: WhatIf | None) -> float:
+    """What the what-if rows compare against (g CO2eq): the run replayed in its own zone with
+    the what-if's data (``whatif.own``) when there is one, so that rows compare like with like;
+    else the recorded emissions."""
+    own = getattr(whatif, "own", None)
+    value = getattr(own, "emissions_g", None)
+    return float(value) if value is not None else result.emissions_g
+
+
+def whatif_lines(result: RunResult, whatif: WhatIf | None) -> list[str]:
+    """The what-if as short lines (cleanest and dirtiest region relative to this run, what
+    Flexible Start and Pause and Resume would have saved); empty when there is nothing
+    meaningful to say."""
+    if whatif is None or result.energy_kwh <= 0:
+        return []
+    baseline_g = whatif_baseline_g(result, whatif)
+    lines: list[str] = []
+    regions = [r for r in (whatif.regions or ()) if r is not None]
+    if len(regions) > 1 and baseline_g > 0:
+        clean = min(regions, key=lambda r: r.emissions_g)
+        dirty = max(regions, key=lambda r: r.emissions_g)
+        lines.append(
+            f"cleanest {clean.zone}: {format_emissions_g(clean.emissions_g)} "
+            f"({_relative(clean.emissions_g, baseline_g)}) · "
+            f"dirtiest {dirty.zone}: {format_emissions_g(dirty.emissions_g)} "
+            f"({_relative(dirty.emissions_g, baseline_g)})"
+        )
+    plans = []
+    fs = whatif.flexible_start
+    if fs is not None:
+        base = getattr(fs, "baseline_emissions_g", None)
+        saved_g = max(0.0, (base if base is not None else result.emissions_g) - fs.emissions_g)
+        delay_s = getattr(fs, "delay_s", None)
+        later = f", start {format_duration_s(delay_s)} later" if delay_s else ""
+        plans.append(
+            f"flexible start saves {fs.savings_fraction * 100:.0f}% "
+            f"({format_emissions_g(saved_g)}{later})"
+            if fs.savings_fraction >= 0.005
+            else "flexible start: no saving"
+        )
+    pr = whatif.pause_and_resume
+    if pr is not None:
+        base = getattr(pr, "baseline_emissions_g", None)
+        saved_g = max(0.0, (base if base is not None else result.emissions_g) - pr.emissions_g)
+        pauses = getattr(pr, "pauses", None)
+        paused = f", {pauses} pause{'s' if pauses != 1 else ''}" if pauses else ""
+        plans.append(
+            f"pause & resume saves {pr.savings_fraction * 100:.0f}% "
+            f"({format_emissions_g(saved_g)}{paused})"
+            if pr.savings_fraction >= 0.005
+            else "pause & resume: no saving"
+        )
+    if plans:
+        lines.append(" · ".join(plans))
+    return lines
+
+
+def world_average_used(result: RunResult) -> bool:
+    """True when the run's intensity is the world average (what an unknown region gets)."""
+    return result.intensity_source.provider == "world-average"
+
+
+def _region_text(result: RunResult) -> tuple[str, bool]:
+    region = result.region
+    if not region.known:
+        used = " — world-average intensity" if world_average_used(result) else ""
+        return (
+            f"unknown{used}; pass region= to measure() or set CARBONSDK_REGION",
+            True,
+        )
+    return f"{region.label} · via {region.source}", False
+
+
+def _source_text(result: RunResult) -> list[tuple[str, str]]:
+    src = result.intensity_source
+    parts = [src.provider, src.signal, src.basis]
+    if src.zone:
+        parts.append(f"zone {src.zone}")
+    lines = [(" · ".join(parts), "")]
+    if src.estimated:
+        lines[0] = (lines[0][0] + " · estimated", "")
+    if src.fallback_from:
+        note = f": {src.note}" if src.note else ""
+        lines.append((f"fallback from {src.fallback_from}{note}", "warn"))
+    elif src.note:
+        lines.append((src.note, "dim"))
+    return lines
+
+
+def _hardware_phrase(result: RunResult) -> str:
+    gpus = [d for d in result.devices if d.component == "gpu"]
+    if gpus:
+        names = sorted({d.name for d in gpus})
+        noun = "GPU" if len(gpus) == 1 else "GPUs"
+        if len(names) == 1:
+            return f"on {len(gpus)} {names[0]} {noun}"
+        return f"on {len(gpus)} {noun} ({', '.join(names)})"
+    cpus = [d for d in result.devices if d.component == "cpu"]
+    if cpus:
+        names = sorted({d.name for d in cpus})
+        return f"on {names[0]}" if len(names) == 1 else f"on {len(cpus)} CPUs"
+    return ""
+
+
+def _paper_duration(duration_s: float) -> str:
+    if duration_s >= 3600:
+        return f"{duration_s / 3600:.1f} hours"
+    if duration_s >= 60:
+        return f"{duration_s / 60:.1f} minutes"
+    return f"{duration_s:.1f} seconds"
+
+
+def _paper_emissions(emissions_g: float) -> str:
+    if emissions_g >= 1e6:
+        return f"{format_sig(emissions_g / 1e6)} t CO2eq"
+    if emissions_g >= 100:
+        return f"{format_sig(emissions_g / 1000)} kg CO2eq"
+    return f"{format_sig(emissions_g)} g CO2eq"
+
+
+def statement(result: RunResult) -> str:
+    """A paper-ready paragraph: energy (kWh), hardware, region, emissions (CO2eq), mean
+    intensity (g/kWh) and its source, what was measured and what estimated, PUE and the date,
+    all from ``result``."""
+    from carbonsdk import __version__
+
+    name = result.name or "the run"
+    hardware = _hardware_phrase(result)
+    where = f"in {result.region.label}" if result.region.known else "in an unknown region"
+    src = result.intensity_source
+    data = f"{src.provider} data" + (f" for grid zone {src.zone}" if src.zone else "")
+    basis = f"{src.signal} emissions" + (
+        f", {src.basis} basis" if src.basis and src.basis != "unknown" else ""
+    )
+    src_bits = [data, basis]
+    if src.estimated:
+        src_bits.append("partly estimated")
+    if src.fallback_from:
+        src_bits.append(f"fallback after {src.fallback_from} failed")
+    at = ""
+    if result.intensity_g_per_kwh is not None:
+        at = (
+            f" at an average grid carbon intensity of {format_sig(result.intensity_g_per_kwh)} "
+            f"g CO2eq/kWh ({'; '.join(src_bits)})"
+        )
+    lead = (
+        f"“{name}” consumed {format_sig(result.energy_kwh)} kWh of electricity over "
+        f"{_paper_duration(result.duration_s)}"
+        + (f" {hardware}" if hardware else "")
+        + f" {where}, emitting {_paper_emissions(result.emissions_g)}{at}."
+    )
+    measured: list[str] = []
+    estimated: list[str] = []
+    for comp in components_in(result):
+        if comp in result.not_measured:
+            continue
+        kwh = result.energy_by_component_kwh.get(comp, 0.0)
+        item = f"{comp.upper()} {format_sig(kwh)} kWh"
+        (estimated if is_estimated(result, comp) else measured).append(item)
+    detail = []
+    if measured:
+        detail.append("measured: " + ", ".join(measured))
+    if estimated:
+        detail.append("estimated with power models: " + ", ".join(estimated))
+    if result.not_measured:
+        detail.append("not measured: " + ", ".join(c.upper() for c in result.not_measured))
+    sentences = [lead]
+    if detail:
+        sentences.append("Energy " + "; ".join(detail) + ".")
+    if result.pue != 1.0:
+        sentences.append(f"Emissions include a data-centre PUE of {result.pue:.2f}.")
+    if not result.region.known and world_average_used(result):
+        sentences.append("The region was not known, so a world-average intensity was used.")
+    elif not result.region.known:
+        sentences.append("The region was not known.")
+    sentences.append(
+        f"The run started at {format_time(result.started_at)} UTC and was measured with "
+        f"carbonsdk {__version__}."
+    )
+    return " ".join(sentences)
+
+
+# --------------------------------------------------------------------------- rich rendering
+
+
+class RunReport:
+    """The end-of-run panel as a rich renderable: duration, energy by component (estimated /
+    not measured marked), emissions, intensity source, region (loudly when unknown), PUE,
+    flags, sparklines of power and intensity, everyday equivalents and the what-if. ``width``
+    caps the panel's width in columns (default: the console's, at most 100)."""
+
+    def __init__(
+        self, result: RunResult, *, whatif: WhatIf | None = None, width: int | None = None
+    ) -> None:
+        self.result = result
+        self.whatif = whatif
+        self.width = width
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich import box
+        from rich.panel import Panel
+        from rich.table import Table
+        from rich.text import Text
+
+        ascii_only = options.ascii_only
+        limit = self.width if self.width is not None else MAX_PANEL_WIDTH
+        width = max(30, min(options.max_width, limit))
+        label_w = 10
+        value_w = max(16, width - 4 - label_w - 2)
+        r = self.result
+
+        def txt(value: str, style: str = "") -> Text:
+            if ascii_only:
+                value = value.translate(_ASCII_MAP)
+            return Text(value, style=style)
+
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", no_wrap=True, width=label_w)
+        grid.add_column(overflow="fold")
+
+        def row(label: str, *parts: tuple[str, str]) -> None:
+            value = Text()
+            for text, style in parts:
+                value.append_text(txt(text, style))
+            grid.add_row(txt(label), value)
+
+        start_txt, end_txt = format_time(r.started_at), format_time(r.ended_at)
+        if end_txt[:10] == start_txt[:10]:
+            end_txt = end_txt[11:]
+        row(
+            "duration",
+            (format_duration_s(r.duration_s), ""),
+            (f"  {start_txt} → {end_txt} UTC", "dim"),
+        )
+        row("energy", (format_energy_kwh(r.energy_kwh), "bold"))
+        total = r.energy_kwh
+        for comp in components_in(r):
+            if comp in r.not_measured:
+                reason = r.not_measured[comp]
+                row(f"  {comp}", ("not measured" + (f" ({reason})" if reason else ""), "magenta"))
+                continue
+            kwh = r.energy_by_component_kwh.get(comp, 0.0)
+            pct = f"{kwh / total * 100:.0f}%" if total > 0 else "–"
+            how = ("estimated", "yellow") if is_estimated(r, comp) else ("measured", "green")
+            devices = device_summary(r, comp)
+            row(
+                f"  {comp}",
+                (f"{format_energy_kwh(kwh):>9} {pct:>4}  ", ""),
+                how,
+                (f" · {devices}" if devices else "", "dim"),
+            )
+            for d in r.devices:
+                if d.component == comp and d.status != "ok":
+                    row("", (f"⚠ {d.key} {d.status}: {d.error or 'no reason given'}", "yellow"))
+        intensity = (
+            f" · {format_sig(r.intensity_g_per_kwh)} g/kWh"
+            if r.intensity_g_per_kwh is not None
+            else ""
+        )
+        row(
+            "emissions",
+            (f"{format_emissions_g(r.emissions_g)} CO2eq", "bold"),
+            (intensity, ""),
+            (f" · PUE {r.pue:.2f}", "" if r.pue != 1.0 else "dim"),
+        )
+        source_lines = _source_text(r)
+        for i, (text, kind) in enumerate(source_lines):
+            style = {"warn": "yellow", "dim": "dim"}.get(kind, "")
+            row("source" if i == 0 else "", (text, style))
+        region_text, unknown = _region_text(r)
+        row("region", (region_text, "bold red" if unknown else ""))
+        if r.flags:
+            row("flags", (", ".join(r.flags), "yellow"))
+        if r.error:
+            row("error", (r.error, "red"))
+        if r.timeline and r.duration_s > 0:
+            avg_w = r.energy_kwh * J_PER_KWH / r.duration_s
+            spark_w = max(8, min(48, value_w - 27))
+            power = power_profile_w(r, spark_w)
+            peak = max((v for v in power if v is not None), default=0.0)
+            row(
+                "power",
+                (sparkline(power, lo=0.0, ascii_only=ascii_only), "cyan"),
+                (f" avg {format_power_w(avg_w)} · max {format_power_w(peak)}", "dim"),
+            )
+            inten = intensity_profile_g_per_kwh(r, spark_w)
+            present = [v for v in inten if v is not None]
+            if present:
+                lo, hi = min(present), max(present)
+                rng = format_sig(lo) if abs(hi - lo) < 0.5 else f"{format_sig(lo)}–{format_sig(hi)}"
+                row(
+                    "intensity",
+                    (sparkline(inten, ascii_only=ascii_only), "green"),
+                    (f" {rng} g/kWh", "dim"),
+                )
+        if r.emissions_g > 0:
+            row("same as", (_equivalents_line(r.emissions_g), ""))
+        for i, line in enumerate(whatif_lines(r, self.whatif)):
+            row("what-if" if i == 0 else "", (line, ""))
+
+        status_style = {"completed": "green", "failed": "bold red", "interrupted": "yellow"}
+        title = txt(f"carbonsdk · {r.name or 'run'}", "bold")
+        subtitle = Text.assemble(
+            txt(f"{r.run_id[:8]} · ", "dim"), txt(r.status, status_style.get(r.status, ""))
+        )
+        yield Panel(
+            grid,
+            title=title,
+            title_align="left",
+            subtitle=subtitle,
+            subtitle_align="right",
+            box=box.ROUNDED,
+            width=width,
+            padding=(0, 1),
+        )
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def make_console(file: IO[str] | None = None, *, width: int | None = None) -> Console:
+    """A rich console for ``file`` (default stderr): colour only on a terminal (and never with
+    ``NO_COLOR``), plain text with no escape codes otherwise, no highlighting or emoji."""
+    from rich.console import Console
+
+    out = file if file is not None else sys.stderr
+    tty = _isatty(out)
+    return Console(
+        file=out,
+        width=width,
+        color_system="auto" if tty else None,
+        force_terminal=tty,
+        highlight=False,
+        emoji=False,
+        markup=False,
+        soft_wrap=False,
+        legacy_windows=False,
+    )
+
+
+def render_text(result: RunResult, *, width: int = 80, whatif: WhatIf | None = None) -> str:
+    """The end-of-run report as plain text at ``width`` columns (no escape codes)."""
+    import io
+
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=width,
+        color_system=None,
+        force_terminal=False,
+        highlight=False,
+        emoji=False,
+        markup=False,
+        legacy_windows=False,
+    )
+    console.print(RunReport(result, whatif=whatif, width=width))
+    return buffer.getvalue()
+
+
+def print_report(
+    result: RunResult, *, file: IO[str] | None = None, whatif: WhatIf | None = None
+) -> None:
+    """Print the end-of-run report to ``file`` (default ``sys.stderr``), with the what-if from
+    :mod:`carbonsdk.schedule` when available. Never raises: a failure is logged."""
+    try:
+        out = file if file is not None else sys.stderr
+        if out is None:  # pythonw and friends
+            return
+        if whatif is None:
+            whatif = whatif_for(result)
+        make_console(out).print(RunReport(result, whatif=whatif))
+    except Exception:
+        logger.warning("carbonsdk: could not print the run report", exc_info=True)
+
+
+# --------------------------------------------------------------------------- live panel
+
+
+class LivePanel:
+    """A live panel for long runs: elapsed time, power, energy and emissions so far, with a
+    short power sparkline. :meth:`update` only stores values (cheap, safe from the sampler
+    thread); rich's own refresh thread redraws at ``refresh_per_second``. Shown on a terminal
+    only; elsewhere every method is a no-op. Never raises into the caller."""
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        file: IO[str] | None = None,
+        refresh_per_second: float = 2.0,
+        history: int = 48,
+    ) -> None:
+        self.name = name
+        self._file = file
+        self._refresh_per_second = refresh_per_second
+        self._state: tuple[float, float, float, float | None] = (0.0, 0.0, 0.0, None)
+        self._history: deque[float] = deque(maxlen=history)
+        self._live: Live | None = None
+
+    @property
+    def active(self) -> bool:
+        """True while the panel is shown."""
+        return self._live is not None
+
+    def start(self) -> None:
+        """Show the panel (on a terminal only)."""
+        if self._live is not None:
+            return
+        try:
+            out = self._file if self._file is not None else sys.stderr
+            if out is None or not _isatty(out):
+                return
+            from rich.live import Live
+
+            live = Live(
+                self,
+                console=make_console(out),
+                refresh_per_second=self._refresh_per_second,
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            live.start()
+            self._live = live
+        except Exception:
+            logger.debug("carbonsdk: live panel unavailable", exc_info=True)
+            self._live = None
+
+    def update(
+        self, elapsed_s: float, power_w: float, energy_kwh: float, emissions_g: float | None
+    ) -> None:
+        """Record the latest values: elapsed seconds, power in W, energy in kWh, emissions in
+        g CO2eq (None when not known yet). Stores only; never blocks."""
+        self._state = (elapsed_s, power_w, energy_kwh, emissions_g)
+        self._history.append(power_w)
+
+    def stop(self) -> None:
+        """Remove the panel."""
+        live, self._live = self._live, None
+        if live is None:
+            return
+        try:
+            live.stop()
+        except Exception:
+            logger.debug("carbonsdk: live panel did not stop cleanly", exc_info=True)
+
+    def render_line(self, *, ascii_only: bool = False) -> str:
+        """The current state as one line of text."""
+        elapsed_s, power_w, energy_kwh, emissions_g = self._state
+        spark = sparkline(list(self._history), lo=0.0, ascii_only=ascii_only)
+        emis = "…" if emissions_g is None else f"{format_emissions_g(emissions_g)} CO2eq"
+        line = (
+            f"{format_duration_s(elapsed_s)} · {format_power_w(power_w)} {spark} · "
+            f"{format_energy_kwh(energy_kwh)} · {emis}"
+        )
+        return line.translate(_ASCII_MAP) if ascii_only else line
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.text import Text
+
+        label = f"carbonsdk · {self.name}  " if self.name else "carbonsdk  "
+        text = Text(label, style="bold")
+        text.append(self.render_line(ascii_only=options.ascii_only))
+        text.truncate(options.max_width, overflow="ellipsis")
+        yield text
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def progress_iter(
+    items: Iterable[T],
+    *,
+    description: str,
+    total: int | None = None,
+    file: IO[str] | None = None,
+) -> Iterator[T]:
+    """Iterate ``items`` with a rich progress bar on ``file`` (default stderr) when it is a
+    terminal; a plain pass-through otherwise. For long CLI operations (sweeps, many runs)."""
+    out = file if file is not None else sys.stderr
+    if out is None or not _isatty(out):
+        yield from items
+        return
+    from rich.progress import Progress
+
+    with Progress(console=make_console(out), transient=True) as progress:
+        yield from progress.track(items, total=total, description=description)
+
+
+__all__ = [
+    "LivePanel",
+    "RunReport",
+    "WhatIf",
+    "WhatIfPlan",
+    "WhatIfRegion",
+    "bucket_means",
+    "components_in",
+    "device_summary",
+    "format_duration_s",
+    "format_emissions_g",
+    "format_energy_kwh",
+    "format_power_w",
+    "format_sig",
+    "format_time",
+    "intensity_profile_g_per_kwh",
+    "is_estimated",
+    "make_console",
+    "power_profile_w",
+    "print_report",
+    "progress_iter",
+    "render_text",
+    "sparkline",
+    "statement",
+    "whatif_baseline_g",
+    "whatif_for",
+    "whatif_lines",
+    "world_average_used",
+]

@@ -1,0 +1,220 @@
+"""Structure of the self-contained HTML report: charts as inline SVG with drawn paths, no
+scripts, no external resources, everything user-provided escaped."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import ClassVar
+
+import attrs
+import pytest
+from conftest_report import VARIANTS, FakeWhatIf, make_run
+
+from carbonsdk.report_html import (
+    MAX_POINTS,
+    nice_ticks,
+    render_html,
+    time_ticks,
+    write_html,
+)
+from carbonsdk.result import PauseEvent
+
+
+class _Collector(HTMLParser):
+    """Collects start tags with attributes and checks that tags balance."""
+
+    VOID: ClassVar[frozenset[str]] = frozenset(
+        {"meta", "br", "img", "input", "link", "hr", "line", "rect", "path", "circle"}
+    )
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.stack: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.VOID:
+            if self.stack and self.stack[-1] == tag:
+                self.stack.pop()
+            return
+        assert self.stack and self.stack[-1] == tag, f"</{tag}> closes {self.stack[-1:]}"
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse(page: str) -> _Collector:
+    collector = _Collector()
+    collector.feed(page)
+    collector.close()
+    assert collector.stack == [], f"unclosed tags: {collector.stack}"
+    return collector
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_variant_is_well_formed_and_self_contained(variant: str) -> None:
+    result = make_run(variant)
+    page = render_html(result, whatif=FakeWhatIf(result) if variant == "full" else None)
+    doc = parse(page)
+    names = [t for t, _ in doc.tags]
+    assert "script" not in names
+    for tag, attributes in doc.tags:
+        assert "src" not in attributes, (tag, attributes)
+        assert tag not in {"link", "iframe", "object", "embed", "img"}, tag
+        assert not any(k.startswith("on") for k in attributes), (tag, attributes)
+    assert "url(" not in page and "@import" not in page
+    # every http(s) URL is an attribution link's href
+    hrefs = {a.get("href") for t, a in doc.tags if t == "a"}
+    for url in re.findall(r"https?://[^\s\"'<>)]+", page):
+        assert url in hrefs, url
+    assert all(h and h.startswith("https://") for h in hrefs)
+    charts = [a.get("id") for t, a in doc.tags if t == "svg"]
+    assert charts == ["chart-power", "chart-intensity", "chart-emissions"]
+
+
+def test_charts_have_drawn_paths() -> None:
+    result = make_run("full")
+    doc = parse(render_html(result, whatif=FakeWhatIf(result)))
+    series = [a for t, a in doc.tags if t == "path" and "series" in (a.get("class") or "")]
+    by_name = {a["data-series"]: a for a in series}
+    assert set(by_name) == {"gpu", "cpu", "ram", "intensity", "emissions"}
+    for name, attributes in by_name.items():
+        d = attributes.get("d") or ""
+        assert d.startswith("M") and len(d) > 50, name
+        coords = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", d)]
+        assert all(0 <= v <= 800 for v in coords), name
+        assert len(set(coords)) > 4, name
+    # areas are closed, lines are not
+    assert (by_name["gpu"]["d"] or "").endswith("Z")
+    assert not (by_name["intensity"]["d"] or "").endswith("Z")
+    svgs = [a for t, a in doc.tags if t == "svg"]
+    for attributes in svgs:
+        assert attributes["viewbox"] == "0 0 800 260"
+        assert attributes["role"] == "img"
+    texts = " ".join(doc.text)
+    for heading in ("Power by component", "Grid carbon intensity", "Cumulative emissions"):
+        assert heading in texts
+
+
+def test_whatif_table_and_metadata() -> None:
+    result = make_run("full")
+    page = render_html(result, whatif=FakeWhatIf(result))
+    doc = parse(page)
+    text = " ".join(doc.text)
+    for needle in ("SE", "PL", "Flexible Start", "Pause and Resume", "12.0%", "19.0%", "+158%"):
+        assert needle in text, needle
+    for needle in (
+        result.run_id,
+        "aws:us-west-2 (US-NW-PACW)",
+        "found via explicit",
+        "Electricity Maps 2023 hourly (ODbL)",
+        "NVIDIA A100-SXM4-80GB",
+        "nvml-energy-counter",
+        "tag team",
+        "host hostname",
+        "1.10",
+    ):
+        assert needle in text, needle
+    assert 'class="own"' in page  # the run's own zone is highlighted
+    assert "smartphone charges" in text and "km" in text
+
+
+def test_without_whatif_says_so() -> None:
+    doc = parse(render_html(make_run("full")))
+    assert "No what-if analysis" in " ".join(doc.text)
+
+
+def test_unknown_region_fallback_and_not_measured_are_visible() -> None:
+    unknown = " ".join(parse(render_html(make_run("unknown_region"))).text)
+    assert "Region unknown" in unknown and "CARBONSDK_REGION" in unknown
+    fallback = " ".join(parse(render_html(make_run("fallback"))).text)
+    assert "from electricitymaps: HTTP 401" in fallback
+    assert "NVML_ERROR_GPU_IS_LOST" in fallback
+    no_gpu = render_html(make_run("no_gpu"))
+    assert "not measured (no NVIDIA driver found)" in " ".join(parse(no_gpu).text)
+    assert 'data-series="gpu"' not in no_gpu
+
+
+def test_user_text_is_escaped() -> None:
+    evil = '<script>alert("x")</script>&'
+    result = attrs.evolve(
+        make_run("full", name=evil),
+        tags={"note": "<img src=x onerror=alert(1)>"},
+        error='<b>"boom"</b>',
+    )
+    page = render_html(result)
+    assert "<script>" not in page and "<img" not in page and "<b>" not in page
+    assert "&lt;script&gt;" in page
+    doc = parse(page)
+    assert evil in " ".join(doc.text)
+
+
+def test_empty_run_renders_placeholders() -> None:
+    page = render_html(make_run("empty"))
+    doc = parse(page)
+    assert page.count("no data recorded for this run") == 3
+    assert not [a for t, a in doc.tags if t == "path" and "series" in (a.get("class") or "")]
+
+
+def test_long_timeline_is_resampled_and_conserves_the_shape() -> None:
+    result = make_run("full", step_s=2.0, n_steps=3600)  # 2 h at 2 s
+    page = render_html(result)
+    doc = parse(page)
+    gpu = next(a for t, a in doc.tags if t == "path" and a.get("data-series") == "gpu")
+    points = (gpu["d"] or "").count("L") + 1
+    assert points <= 4 * MAX_POINTS + 2
+    assert len(page) < 200_000
+
+
+def test_pauses_are_shaded() -> None:
+    base = make_run("full")
+    pause = PauseEvent(
+        base.started_at + timedelta(minutes=20), base.started_at + timedelta(minutes=30)
+    )
+    doc = parse(render_html(attrs.evolve(base, pauses=(pause,))))
+    rects = [a for t, a in doc.tags if t == "rect" and a.get("class") == "paused"]
+    assert len(rects) == 1 and float(rects[0]["width"] or 0) > 10
+
+
+def test_write_html(tmp_path: Path) -> None:
+    target = write_html(make_run("full"), tmp_path / "r.html")
+    assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    with pytest.raises(OSError):
+        write_html(make_run("full"), tmp_path / "missing-dir" / "r.html")
+
+
+def test_nice_ticks_and_time_ticks() -> None:
+    assert nice_ticks(0, 697) == [0, 200, 400, 600, 800]
+    assert nice_ticks(0, 1) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert nice_ticks(0, 0) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    t0 = 1_709_647_200.0  # 2024-03-05 14:00 UTC
+    assert time_ticks(t0, t0 + 7200) == [t0 + i * 1800 for i in range(5)]
+    assert len(time_ticks(t0, t0 + 8 * 86400)) <= 6
+    assert len(time_ticks(t0, t0 + 3)) >= 2
+
+
+def test_real_schedule_whatif_table() -> None:
+    from carbonsdk.report import whatif_for
+
+    result = make_run("full")
+    whatif = whatif_for(result)
+    assert whatif is not None
+    doc = parse(render_html(result, whatif=whatif))
+    text = " ".join(doc.text)
+    assert "US-NW-PACW (this run)" in text
+    assert "Flexible Start" in text and "Pause and Resume" in text
+    rows = [a for t, a in doc.tags if t == "tr" and a.get("class") == "own"]
+    assert len(rows) == 1
