@@ -22,6 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from carbonsdk import config
 from carbonsdk.clock import to_datetime
 from carbonsdk.exceptions import LedgerError
@@ -246,14 +248,21 @@ def result_from_record(data: Mapping[str, Any]) -> RunResult:
 
 
 def checkpoint_record(
-    partial: RunResult, seq: int, intervals: tuple[TimelineInterval, ...]
+    partial: RunResult, seq: int, intervals: tuple[TimelineInterval, ...], *, full: bool = True
 ) -> dict[str, Any]:
-    """A ``"checkpoint"`` record: the run's metadata so far (``partial``, whose timeline is
-    ignored) and the aligned ``intervals`` since the previous checkpoint."""
-    record = result_to_record(partial)
-    record["type"] = "checkpoint"
+    """A ``"checkpoint"`` record: the aligned ``intervals`` since the previous checkpoint and the
+    energy of each device so far. With ``full`` it also carries all the run's metadata
+    (``partial``, whose timeline is ignored); a run writes full checkpoints now and then and small
+    ones in between, so that an 8-day run's checkpoints stay a few MB."""
+    if full:
+        record = result_to_record(partial)
+        record["type"] = "checkpoint"
+        record["status"] = "running"
+    else:
+        record = {"schema": SCHEMA, "type": "checkpoint", "run_id": partial.run_id}
     record["seq"] = seq
-    record["status"] = "running"
+    record["device_energy_kwh"] = {d.key: d.energy_kwh for d in partial.devices}
+    record["device_errors"] = {d.key: d.error for d in partial.devices if d.error}
     record["timeline"] = [interval_to_dict(iv) for iv in intervals]
     return record
 
@@ -270,7 +279,15 @@ def rebuild_from_checkpoints(records: Sequence[Mapping[str, Any]]) -> RunResult:
                 continue  # duplicate of an interval already seen
             timeline.append(interval)
     last = ordered[-1]
-    base = result_from_record({**last, "timeline": [], "status": "interrupted"})
+    meta = next(r for r in reversed(ordered) if "started_at" in r)
+    base = result_from_record({**meta, "timeline": [], "status": "interrupted"})
+    energies = last.get("device_energy_kwh", {})
+    errors = last.get("device_errors", {})
+    devices = tuple(
+        attrs.evolve(d, energy_kwh=float(energies.get(d.key, d.energy_kwh)),
+                     status="degraded" if errors.get(d.key) else d.status,
+                     error=errors.get(d.key, d.error))
+        for d in base.devices)
     started = base.started_at
     ended = timeline[-1].end if timeline else started
     energy = sum(iv.energy_kwh for iv in timeline)
@@ -284,10 +301,9 @@ def rebuild_from_checkpoints(records: Sequence[Mapping[str, Any]]) -> RunResult:
         if energy > 0
         else base.intensity_g_per_kwh
     )
-    import attrs
-
     return attrs.evolve(
         base,
+        devices=devices,
         status="interrupted",
         ended_at=ended,
         duration_s=(ended - started).total_seconds(),
@@ -438,7 +454,7 @@ class Ledger:
                 continue
             try:
                 finished[run_id] = rebuild_from_checkpoints(recs)
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, StopIteration):
                 self.skipped_lines += len(recs)
         if self.skipped_lines:
             log.warning("carbonsdk: skipped %d unreadable line(s) in %s",

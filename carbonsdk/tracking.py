@@ -38,7 +38,7 @@ from carbonsdk.region.base import Region
 from carbonsdk.result import DeviceResult, PauseEvent, RunResult, TimelineInterval
 from carbonsdk.sampler import Sampler, get_sampler
 from carbonsdk.sensors.base import COMPONENTS, DeviceInfo
-from carbonsdk.timeline import J_PER_KWH, TimelineBuilder
+from carbonsdk.timeline import J_PER_KWH, EnergySeries, TimelineBuilder, bucketize
 
 log = logging.getLogger("carbonsdk")
 
@@ -49,6 +49,10 @@ R = TypeVar("R")
 PROVIDER_BUDGET_S = 5.0
 #: how long the end of a run may wait for cloud-region detection still in flight, seconds
 DETECTION_BUDGET_S = 1.0
+#: checkpoint intervals are merged into UTC-aligned buckets of this many seconds
+CHECKPOINT_BUCKET_S = 60.0
+#: every this many checkpoints, one carries the run's full metadata again
+CHECKPOINT_FULL_EVERY = 60
 
 
 class Terminated(SystemExit):
@@ -338,6 +342,75 @@ class Run:
             return self._region_lookup.region
         return Region.unknown()
 
+    # -- carbon-aware pausing --------------------------------------------------------------------
+
+    def should_pause(
+        self,
+        *,
+        duration: Any = None,
+        max_extension: Any = 1.0,
+        forecast: IntensitySeries | None = None,
+        margin_s: float = 60.0,
+        block: bool = False,
+    ) -> bool:
+        """Online Pause and Resume (Dodge et al. 2022) for a training loop: True while the grid
+        is dirtier than the run can afford to wait out.
+
+        The first call configures the policy: ``duration`` is the expected running time of the
+        whole run (timedelta, ``"6h"`` or seconds; required), ``max_extension`` how much longer
+        it may take (timedelta, ``"3h"``, or a fraction of ``duration``: ``1.0`` = up to twice
+        as long), ``forecast`` the intensity ahead (default: the run's provider forecast where
+        it has one, else the embedded typical year for the run's region). It never pauses once
+        the remaining work could no longer finish by ``start + duration + extension`` (with
+        ``margin_s`` seconds to spare). Pauses are recorded in ``result.pauses`` and the ledger.
+        With ``block=True`` it sleeps until the policy says run, then returns False.
+        """
+        if self._state != "running" or self._sampler is None:
+            raise RuntimeError("should_pause() is only meaningful inside a running measure()")
+        if self._pause_policy is None:
+            if duration is None:
+                raise ConfigurationError(
+                    "should_pause(duration=...) is required on the first call: the expected "
+                    "running time of the whole run, e.g. duration='6h'")
+            from carbonsdk.schedule import PausePolicy
+            from carbonsdk.schedule.durations import duration_s, extension_s
+
+            total_s = duration_s(duration)
+            deadline_s = self._start_s + total_s + extension_s(max_extension, total_s)
+            series = forecast
+            if series is None:
+                from carbonsdk.schedule import forward_series
+
+                region = self.region
+                if not region.known:
+                    raise ConfigurationError(
+                        "should_pause() needs the run's region: pass region= to measure() "
+                        "(e.g. 'aws:us-east-1' or 'DE') or a forecast= series")
+                series = forward_series(region, self._start_s, deadline_s + 3600.0,
+                                        provider=self.options.intensity).series
+            self._pause_policy = PausePolicy(series, total_s, max_extension,
+                                             start=self._start_s, margin_s=margin_s)
+        while True:
+            now_s = self._sampler.now_s()
+            decision = self._pause_policy.decide(now_s, self._work_done_s(now_s))
+            self._record_pause_state(decision.pause, now_s)
+            if not (block and decision.pause):
+                return bool(decision.pause)
+            time.sleep(max(0.5, min(decision.recheck_s, 60.0)))
+
+    def _work_done_s(self, now_s: float) -> float:
+        paused = sum((p.end - p.start).total_seconds() for p in self._pauses if p.end)
+        if self._paused_since is not None:
+            paused += now_s - self._paused_since
+        return max(0.0, now_s - self._start_s - paused)
+
+    def _record_pause_state(self, pause: bool, now_s: float) -> None:
+        if pause and self._paused_since is None:
+            self._paused_since = now_s
+        elif not pause and self._paused_since is not None:
+            self._pauses.append(PauseEvent(to_datetime(self._paused_since), to_datetime(now_s)))
+            self._paused_since = None
+
     # -- context manager -----------------------------------------------------------------------
 
     def __enter__(self) -> Run:
@@ -518,11 +591,17 @@ class Run:
                 provider = EmbeddedProvider()
             outcome = series_for_run(provider, region, self._start_s, end_s + 86_400.0)
             series = self._provisional = outcome.series
-        aligned = align(energy, extend_to_cover(series, self._start_s, end_s), pue=self.options.pue)
+        b_starts, b_ends, b_energy = bucketize(
+            energy.starts_s, energy.ends_s, energy.energy_j, CHECKPOINT_BUCKET_S)
+        coarse = EnergySeries(energy.components, tuple(b_starts), tuple(b_ends),
+                              {c: tuple(v) for c, v in b_energy.items()})
+        aligned = align(coarse, extend_to_cover(series, self._start_s, end_s),
+                        pue=self.options.pue)
         partial = self._build(
             "interrupted", end_s, aligned=None, source=series.source, region=region, flags=(),
             error=None)
-        record = checkpoint_record(partial, self._checkpoint_seq, _intervals(aligned))
+        full = self._checkpoint_seq % CHECKPOINT_FULL_EVERY == 0
+        record = checkpoint_record(partial, self._checkpoint_seq, _intervals(aligned), full=full)
         self._writer.write(record)
         self._checkpoint_seq += 1
         self._checkpointed_until_s = end_s

@@ -359,3 +359,45 @@ def test_fake_sampler_helper_for_users() -> None:
     assert run.result is not None
     assert run.result.energy_by_component_kwh["gpu"] == pytest.approx(300.0 * 10 / 3.6e6)
     assert run.result.emissions_g == pytest.approx(300.0 * 10 / 3.6e6 * 100)
+
+
+def test_should_pause_follows_pause_and_resume_and_is_recorded(rig: Rig,
+                                                               tmp_path: Path) -> None:
+    from carbonsdk.intensity.series import IntensitySeries, IntensitySource
+
+    hour = 3600.0
+    start = (rig.clock.time() // hour + 1) * hour
+    rig.clock.advance(start - rig.clock.time())
+    rig.sampler.tick()
+    forecast = IntensitySeries(tuple(start + k * hour for k in range(5)),
+                               (500.0, 100.0, 500.0, 100.0), (True,) * 4,
+                               IntensitySource("test-forecast", zone="FR"))
+    ledger = tmp_path / "l.jsonl"
+    answers = []
+    with carbonsdk.measure("p", region="FR", intensity=50, ledger=ledger, report=False) as run:
+        with pytest.raises(ConfigurationError, match="duration"):
+            run.should_pause()
+        for _ in range(4):
+            answers.append(run.should_pause(duration="2h", max_extension=1.0,
+                                            forecast=forecast, margin_s=0.0))
+            rig.step(hour / 4, 4)
+    assert answers == [True, False, True, False]
+    result = run.result
+    assert result is not None
+    assert [(p.start.timestamp() - start, p.end.timestamp() - start)  # type: ignore[union-attr]
+            for p in result.pauses] == [(0.0, hour), (2 * hour, 3 * hour)]
+    assert Ledger(ledger).last().pauses == result.pauses  # type: ignore[union-attr]
+
+
+def test_should_pause_never_blows_the_deadline(rig: Rig) -> None:
+    from carbonsdk.intensity.series import IntensitySeries, IntensitySource
+
+    hour = 3600.0
+    start = rig.clock.time()
+    forecast = IntensitySeries((start - hour, start + 10 * hour), (900.0,), (True,),
+                               IntensitySource("flat", zone="FR"))
+    with carbonsdk.measure("p", region="FR", intensity=50, ledger=False, report=False) as run:
+        # no cleaner hour ahead: pausing could never help, and there is no slack anyway
+        assert run.should_pause(duration=hour, max_extension=0.0, forecast=forecast) is False
+    with pytest.raises(RuntimeError, match="running"):
+        run.should_pause()

@@ -184,11 +184,12 @@ def series_for_run(
     return _finish(attrs.evolve(world, source=src), [*flags, "world-average"])
 
 
-def _takes_deadline(provider: IntensityProvider) -> bool:
-    """True when ``provider.series`` accepts ``deadline_s`` (a :func:`time.monotonic` bound on
-    the whole call, retries included): the built-in live providers do."""
+def accepts_deadline(method: Any) -> bool:
+    """True when a provider method (``series``, ``forecast``) accepts ``deadline_s`` (a
+    :func:`time.monotonic` bound on the whole call, retries included): the built-in live
+    providers do."""
     try:
-        return "deadline_s" in inspect.signature(provider.series).parameters
+        return "deadline_s" in inspect.signature(method).parameters
     except (TypeError, ValueError):
         return False
 
@@ -201,7 +202,7 @@ def _try(provider: IntensityProvider, region: Region, start: datetime, end: date
          budget_s: float) -> IntensitySeries | str:
     deadline_s = time.monotonic() + budget_s
     try:
-        if _takes_deadline(provider):
+        if accepts_deadline(provider.series):
             series = provider.series(region, start, end, deadline_s=deadline_s)  # type: ignore[call-arg]
         else:
             series = provider.series(region, start, end)

@@ -1,0 +1,362 @@
+"""Live carbon-aware scheduling: wait for a low-carbon start before a job
+(:func:`wait_for_low_carbon`), and pause a running job while the grid is dirty
+(:class:`PausePolicy`, behind ``run.should_pause()``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TextIO
+
+import attrs
+
+from carbonsdk.clock import SYSTEM_CLOCK, Clock, to_datetime, to_epoch_s
+from carbonsdk.exceptions import CarbonSDKError, ConfigurationError
+from carbonsdk.intensity.series import IntensitySeries
+from carbonsdk.region.base import Region
+from carbonsdk.schedule.durations import duration_s, extension_s, format_duration, window_s
+from carbonsdk.schedule.plans import EPS_S, Grid, Plan, as_series, flexible_start, pr_runs
+
+ON_INTERRUPT = ("raise", "start")
+#: job length assumed by wait_for_low_carbon when duration is not given, seconds
+DEFAULT_WAIT_JOB_S = 3600.0
+
+
+# ------------------------------------------------------------------------------ PausePolicy
+
+
+@attrs.frozen
+class PauseDecision:
+    """One answer of :class:`PausePolicy`: ``pause`` or not, why (``reason``), the intensity
+    now and the threshold (g/kWh, None when unknown), the slack (seconds the job can still
+    afford to pause) and ``recheck_s`` (seconds until the answer may change)."""
+
+    pause: bool
+    reason: str
+    intensity_g_per_kwh: float | None
+    threshold_g_per_kwh: float | None
+    slack_s: float
+    recheck_s: float
+
+
+class PausePolicy:
+    """Online Pause and Resume for a running job (Dodge et al. 2022's P&R, made causal).
+
+    Built from the intensity ``series`` known ahead (a forecast or the embedded typical year),
+    the expected running time of the work (``duration``), the allowed ``max_extension``
+    (timedelta / ``"12h"``, or a fraction of ``duration``: ``1.0`` = up to twice as long) and the
+    job's ``start`` (aware datetime or epoch seconds). The deadline is
+    ``start + duration + extension``.
+
+    With ``work_done_s`` seconds of work done (running time, pauses excluded) and ``R`` seconds
+    of work remaining, it plans Pause and Resume over ``[now, deadline]`` exactly as
+    :func:`~carbonsdk.schedule.pause_and_resume` does (the lowest-intensity steps that add up to
+    ``R``; the threshold is the highest intensity among them), and runs while ``now`` lies in a
+    planned run. It re-plans at the end of each planned run or pause, so it follows the work
+    actually done. It never pauses once the slack ``deadline - now - R - margin_s`` is used up,
+    so the remaining work can always finish by the deadline (at the expected speed). Outside
+    the series, or once the work exceeds ``duration``, it never pauses.
+
+    Between re-plans an answer costs a comparison, so :meth:`should_pause` can be called on
+    every training step.
+    """
+
+    def __init__(
+        self,
+        series: IntensitySeries | Any,
+        duration: timedelta | str | float,
+        max_extension: timedelta | str | float,
+        *,
+        start: datetime | float,
+        margin_s: float = 0.0,
+    ) -> None:
+        self.series = as_series(series)
+        self.duration_s = duration_s(duration)
+        self.extension_s = extension_s(max_extension, self.duration_s)
+        if isinstance(start, datetime):
+            self.start_s = to_epoch_s(start)
+        elif isinstance(start, int | float) and not isinstance(start, bool):
+            self.start_s = float(start)
+        else:
+            raise ConfigurationError(
+                f"start={start!r} is not valid: expected an aware datetime or epoch seconds")
+        if not (0 <= margin_s < float("inf")):
+            raise ConfigurationError(f"margin_s={margin_s!r} is not valid: expected >= 0")
+        self.margin_s = float(margin_s)
+        self.deadline_s = self.start_s + self.duration_s + self.extension_s
+        # the current plan: valid over [_from_s, _until_s), run or pause, its threshold
+        self._from_s = float("inf")
+        self._until_s = float("-inf")
+        self._running = True
+        self._threshold: float | None = None
+        self.replans = 0
+
+    def __repr__(self) -> str:
+        return (f"PausePolicy(duration={format_duration(self.duration_s)}, extension="
+                f"{format_duration(self.extension_s)}, deadline="
+                f"{to_datetime(self.deadline_s).isoformat()})")
+
+    def plan_runs(self, now_epoch_s: float, work_done_s: float) -> list[tuple[float, float]]:
+        """Pause and Resume's run intervals (epoch seconds) for the remaining work over
+        ``[now, deadline]`` on the known series (empty when nothing remains)."""
+        remaining = self.duration_s - work_done_s
+        hi = min(self.deadline_s, self.series.boundaries_s[-1])
+        lo = max(now_epoch_s, self.series.boundaries_s[0])
+        if remaining <= 0 or hi <= lo:
+            return []
+        grid = Grid(self.series.slice(lo, hi))
+        return pr_runs(grid, lo, hi, remaining)
+
+    def threshold_g_per_kwh(self, now_epoch_s: float, work_done_s: float) -> float | None:
+        """The highest intensity (g/kWh) among the steps Pause and Resume would run in over
+        ``[now, deadline]``; None when nothing remains."""
+        runs = self.plan_runs(now_epoch_s, work_done_s)
+        return self._max_in(runs)
+
+    def _max_in(self, runs: list[tuple[float, float]]) -> float | None:
+        best: float | None = None
+        b = self.series.boundaries_s
+        v = self.series.values_g_per_kwh
+        for a, e in runs:
+            i = max(0, bisect.bisect_right(b, a) - 1)
+            while i < len(v) and b[i] < e - EPS_S:
+                best = v[i] if best is None else max(best, v[i])
+                i += 1
+        return best
+
+    def _replan(self, now: float, work_done_s: float) -> None:
+        self.replans += 1
+        runs = self.plan_runs(now, work_done_s)
+        self._threshold = self._max_in(runs)
+        self._from_s = now
+        for a, e in runs:
+            if a <= now + EPS_S and now < e - EPS_S:
+                self._running, self._until_s = True, e
+                return
+            if a > now:
+                self._running, self._until_s = False, a
+                return
+        # nothing planned after now (the series ends): run
+        self._running, self._until_s = True, float("inf")
+
+    def decide(self, now_epoch_s: float, work_done_s: float) -> PauseDecision:
+        """The full decision at ``now_epoch_s`` with ``work_done_s`` seconds of work done."""
+        remaining = self.duration_s - work_done_s
+        slack = self.deadline_s - now_epoch_s - max(0.0, remaining) - self.margin_s
+        idx = self.series.index_at(now_epoch_s)
+        value = None if idx is None else self.series.values_g_per_kwh[idx]
+        if remaining <= 0:
+            return PauseDecision(False, "the expected work is done: never pause now", value,
+                                 None, slack, float("inf"))
+        if idx is None:
+            return PauseDecision(False, "no intensity known for now: not pausing", None, None,
+                                 slack, float("inf"))
+        current = self.series.values_g_per_kwh[idx]
+        if slack <= EPS_S:
+            return PauseDecision(False, "no slack left: the remaining work needs all the time "
+                                 "until the deadline", current, None, slack, float("inf"))
+        if not (self._from_s <= now_epoch_s < self._until_s):
+            self._replan(now_epoch_s, work_done_s)
+        threshold = self._threshold
+        shown = "" if threshold is None else f" (threshold {threshold:.0f} g/kWh)"
+        until = self._until_s - now_epoch_s
+        if not self._running:
+            return PauseDecision(True, f"intensity {current:.0f} g/kWh: paused until the next "
+                                 f"low-carbon run in {format_duration(until)}{shown}", current,
+                                 threshold, slack, min(until, slack))
+        return PauseDecision(False, f"intensity {current:.0f} g/kWh: in a low-carbon run"
+                             f"{shown}", current, threshold, slack, until)
+
+    def should_pause(self, now_epoch_s: float, work_done_s: float) -> bool:
+        """True when the job should be paused now (``now_epoch_s``: UTC epoch seconds;
+        ``work_done_s``: running time so far, pauses excluded)."""
+        return self.decide(now_epoch_s, work_done_s).pause
+
+    def recheck_s(self, now_epoch_s: float, work_done_s: float) -> float:
+        """Seconds until the answer may change (the end of the current step, or the moment the
+        slack runs out while paused); a paused caller should check again by then."""
+        return self.decide(now_epoch_s, work_done_s).recheck_s
+
+
+# ------------------------------------------------------------------------ wait_for_low_carbon
+
+
+@attrs.frozen
+class WaitDecision:
+    """What :func:`wait_for_low_carbon` decided and did.
+
+    ``region``: where; ``decided_at``: when it planned; ``planned_start``: the start chosen;
+    ``started_at``: when it returned; ``waited_s``: seconds it blocked; ``plan``: the Flexible
+    Start plan (None when it could not plan); ``forecast``: where the intensity came from
+    (``"electricitymaps forecast"``, ``"embedded typical year (no forecast)"``, ...);
+    ``reason``: why, in words; ``interrupted``: Ctrl-C ended the wait early.
+    """
+
+    region: Region
+    decided_at: datetime
+    planned_start: datetime
+    started_at: datetime
+    waited_s: float
+    plan: Plan | None
+    forecast: str
+    reason: str
+    interrupted: bool = False
+
+    @property
+    def expected_savings_fraction(self) -> float:
+        """The plan's expected saving vs starting immediately (0 without a plan)."""
+        return self.plan.savings_fraction if self.plan is not None else 0.0
+
+
+class _Progress:
+    """A one-line progress display on a text stream (redrawn in place on a terminal)."""
+
+    def __init__(self, stream: TextIO | None, enabled: bool) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled
+        try:
+            self.tty = bool(self.stream.isatty())
+        except (AttributeError, ValueError):
+            self.tty = False
+        self._drawn = False
+
+    def line(self, text: str) -> None:
+        if self.enabled:
+            self._write(text + "\n")
+
+    def update(self, text: str) -> None:
+        if self.enabled and self.tty:
+            self._write("\r" + text[:120].ljust(min(120, len(text) + 2)))
+            self._drawn = True
+
+    def clear(self) -> None:
+        if self._drawn:
+            self._write("\r" + " " * 120 + "\r")
+            self._drawn = False
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.enabled = False
+
+
+def _bar(done: float, total: float, width: int = 24) -> str:
+    frac = 1.0 if total <= 0 else min(1.0, max(0.0, done / total))
+    full = round(frac * width)
+    return "[" + "#" * full + "." * (width - full) + "]"
+
+
+def wait_for_low_carbon(
+    *,
+    region: str | Region | None = None,
+    max_delay: timedelta | str,
+    duration: timedelta | str | float | None = None,
+    provider: Any = None,
+    series: IntensitySeries | None = None,
+    clock: Clock | None = None,
+    sleep: Callable[[float], None] | None = None,
+    progress: bool = True,
+    stream: TextIO | None = None,
+    on_interrupt: str = "raise",
+    tick_s: float = 1.0,
+) -> WaitDecision:
+    """Block until the lowest-carbon start within ``max_delay`` (Flexible Start on the forecast
+    ahead), then return what was decided and why.
+
+    ``region``: as for ``measure`` (None: ``CARBONSDK_REGION``, then cloud metadata).
+    ``max_delay``: timedelta or ``"6h"`` (or ``"50%"`` of ``duration``). ``duration``: the job's
+    expected running time (default: its first hour). ``provider``: where the forecast comes from
+    (None: a live provider when configured, else the embedded typical year). ``series``: use
+    this intensity series instead of asking a provider. ``clock``/``sleep``: injectable (tests).
+    ``progress``: a one-line countdown on ``stream`` (default stderr). ``on_interrupt``:
+    ``"raise"`` re-raises Ctrl-C after clearing the display; ``"start"`` returns at once with
+    ``interrupted=True`` so the job starts now. Provider faults never raise: the wait falls back
+    to the embedded typical year, or to starting now, and says so in ``reason``.
+    """
+    if on_interrupt not in ON_INTERRUPT:
+        raise ConfigurationError(
+            f"on_interrupt={on_interrupt!r} is not valid: expected one of {ON_INTERRUPT}")
+    if not (0 < tick_s < float("inf")):
+        raise ConfigurationError(f"tick_s={tick_s!r} is not valid: expected seconds > 0")
+    clk = clock if clock is not None else SYSTEM_CLOCK
+    do_sleep = sleep if sleep is not None else time.sleep
+    job_s = DEFAULT_WAIT_JOB_S if duration is None else duration_s(duration)
+    delay_s = window_s(max_delay, job_s, name="max_delay")
+    from carbonsdk.region import resolve_region
+
+    where = region if isinstance(region, Region) else resolve_region(region)
+    now_s = clk.time()
+    now = to_datetime(now_s)
+    out = _Progress(stream, progress)
+
+    def immediate(reason: str, forecast: str = "none", plan: Plan | None = None) -> WaitDecision:
+        out.line(f"carbonsdk: starting now: {reason}")
+        return WaitDecision(where, now, now, to_datetime(clk.time()), 0.0, plan, forecast,
+                            reason)
+
+    if series is not None:
+        fwd_series, forecast_text = as_series(series), "given series"
+    else:
+        if not where.known:
+            return immediate("region unknown, so there is no intensity to plan with "
+                             "(pass region=...)")
+        from carbonsdk.schedule.forecast import forward_series
+
+        try:
+            fwd = forward_series(where, now_s, now_s + delay_s + job_s, provider=provider)
+        except ConfigurationError:
+            raise
+        except (CarbonSDKError, OSError, ValueError, KeyError) as exc:
+            return immediate(f"no intensity available ({type(exc).__name__}: {exc})")
+        fwd_series, forecast_text = fwd.series, fwd.description
+    try:
+        plan = flexible_start(fwd_series, job_s, timedelta(seconds=delay_s), start=now,
+                              fill="typical" if fwd_series.source.zone else None)
+    except CarbonSDKError as exc:
+        return immediate(f"could not plan ({exc})", forecast_text)
+    target_s = plan.start.timestamp()
+    wait_s = target_s - now_s
+    saving = plan.savings_fraction
+    if wait_s <= EPS_S:
+        return immediate(
+            f"now is already the lowest-carbon start within {format_duration(delay_s)} "
+            f"({plan.baseline_intensity_g_per_kwh:.0f} g/kWh, {forecast_text})",
+            forecast_text, plan)
+    reason = (f"waiting {format_duration(wait_s)} for {plan.intensity_g_per_kwh:.0f} instead of "
+              f"{plan.baseline_intensity_g_per_kwh:.0f} g/kWh ({saving:.0%} less CO2 for a "
+              f"{format_duration(job_s)} job, {forecast_text})")
+    label = where.label
+    out.line(f"carbonsdk: {label}: {reason}; starting at "
+             f"{plan.start.strftime('%Y-%m-%d %H:%M UTC')} (Ctrl-C to "
+             f"{'stop' if on_interrupt == 'raise' else 'start now'})")
+    mono0 = clk.monotonic()
+    try:
+        while True:
+            elapsed = clk.monotonic() - mono0
+            left = wait_s - elapsed
+            if left <= 0:
+                break
+            out.update(f"carbonsdk: {_bar(elapsed, wait_s)} starting in "
+                       f"{format_duration(left)} ({saving:.0%} less CO2)")
+            do_sleep(min(left, tick_s))
+    except KeyboardInterrupt:
+        out.clear()
+        waited = clk.monotonic() - mono0
+        if on_interrupt == "raise":
+            out.line(f"carbonsdk: wait interrupted after {format_duration(waited)}")
+            raise
+        out.line(f"carbonsdk: wait interrupted after {format_duration(waited)}: starting now")
+        return WaitDecision(where, now, plan.start, to_datetime(clk.time()), waited, plan,
+                            forecast_text, f"interrupted after {format_duration(waited)}; "
+                            f"planned: {reason}", interrupted=True)
+    out.clear()
+    waited = clk.monotonic() - mono0
+    out.line(f"carbonsdk: starting now ({plan.intensity_g_per_kwh:.0f} g/kWh expected)")
+    return WaitDecision(where, now, plan.start, to_datetime(clk.time()), waited, plan,
+                        forecast_text, reason)
