@@ -100,6 +100,13 @@ def _extension(text: str) -> str | float:
         return text
 
 
+def _g(grams: float) -> str:
+    """Grams with 3 significant digits (tiny runs stay readable)."""
+    from carbonsdk.report import format_sig
+
+    return format_sig(grams)
+
+
 def _print(result: RunResult, w: WhatIf) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -112,7 +119,7 @@ def _print(result: RunResult, w: WhatIf) -> None:
                   f"elsewhere or later: {result.energy_kwh:.4g} kWh, PUE {result.pue:g}, "
                   f"{format_duration(result.duration_s)} from "
                   f"{result.started_at.strftime('%Y-%m-%d %H:%M UTC')}")
-    console.print(f"Recorded: {result.emissions_g:,.1f} g CO2eq "
+    console.print(f"Recorded: {_g(result.emissions_g)} g CO2eq "
                   f"({result.intensity_source.provider}, {result.region.label})")
     table = Table(title="Same run, same times, other grids (embedded life-cycle data)",
                   title_justify="left")
@@ -126,20 +133,20 @@ def _print(result: RunResult, w: WhatIf) -> None:
             vs = f"{(row.emissions_g / own.emissions_g - 1):+.0%}"
         zone = f"[bold]{row.zone} (own)[/bold]" if row.is_own else row.zone
         est = "*" if row.estimated else ""
-        table.add_row(zone + est, f"{row.emissions_g:,.1f}", f"{row.intensity_g_per_kwh:.0f}",
+        table.add_row(zone + est, f"{_g(row.emissions_g)}", f"{row.intensity_g_per_kwh:.0f}",
                       vs)
     console.print(table)
     if w.flexible_start is not None:
         p = w.flexible_start
         console.print(f"Flexible start (up to {format_duration(w.max_delay_s)} later): start "
-                      f"{format_duration(p.delay_s)} later, {p.emissions_g:,.1f} g instead of "
-                      f"{p.baseline_emissions_g:,.1f} g ([bold]{p.savings_fraction:.0%}[/bold] "
+                      f"{format_duration(p.delay_s)} later, {_g(p.emissions_g)} g instead of "
+                      f"{_g(p.baseline_emissions_g)} g ([bold]{p.savings_fraction:.0%}[/bold] "
                       "less)")
     if w.pause_and_resume is not None:
         p = w.pause_and_resume
         console.print(f"Pause and resume (up to {w.max_extension_fraction:.0%} longer): "
                       f"{p.pauses} pause(s), done {format_duration(p.paused_s)} later, "
-                      f"{p.emissions_g:,.1f} g ([bold]{p.savings_fraction:.0%}[/bold] less)")
+                      f"{_g(p.emissions_g)} g ([bold]{p.savings_fraction:.0%}[/bold] less)")
     for note in w.notes:
         console.print(f"[dim]note: {note}[/dim]")
     if any(r.estimated for r in w.regions):
