@@ -11,13 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carbonsdk.exceptions import ConfigurationError, ProviderError
-from carbonsdk.intensity.cache import (
-    CacheKey,
-    IntensityCache,
+from carbonsdk.intensity.cache import CacheKey, IntensityCache
+from carbonsdk.intensity.live import (
     cached_fetch,
     ceil_hour_s,
     floor_hour_s,
     hour_windows,
+    iso_z,
+    parse_wire_time,
     resolve_cache,
     steps_to_series,
 )
@@ -270,3 +271,14 @@ def test_steps_to_series_matches_a_brute_force_reference(
         assert i is not None
         assert (series.values_g_per_kwh[i], series.estimated[i]) == expected(t)
     assert series.source.estimated == any(series.estimated)
+
+
+def test_wire_time_helpers() -> None:
+    assert iso_z(1_714_564_800.0) == "2024-05-01T12:00:00Z"
+    assert iso_z(1_714_564_800.0, seconds=False) == "2024-05-01T12:00Z"
+    assert parse_wire_time("2024-05-01T12:00:00.000Z") == 1_714_564_800.0
+    assert parse_wire_time("2024-05-01T13:00:00+01:00") == 1_714_564_800.0
+    with pytest.raises(ValueError, match="offset"):
+        parse_wire_time("2024-05-01T12:00:00")
+    with pytest.raises(ValueError, match="string"):
+        parse_wire_time(12)

@@ -14,7 +14,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-PROVIDERS = ("auto", "embedded", "electricitymaps", "watttime", "ukgrid")
+from carbonsdk.intensity.choose import NAMED as PROVIDERS
+
 _WINDOW = timedelta(hours=1)
 
 
@@ -73,28 +74,9 @@ def parse_time(text: str | None) -> datetime:
 
 
 def _provider(name: str) -> Any:
-    from carbonsdk import config
+    from carbonsdk.intensity.choose import auto_provider, make_provider
 
-    if name == "auto":
-        if not config.offline() and config.secret(config.ENV_ELECTRICITYMAPS_API_KEY):
-            name = "electricitymaps"
-        else:
-            name = "embedded"
-    if name == "embedded":
-        from carbonsdk.intensity.embedded import EmbeddedProvider
-
-        return EmbeddedProvider()
-    if name == "electricitymaps":
-        from carbonsdk.intensity.electricitymaps import ElectricityMapsProvider
-
-        return ElectricityMapsProvider()
-    if name == "watttime":
-        from carbonsdk.intensity.watttime import WattTimeProvider
-
-        return WattTimeProvider()
-    from carbonsdk.intensity.ukgrid import UKGridProvider
-
-    return UKGridProvider()
+    return make_provider(name) or auto_provider()
 
 
 def run(args: argparse.Namespace) -> int:

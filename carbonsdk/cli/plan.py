@@ -15,12 +15,13 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from carbonsdk.intensity.choose import NAMED as PROVIDERS
+
 if TYPE_CHECKING:
     from carbonsdk.schedule.plans import Plan, PlanInterval
 
 DEFAULT_MAX_DELAY = "24h"
 DEFAULT_MAX_EXTENSION = "100%"
-PROVIDERS = ("auto", "embedded", "electricitymaps", "watttime", "ukgrid")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

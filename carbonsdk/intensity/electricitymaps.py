@@ -29,14 +29,18 @@ from carbonsdk.exceptions import ConfigurationError, ProviderError
 from carbonsdk.http import HttpError, request
 from carbonsdk.intensity.cache import (
     HOUR_S,
-    MAX_FILL_S,
     CacheKey,
     IntensityCache,
     RawStep,
+)
+from carbonsdk.intensity.live import (
+    MAX_FILL_S,
     cached_fetch,
     ceil_hour_s,
     floor_hour_s,
     hour_windows,
+    iso_z,
+    parse_wire_time,
     resolve_cache,
     steps_to_series,
 )
@@ -56,17 +60,8 @@ _GRANULARITY_S = {"5_minutes": 300.0, "15_minutes": 900.0, "hourly": HOUR_S}
 DATASET = "Electricity Maps API v3 (live; consumption-based, flow-traced carbon intensity)"
 
 
-def _iso(epoch_s: float) -> str:
-    return to_datetime(epoch_s).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _epoch_s(text: Any) -> float:
-    if not isinstance(text, str):
-        raise ValueError("timestamp is not a string")
-    when = datetime.fromisoformat(text)
-    if when.tzinfo is None:
-        raise ValueError("timestamp without UTC offset")
-    return when.timestamp()
 
 
 class ElectricityMapsProvider:
@@ -203,7 +198,7 @@ class ElectricityMapsProvider:
                     "were requested"
                 )
             try:
-                start_s = _epoch_s(item.get("datetime"))
+                start_s = parse_wire_time(item.get("datetime"))
                 g_per_kwh = float(value)
             except (TypeError, ValueError):
                 raise ProviderError(
@@ -227,7 +222,7 @@ class ElectricityMapsProvider:
         if lo >= self._history_boundary_s():
             doc = self._get("/v3/carbon-intensity/history", params, deadline_s)
             return self._parse_points(doc, "history", forecast=False)
-        params.update(start=_iso(lo), end=_iso(hi))
+        params.update(start=iso_z(lo), end=iso_z(hi))
         doc = self._get("/v3/carbon-intensity/past-range", params, deadline_s)
         return self._parse_points(doc, "data", forecast=False)
 

@@ -35,19 +35,23 @@ from datetime import datetime
 from typing import Any, Literal
 
 from carbonsdk import config
-from carbonsdk.clock import to_datetime, to_epoch_s
+from carbonsdk.clock import to_epoch_s
 from carbonsdk.exceptions import ConfigurationError, ProviderError
 from carbonsdk.http import HttpError, request
 from carbonsdk.intensity.cache import (
     HOUR_S,
-    MAX_FILL_S,
     CacheKey,
     IntensityCache,
     RawStep,
+)
+from carbonsdk.intensity.live import (
+    MAX_FILL_S,
     cached_fetch,
     ceil_hour_s,
     floor_hour_s,
     hour_windows,
+    iso_z,
+    parse_wire_time,
     resolve_cache,
     steps_to_series,
 )
@@ -82,17 +86,8 @@ REGION_IDS: dict[int, str] = {
 DATASET = "NESO Carbon Intensity API (live, Great Britain; CC BY 4.0)"
 
 
-def _stamp(epoch_s: float) -> str:
-    return to_datetime(epoch_s).strftime("%Y-%m-%dT%H:%MZ")
 
 
-def _epoch_s(text: Any) -> float:
-    if not isinstance(text, str):
-        raise ValueError("timestamp is not a string")
-    when = datetime.fromisoformat(text)
-    if when.tzinfo is None:
-        raise ValueError("timestamp without UTC offset")
-    return when.timestamp()
 
 
 class UKGridProvider:
@@ -205,7 +200,7 @@ class UKGridProvider:
             if value is None:
                 continue
             try:
-                lo, hi = _epoch_s(item.get("from")), _epoch_s(item.get("to"))
+                lo, hi = parse_wire_time(item.get("from")), parse_wire_time(item.get("to"))
                 g_per_kwh = float(value)
             except (TypeError, ValueError):
                 raise ProviderError(
@@ -247,7 +242,7 @@ class UKGridProvider:
         prefix = "/intensity" if self.region_id is None else "/regional/intensity"
 
         def fetch(lo: float, hi: float) -> list[RawStep]:
-            path = f"{prefix}/{_stamp(lo)}/{_stamp(hi)}{suffix}"
+            path = f"{prefix}/{iso_z(lo, seconds=False)}/{iso_z(hi, seconds=False)}{suffix}"
             return self._parse(self._get(path, deadline), forecast=False)
 
         key = CacheKey(self.name, self._area, self.signal, self.basis, "history")
@@ -272,7 +267,7 @@ class UKGridProvider:
         prefix = "/intensity" if self.region_id is None else "/regional/intensity"
 
         def fetch(lo: float, _hi: float) -> list[RawStep]:
-            path = f"{prefix}/{_stamp(lo)}/fw48h{suffix}"
+            path = f"{prefix}/{iso_z(lo, seconds=False)}/fw48h{suffix}"
             return self._parse(self._get(path, deadline), forecast=True)
 
         key = CacheKey(self.name, self._area, self.signal, self.basis, "forecast")

@@ -28,19 +28,23 @@ from datetime import datetime
 from typing import Any, Literal
 
 from carbonsdk import config
-from carbonsdk.clock import to_datetime, to_epoch_s
+from carbonsdk.clock import to_epoch_s
 from carbonsdk.exceptions import ConfigurationError, ProviderError
 from carbonsdk.http import HttpError, request
 from carbonsdk.intensity.cache import (
     HOUR_S,
-    MAX_FILL_S,
     CacheKey,
     IntensityCache,
     RawStep,
+)
+from carbonsdk.intensity.live import (
+    MAX_FILL_S,
     cached_fetch,
     ceil_hour_s,
     floor_hour_s,
     hour_windows,
+    iso_z,
+    parse_wire_time,
     resolve_cache,
     steps_to_series,
 )
@@ -68,17 +72,8 @@ TOKEN_LIFETIME_S = 25 * 60.0
 DATASET = "WattTime API v3 (live; co2_moer marginal operating emissions rate)"
 
 
-def _iso(epoch_s: float) -> str:
-    return to_datetime(epoch_s).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _epoch_s(text: Any) -> float:
-    if not isinstance(text, str):
-        raise ValueError("timestamp is not a string")
-    when = datetime.fromisoformat(text)
-    if when.tzinfo is None:
-        raise ValueError("timestamp without UTC offset")
-    return when.timestamp()
 
 
 class WattTimeProvider:
@@ -287,7 +282,7 @@ class WattTimeProvider:
             if value is None:
                 continue
             try:
-                start_s = _epoch_s(item.get("point_time"))
+                start_s = parse_wire_time(item.get("point_time"))
                 g_per_kwh = float(value) * factor
             except (TypeError, ValueError):
                 raise ProviderError(
@@ -319,8 +314,8 @@ class WattTimeProvider:
             params = {
                 "region": wt_region,
                 "signal_type": SIGNAL_TYPE,
-                "start": _iso(lo),
-                "end": _iso(hi),
+                "start": iso_z(lo),
+                "end": iso_z(hi),
             }
             return self._parse(self._get("/v3/historical", params, deadline_s), forecast=False)
 
