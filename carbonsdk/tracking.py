@@ -583,7 +583,8 @@ class Run:
             energy = self._timeline.snapshot(since_s=since)
         region = self.region
         series = self._provisional
-        if series is None or not series.covers(self._start_s, end_s):
+        if (series is None or not series.covers(self._start_s, end_s)
+                or series.source.zone != region.zone):  # detection may have finished since
             provider = self._provider()
             if not is_local(provider):
                 from carbonsdk.intensity.embedded import EmbeddedProvider
