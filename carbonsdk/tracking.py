@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from numbers import Real
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -788,7 +788,8 @@ def tracked(
 
 
 def tracked(name_or_func: Any = None, /, **options: Any) -> Any:
-    """Decorator measuring every call of a function, method or ``async def``.
+    """Decorator measuring every call of a function, method or ``async def`` (a generator
+    function is measured over its whole iteration; async generators are refused).
 
     ``@tracked``, ``@tracked()``, ``@tracked("name")`` or ``@tracked("name", **measure options)``;
     the default name is the function's qualified name. The function's return value and
@@ -819,6 +820,26 @@ def _decorate(func: Callable[P, R], name: str | None, opts: RunOptions) -> Calla
         raise ConfigurationError(f"tracked: {func!r} is not callable")
     run_name = name or getattr(func, "__qualname__", None) or repr(func)
     opts = attrs.evolve(opts, name=run_name)
+
+    if inspect.isasyncgenfunction(func):
+        raise ConfigurationError(
+            f"tracked: {run_name} is an async generator function, which is not supported: "
+            "use `async with carbonsdk.measure(...)` around the iteration instead")
+
+    if inspect.isgeneratorfunction(func):
+        gen_func: Callable[P, Generator[Any, Any, Any]] = func  # type: ignore[assignment]
+
+        @functools.wraps(func)
+        def gen_wrapper(*args: P.args, **kwargs: P.kwargs) -> Generator[Any, Any, Any]:
+            run = Run(opts)  # measures the whole iteration, not just the call
+            try:
+                with run:
+                    return (yield from gen_func(*args, **kwargs))
+            finally:
+                gen_wrapper.last_result = run.result  # type: ignore[attr-defined]
+
+        gen_wrapper.last_result = None  # type: ignore[attr-defined]
+        return gen_wrapper  # type: ignore[return-value]
 
     if inspect.iscoroutinefunction(func):
         async_func: Callable[P, Awaitable[Any]] = func  # type: ignore[assignment]

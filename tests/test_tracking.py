@@ -401,3 +401,21 @@ def test_should_pause_never_blows_the_deadline(rig: Rig) -> None:
         assert run.should_pause(duration=hour, max_extension=0.0, forecast=forecast) is False
     with pytest.raises(RuntimeError, match="running"):
         run.should_pause()
+
+
+def test_tracked_generator_measures_the_iteration(rig: Rig) -> None:
+    @carbonsdk.tracked("gen", region="FR", intensity=10, ledger=False, report=False)
+    def batches(n: int) -> Any:
+        for i in range(n):
+            rig.step(1.0)
+            yield i
+        return "done"
+
+    assert list(batches(3)) == [0, 1, 2]
+    assert batches.last_result.duration_s == pytest.approx(3.0)  # type: ignore[attr-defined]
+
+    async def agen() -> Any:
+        yield 1
+
+    with pytest.raises(ConfigurationError, match="async generator"):
+        carbonsdk.tracked(agen)
