@@ -26,6 +26,7 @@ from carbonsdk.intensity import embedded
 from carbonsdk.intensity.embedded import EmbeddedProvider
 from carbonsdk.region import parse_region
 from carbonsdk.region.base import Region
+from carbonsdk.report import progress_iter
 from carbonsdk.schedule import SweepJob, sweep
 
 # Table 2 of Dodge et al. 2022 (as restated in issue 4): name, energy kWh, duration h
@@ -99,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     t_load = time.perf_counter() - t0
     jobs = [SweepJob(name, hours * 3600.0, kwh) for name, kwh, hours in JOBS]
     t0 = time.perf_counter()
-    result = sweep(series, jobs, WINDOWS, starts=(first, end))
+    result = sweep(series, jobs, WINDOWS, starts=(first, end),
+                   progress=lambda items: progress_iter(items, description="sweeping zones",
+                                                        total=len(series)))
     t_sweep = time.perf_counter() - t0
     n_starts = len(result.zones[0].start_s)
 

@@ -26,7 +26,7 @@ plain brute force the tests and ``benchmarks/sweep.py`` check this against.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from numbers import Real
 from typing import TYPE_CHECKING, Any
@@ -429,6 +429,7 @@ def sweep(
     strategies: Sequence[str] = SWEEP_STRATEGIES,
     starts: tuple[datetime, datetime] | None = None,
     chunk_starts: int = DEFAULT_CHUNK_STARTS,
+    progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
 ) -> SweepResult:
     """Flexible Start and Pause and Resume for every job × zone × window × start time.
 
@@ -438,7 +439,9 @@ def sweep(
     each is the max delay of Flexible Start and the max extension of Pause and Resume.
     ``starts``: ``(first, end)`` aware datetimes: every step start in ``[first, end)``;
     default every step start whose windows fit in the data. ``chunk_starts``: start times
-    processed at once (bounds memory to ``O((chunk + window) log)`` per zone).
+    processed at once (bounds memory to ``O((chunk + window) log)`` per zone). ``progress``:
+    wraps the per-zone iteration (e.g. :func:`carbonsdk.report.progress_iter` for a progress bar
+    on a terminal); None iterates silently.
     """
     import numpy as np
 
@@ -458,7 +461,8 @@ def sweep(
     else:
         series_map = series
     zones = []
-    for label, s in series_map.items():
+    items: Iterable[Any] = series_map.items()
+    for label, s in (progress(items) if progress is not None else items):
         step = _regular(s, label)
         b0 = s.boundaries_s[0]
         first, count = 0, None
