@@ -306,6 +306,8 @@ class Run:
         self._provisional: IntensitySeries | None = None
         self._sigterm = False
         self._live: Any = None
+        self._live_energy_kwh = 0.0
+        self._live_emissions_g = 0.0
         self._last_power_w = 0.0
         self._pauses: list[PauseEvent] = []
         self._pause_policy: Any = None
@@ -540,7 +542,7 @@ class Run:
                 self._write_checkpoint()
         if self._live is not None:
             try:
-                self._live.update(self.elapsed_s, self._last_power_w, self.energy_kwh, None)
+                self._update_live(now_s)
             except Exception:
                 log.debug("live panel update failed", exc_info=True)
 
@@ -572,16 +574,11 @@ class Run:
 
         return auto_provider()
 
-    def _write_checkpoint(self) -> None:
+    def _provisional_series(self, region: Region, end_s: float) -> IntensitySeries:
+        """Intensity used while the run is live (checkpoints, live panel): the run's provider
+        when it is local, else the embedded data; never the network from the sampler thread."""
         from carbonsdk.intensity.choose import is_local, series_for_run
-        from carbonsdk.ledger import checkpoint_record
 
-        with self._lock:
-            assert self._timeline is not None
-            end_s = self._timeline.end_s or self._start_s
-            since = self._checkpointed_until_s
-            energy = self._timeline.snapshot(since_s=since)
-        region = self.region
         series = self._provisional
         if (series is None or not series.covers(self._start_s, end_s)
                 or series.source.zone != region.zone):  # detection may have finished since
@@ -592,6 +589,33 @@ class Run:
                 provider = EmbeddedProvider()
             outcome = series_for_run(provider, region, self._start_s, end_s + 86_400.0)
             series = self._provisional = outcome.series
+        return series
+
+    def _update_live(self, now_s: float) -> None:
+        energy_kwh = self.energy_kwh
+        try:
+            series = self._provisional_series(self.region, now_s)
+            i = series.index_at(now_s)
+            intensity = series.values_g_per_kwh[i] if i is not None else None
+        except Exception:  # the display must never fail the run
+            intensity = None
+        if intensity is not None:
+            delta_kwh = energy_kwh - self._live_energy_kwh
+            self._live_emissions_g += max(0.0, delta_kwh) * self.options.pue * intensity
+        self._live_energy_kwh = energy_kwh
+        self._live.update(self.elapsed_s, self._last_power_w, energy_kwh,
+                          self._live_emissions_g if intensity is not None else None)
+
+    def _write_checkpoint(self) -> None:
+        from carbonsdk.ledger import checkpoint_record
+
+        with self._lock:
+            assert self._timeline is not None
+            end_s = self._timeline.end_s or self._start_s
+            since = self._checkpointed_until_s
+            energy = self._timeline.snapshot(since_s=since)
+        region = self.region
+        series = self._provisional_series(region, end_s)
         b_starts, b_ends, b_energy = bucketize(
             energy.starts_s, energy.ends_s, energy.energy_j, CHECKPOINT_BUCKET_S)
         coarse = EnergySeries(energy.components, tuple(b_starts), tuple(b_ends),

@@ -419,3 +419,35 @@ def test_tracked_generator_measures_the_iteration(rig: Rig) -> None:
 
     with pytest.raises(ConfigurationError, match="async generator"):
         carbonsdk.tracked(agen)
+
+
+def test_live_panel_gets_power_energy_and_emissions(rig: Rig,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import carbonsdk.report
+
+    updates: list[tuple[float, float, float, float | None]] = []
+
+    class Recorder:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def start(self) -> None:
+            updates.append((-1.0, 0.0, 0.0, None))
+
+        def update(self, elapsed_s: float, power_w: float, energy_kwh: float,
+                   emissions_g: float | None) -> None:
+            updates.append((elapsed_s, power_w, energy_kwh, emissions_g))
+
+        def stop(self) -> None:
+            updates.append((-2.0, 0.0, 0.0, None))
+
+    monkeypatch.setattr(carbonsdk.report, "LivePanel", Recorder)
+    with carbonsdk.measure("live", region="FR", intensity=200.0, ledger=False, report=False,
+                           live=True, components=["gpu"], pue=1.5) as run:
+        rig.step(1.0, 4)
+    assert updates[0][0] == -1.0 and updates[-1][0] == -2.0
+    elapsed, power, kwh, grams = updates[-2]
+    assert elapsed == pytest.approx(4.0) and power == pytest.approx(400.0)
+    assert kwh == pytest.approx(400.0 * 4 / 3.6e6)
+    assert grams == pytest.approx(kwh * 1.5 * 200.0)
+    assert run.result is not None and run.result.emissions_g == pytest.approx(grams)
