@@ -308,6 +308,35 @@ def energy_phase(
     return rows, meta
 
 
+def measure_phase(env: SensorEnvironment, load: Load, seconds: float) -> tuple[list[float], float,
+                                                                               float]:
+    """The load under the real ``carbonsdk.measure()`` (its process-wide sampler at 0.1 s over
+    ``env``): iterations/s of two phases, and the sampler thread's CPU and wall seconds."""
+    import carbonsdk
+    from carbonsdk.clock import SYSTEM_CLOCK
+    from carbonsdk.sampler import Sampler, set_sampler
+    from carbonsdk.testing import discover_fn
+
+    sampler = Sampler(clock=SYSTEM_CLOCK, discover=discover_fn(env), threaded=True)
+    previous = set_sampler(sampler)
+    rates: list[float] = []
+    wall_total = 0.0
+    try:
+        for _ in range(2):
+            with carbonsdk.measure("gpu-check", region="DE", intensity=0.0, ledger=False,
+                                   report=False, interval_s=0.1):
+                w, it = load.run_for(seconds)
+            rates.append(it / w)
+            wall_total += w
+        deadline = time.monotonic() + 2.0
+        while sampler.running and time.monotonic() < deadline:
+            time.sleep(0.01)  # the thread books its CPU time when it stops
+    finally:
+        set_sampler(previous)
+        sampler.close()
+    return rates, sampler.thread_cpu_s, wall_total
+
+
 def overhead_phase(env: SensorEnvironment, load: Load, seconds: float) -> dict[str, Any]:
     without: list[float] = []
     with_sampler: list[float] = []
@@ -334,10 +363,15 @@ def overhead_phase(env: SensorEnvironment, load: Load, seconds: float) -> dict[s
         cpu_s += sampler.cpu_s
         wall_s += sampler.wall_s
         sweeps.extend(sampler.sweep_s)
+    measured, measure_cpu_s, measure_wall_s = measure_phase(env, load, seconds)
     base = statistics.fmean(without)
     sampled = statistics.fmean(with_sampler)
     sweeps_ms = sorted(x * 1000.0 for x in sweeps)
     return {
+        "iterations_per_s_with_measure_0.1s": measured,
+        "measure_throughput_ratio": statistics.fmean(measured) / base if base else None,
+        "measure_sampler_cpu_fraction_of_one_core":
+            measure_cpu_s / measure_wall_s if measure_wall_s else None,
         "sensors": keys,
         "discover_warnings": list(warnings),
         "iterations_per_s_without": without,
@@ -408,6 +442,10 @@ def print_report(result: dict[str, Any]) -> None:
     print(f"\nsampler overhead (0.1 s, sensors: {', '.join(o['sensors']) or 'none'}):")
     print(f"  it/s without: {', '.join(_fmt(x) for x in o['iterations_per_s_without'])}")
     print(f"  it/s with:    {', '.join(_fmt(x) for x in o['iterations_per_s_with_sampler_0.1s'])}")
+    print(f"  it/s under carbonsdk.measure(interval_s=0.1): "
+          f"{', '.join(_fmt(x) for x in o['iterations_per_s_with_measure_0.1s'])} "
+          f"(ratio {_fmt(o['measure_throughput_ratio'], '.4f')}, sampler thread "
+          f"{_fmt(o['measure_sampler_cpu_fraction_of_one_core'], '.3%')} of one core)")
     print(f"  throughput with/without: {_fmt(o['throughput_ratio_with_over_without'], '.4f')}")
     print(
         f"  sampler thread CPU: {_fmt(o['sampler_cpu_s'], '.3f')} s over "
