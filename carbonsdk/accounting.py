@@ -11,7 +11,7 @@ large ones a vectorised numpy path, both checked against a brute-force reference
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import attrs
 
@@ -189,28 +189,4 @@ def _align_numpy(energy: EnergySeries, series: IntensitySeries, pue: float) -> A
         tuple(flags.tolist()),
         tuple(grams.tolist()),
         pue,
-    )
-
-
-def component_totals_kwh(aligned: AlignedSeries) -> dict[str, float]:
-    """Energy per component over the whole aligned series, kWh."""
-    return {c: float(sum(v)) for c, v in aligned.energy_by_component_kwh.items()}
-
-
-def concat(parts: Sequence[AlignedSeries]) -> AlignedSeries:
-    """Concatenate aligned series of the same components in time order (used to rebuild an
-    interrupted run from its checkpoints)."""
-    if not parts:
-        raise ValueError("nothing to concatenate")
-    comps = parts[0].components
-    return AlignedSeries(
-        comps,
-        tuple(x for p in parts for x in p.starts_s),
-        tuple(x for p in parts for x in p.ends_s),
-        tuple(x for p in parts for x in p.energy_kwh),
-        {c: tuple(x for p in parts for x in p.energy_by_component_kwh.get(c, ())) for c in comps},
-        tuple(x for p in parts for x in p.intensity_g_per_kwh),
-        tuple(x for p in parts for x in p.intensity_estimated),
-        tuple(x for p in parts for x in p.emissions_g),
-        parts[0].pue,
     )

@@ -25,7 +25,6 @@ from typing import Any
 import attrs
 
 from carbonsdk import config
-from carbonsdk.clock import to_datetime
 from carbonsdk.exceptions import LedgerError
 from carbonsdk.intensity.series import IntensitySource
 from carbonsdk.region.base import Region
@@ -493,5 +492,4 @@ __all__ = [
     "rebuild_from_checkpoints",
     "result_from_record",
     "result_to_record",
-    "to_datetime",
 ]

@@ -169,11 +169,6 @@ class Sampler:
             except Exception:
                 log.exception("carbonsdk: periodic run work failed")
 
-    def failed_devices(self) -> Mapping[str, str]:
-        """Device key -> error message for degraded devices."""
-        with self._lock:
-            return dict(self._failed)
-
     def close(self) -> None:
         """Stop the thread (bounded: at most ~1 s wait) and close all sensors."""
         with self._lock:

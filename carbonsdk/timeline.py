@@ -55,19 +55,6 @@ class EnergySeries:
             return float(sum(self.energy_j[component]))
         return float(sum(sum(self.energy_j[c]) for c in self.components))
 
-    @classmethod
-    def from_intervals(
-        cls, components: Sequence[str], intervals: Sequence[EnergyInterval]
-    ) -> EnergySeries:
-        """Build from a sequence of intervals (missing components count as 0 J)."""
-        comps = tuple(components)
-        return cls(
-            components=comps,
-            starts_s=tuple(iv.start_s for iv in intervals),
-            ends_s=tuple(iv.end_s for iv in intervals),
-            energy_j={c: tuple(float(iv.energy_j.get(c, 0.0)) for iv in intervals) for c in comps},
-        )
-
 
 class TimelineBuilder:
     """Mutable, append-only timeline used while a run is live (not thread-safe: the owner

@@ -32,7 +32,6 @@ from carbonsdk.region.base import Region
 log = logging.getLogger("carbonsdk")
 
 NAMED = ("auto", "embedded", "electricitymaps", "watttime", "ukgrid")
-LIVE = ("electricitymaps", "watttime", "ukgrid")
 
 
 class ConstantProvider:
