@@ -18,24 +18,35 @@ from carbonsdk.exceptions import (
 )
 from carbonsdk.intensity.series import IntensitySeries, IntensitySource, IntensityStep
 from carbonsdk.region.base import Region
-from carbonsdk.result import DeviceResult, PauseEvent, RunResult, TimelineInterval
+from carbonsdk.result import (
+    DeviceResult,
+    JobInfo,
+    JobResult,
+    Mark,
+    NodeResult,
+    PauseEvent,
+    RunResult,
+    TimelineInterval,
+)
 from carbonsdk.tracking import Run, measure, tracked
 
 if TYPE_CHECKING:
     from carbonsdk import schedule
+    from carbonsdk.job import job_result
     from carbonsdk.ledger import Ledger
 
 __version__ = "0.1.0.dev0"
 
 _LAZY = {
     "Ledger": ("carbonsdk.ledger", "Ledger"),
+    "job_result": ("carbonsdk.job", "job_result"),
     "schedule": ("carbonsdk.schedule", None),
     "wait_for_low_carbon": ("carbonsdk.schedule", "wait_for_low_carbon"),
 }
 
 
 def __getattr__(name: str) -> Any:
-    """Lazy attributes: ``Ledger``, ``schedule``, ``wait_for_low_carbon``."""
+    """Lazy attributes: ``Ledger``, ``job_result``, ``schedule``, ``wait_for_low_carbon``."""
     if name in _LAZY:
         import importlib
 
@@ -55,8 +66,12 @@ __all__ = [
     "IntensitySeries",
     "IntensitySource",
     "IntensityStep",
+    "JobInfo",
+    "JobResult",
     "Ledger",
     "LedgerError",
+    "Mark",
+    "NodeResult",
     "PauseEvent",
     "ProviderError",
     "Region",
@@ -64,6 +79,7 @@ __all__ = [
     "RunResult",
     "TimelineInterval",
     "__version__",
+    "job_result",
     "measure",
     "schedule",
     "tracked",

@@ -28,7 +28,15 @@ from carbonsdk import config
 from carbonsdk.exceptions import LedgerError
 from carbonsdk.intensity.series import IntensitySource
 from carbonsdk.region.base import Region
-from carbonsdk.result import DeviceResult, PauseEvent, RunResult, TimelineInterval
+from carbonsdk.result import (
+    DeviceResult,
+    JobInfo,
+    JobResult,
+    Mark,
+    PauseEvent,
+    RunResult,
+    TimelineInterval,
+)
 
 try:  # POSIX advisory locks; on platforms without fcntl appends are not locked
     import fcntl
@@ -179,6 +187,45 @@ def _pause_from_dict(d: Mapping[str, Any]) -> PauseEvent:
     return PauseEvent(start=_dt(d["start"]), end=_dt(d["end"]) if d.get("end") else None)
 
 
+def mark_to_dict(mark: Mark) -> dict[str, Any]:
+    """JSON-ready dict of a :class:`Mark`."""
+    return {"at": _iso(mark.at), "label": mark.label, "energy_kwh": mark.energy_kwh,
+            "data": dict(mark.data)}
+
+
+def mark_from_dict(data: Mapping[str, Any]) -> Mark:
+    """Inverse of :func:`mark_to_dict`."""
+    return Mark(at=_dt(data["at"]), label=str(data.get("label", "")),
+                energy_kwh=float(data.get("energy_kwh", 0.0)), data=dict(data.get("data", {})))
+
+
+def job_to_dict(job: JobInfo) -> dict[str, Any]:
+    """JSON-ready dict of a :class:`JobInfo`."""
+    return attrs.asdict(job)
+
+
+def job_from_dict(data: Mapping[str, Any]) -> JobInfo:
+    """Inverse of :func:`job_to_dict`."""
+
+    def _int(key: str) -> int | None:
+        value = data.get(key)
+        return None if value is None else int(value)
+
+    return JobInfo(
+        launcher=str(data.get("launcher", "unknown")),
+        job_id=None if data.get("job_id") is None else str(data["job_id"]),
+        job_id_source=str(data.get("job_id_source", "unknown")),
+        rank=_int("rank"),
+        local_rank=_int("local_rank"),
+        world_size=_int("world_size"),
+        local_world_size=_int("local_world_size"),
+        node_rank=_int("node_rank"),
+        node=str(data.get("node", "")),
+        role=str(data.get("role", "host")),
+        restart_count=int(data.get("restart_count", 0) or 0),
+    )
+
+
 def result_to_record(result: RunResult) -> dict[str, Any]:
     """The ``"run"`` ledger record of a finished run (everything in :class:`RunResult`)."""
     from carbonsdk import __version__
@@ -208,6 +255,11 @@ def result_to_record(result: RunResult) -> dict[str, Any]:
         "tags": dict(result.tags),
         "host": dict(result.host),
         "error": result.error,
+        "marks": [mark_to_dict(m) for m in result.marks],
+        "job": None if result.job is None else job_to_dict(result.job),
+        "attributed_energy_by_component_kwh": dict(result.attributed_energy_by_component_kwh),
+        "attributed_emissions_g": _num(result.attributed_emissions_g),
+        "attribution": dict(result.attribution),
         "carbonsdk_version": __version__,
         "timeline": [interval_to_dict(iv) for iv in result.timeline],
     }
@@ -243,7 +295,73 @@ def result_from_record(data: Mapping[str, Any]) -> RunResult:
         interval_s=float(data.get("interval_s", 1.0)),
         host=dict(data.get("host", {})),
         error=data.get("error"),
+        marks=tuple(mark_from_dict(m) for m in data.get("marks", [])),
+        job=None if not data.get("job") else job_from_dict(data["job"]),
+        attributed_energy_by_component_kwh={
+            k: float(v) for k, v in data.get("attributed_energy_by_component_kwh", {}).items()
+        },
+        attributed_emissions_g=(
+            None if data.get("attributed_emissions_g") is None
+            else float(data["attributed_emissions_g"])
+        ),
+        attribution={str(k): str(v) for k, v in data.get("attribution", {}).items()},
     )
+
+
+def summary_record(result: RunResult) -> dict[str, Any]:
+    """A run's record without its timeline and marks: what ``gather=True`` sends to rank 0 and
+    what a ``"job"`` record keeps per member (a few kB per host, whatever the run's length)."""
+    record = result_to_record(result)
+    record["timeline"] = []
+    record["marks"] = []
+    return record
+
+
+def job_result_to_dict(job: JobResult) -> dict[str, Any]:
+    """JSON-ready dict of a :class:`JobResult`: totals, one entry per node, member run ids and
+    flags (``carbonsdk report --job ... --json``)."""
+    return {
+        "job_id": job.job_id,
+        "launcher": job.launcher,
+        "status": job.status,
+        "started_at": _iso(job.started_at),
+        "ended_at": _iso(job.ended_at),
+        "duration_s": job.duration_s,
+        "energy_kwh": job.energy_kwh,
+        "energy_by_component_kwh": dict(job.energy_by_component_kwh),
+        "emissions_g": job.emissions_g,
+        "intensity_g_per_kwh": _num(job.intensity_g_per_kwh),
+        "expected_nodes": job.expected_nodes,
+        "flags": list(job.flags),
+        "nodes": [
+            {
+                "node": n.node,
+                "hostname": n.hostname,
+                "node_rank": n.node_rank,
+                "ranks": list(n.ranks),
+                "region": region_to_dict(n.region),
+                "energy_kwh": n.energy_kwh,
+                "energy_by_component_kwh": dict(n.energy_by_component_kwh),
+                "emissions_g": n.emissions_g,
+                "intensity_g_per_kwh": _num(n.intensity_g_per_kwh),
+                "intensity_estimated": n.intensity_estimated,
+                "started_at": _iso(n.started_at),
+                "ended_at": _iso(n.ended_at),
+                "status": n.status,
+                "gpu_count": n.gpu_count,
+                "run_ids": list(n.run_ids),
+            }
+            for n in job.nodes
+        ],
+    }
+
+
+def job_record(job: JobResult, members: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The ``"job"`` record rank 0 writes after ``gather=True``: the job's totals and every
+    measuring rank's :func:`summary_record`, so that ``carbonsdk report --job`` works from rank
+    0's ledger alone (members are keyed by run id: a host's own full record wins)."""
+    return {"schema": SCHEMA, "type": "job", **job_result_to_dict(job),
+            "members": [dict(m) for m in members]}
 
 
 def checkpoint_record(
@@ -429,7 +547,8 @@ class Ledger:
                 try:
                     rec = json.loads(line.decode("utf-8"))
                     if (not isinstance(rec, dict) or not isinstance(rec.get("schema"), int)
-                            or rec["schema"] > SCHEMA or "run_id" not in rec):
+                            or rec["schema"] > SCHEMA
+                            or ("run_id" not in rec and rec.get("type") != "job")):
                         raise ValueError("not a carbonsdk record")
                 except ValueError:
                     self.skipped_lines += 1
@@ -460,6 +579,20 @@ class Ledger:
                         self.skipped_lines, self.path)
         return sorted(finished.values(), key=lambda r: (r.started_at, r.run_id))
 
+    def gathered_runs(self) -> list[RunResult]:
+        """The member runs (summaries, without timelines) of the ``"job"`` records written by
+        ``measure(gather=True)`` on rank 0; unreadable members are skipped and counted."""
+        members: list[RunResult] = []
+        for rec in self._records():
+            if rec.get("type") != "job":
+                continue
+            for member in rec.get("members", []) or []:
+                try:
+                    members.append(result_from_record(member))
+                except (KeyError, TypeError, ValueError, AttributeError):
+                    self.skipped_lines += 1
+        return members
+
     def get(self, run_id: str) -> RunResult:
         """The run with this id (or a unique prefix of it); :class:`LedgerError` if none."""
         runs = self.runs()
@@ -489,7 +622,10 @@ __all__ = [
     "append_records",
     "append_run",
     "checkpoint_record",
+    "job_record",
+    "job_result_to_dict",
     "rebuild_from_checkpoints",
     "result_from_record",
     "result_to_record",
+    "summary_record",
 ]

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import IO, TYPE_CHECKING, Protocol, TypeVar
 
 from carbonsdk.equivalents import phrases
-from carbonsdk.result import RunResult
+from carbonsdk.result import JobResult, RunResult
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
@@ -593,12 +593,30 @@ class RunReport:
             (intensity, ""),
             (f" · PUE {r.pue:.2f}", "" if r.pue != 1.0 else "dim"),
         )
+        if r.attributed_energy_by_component_kwh or r.attribution:
+            att_kwh = r.attributed_energy_kwh or 0.0
+            share = f" ({att_kwh / total * 100:.0f}% of measured)" if total > 0 else ""
+            parts = [(f"{format_energy_kwh(att_kwh)}{share}", "")]
+            if r.attributed_emissions_g is not None:
+                parts.append((f" · {format_emissions_g(r.attributed_emissions_g)} CO2eq", ""))
+            row("this proc", *parts)
+            for comp, method in r.attribution.items():
+                att_comp = r.attributed_energy_by_component_kwh.get(comp)
+                shown = format_energy_kwh(att_comp) if att_comp is not None else "–"
+                row("", (f"{comp} {shown}: {method}", "dim"))
         source_lines = _source_text(r)
         for i, (text, kind) in enumerate(source_lines):
             style = {"warn": "yellow", "dim": "dim"}.get(kind, "")
             row("source" if i == 0 else "", (text, style))
         region_text, unknown = _region_text(r)
         row("region", (region_text, "bold red" if unknown else ""))
+        if r.job is not None:
+            j = r.job
+            rank = f"rank {j.rank}/{j.world_size}" if j.rank is not None else "rank ?"
+            row("job", (f"{j.job_id or 'no job id'} · {rank} · node {j.node} · {j.role}", ""))
+        if r.marks:
+            row("marks", (f"{len(r.marks)} (first {r.marks[0].label!r}, last "
+                          f"{r.marks[-1].label!r})", "dim"))
         if r.flags:
             row("flags", (", ".join(r.flags), "yellow"))
         if r.error:
@@ -645,6 +663,110 @@ class RunReport:
         )
 
 
+_JOB_FLAG_TEXT = {
+    "job-id-not-unique": "job id derived from the master address: may mix jobs (use --rdzv-id)",
+    "region-unknown": "a host's region is unknown: world-average intensity, flagged",
+    "intensity-estimated": "some intensity values are estimates",
+    "rebuilt-from-checkpoints": "a host's run was killed and rebuilt from checkpoints",
+}
+
+
+def job_flag_text(flag: str) -> str:
+    """A human sentence for a :class:`JobResult` flag."""
+    name, _, arg = flag.partition(":")
+    if name == "missing-nodes":
+        return f"{arg} node(s) of the job have no record here: totals are incomplete"
+    if name == "overlapping-host-runs":
+        return f"node {arg} has overlapping host-mode runs: energy may be counted twice"
+    if name == "nodes-share-machine":
+        return (f"several nodes ran on machine {arg}: if they measured the same devices, "
+                "energy is counted twice")
+    return _JOB_FLAG_TEXT.get(flag, flag)
+
+
+class JobReport:
+    """A distributed job's report as a rich renderable: totals (energy by component, emissions,
+    mean intensity) and one row per host with its ranks, zone, energy and emissions, then the
+    job's warnings (missing nodes, possible double counting). ``width`` caps the columns."""
+
+    def __init__(self, job: JobResult, *, width: int | None = None) -> None:
+        self.job = job
+        self.width = width
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich import box
+        from rich.console import Group
+        from rich.panel import Panel
+        from rich.table import Table
+        from rich.text import Text
+
+        ascii_only = options.ascii_only
+        limit = self.width if self.width is not None else MAX_PANEL_WIDTH
+        width = max(40, min(options.max_width, limit))
+        j = self.job
+
+        def txt(value: str, style: str = "") -> Text:
+            if ascii_only:
+                value = value.translate(_ASCII_MAP)
+            return Text(value, style=style)
+
+        head = Table.grid(padding=(0, 2))
+        head.add_column(style="bold", no_wrap=True, width=10)
+        head.add_column(overflow="fold")
+        expected = f" of {j.expected_nodes}" if j.expected_nodes is not None else ""
+        head.add_row(txt("job"), txt(f"{j.job_id} · {j.launcher} · {len(j.nodes)}{expected} "
+                                     f"node(s) · {len(j.runs)} run(s)"))
+        head.add_row(txt("duration"), txt(f"{format_duration_s(j.duration_s)}  "
+                                          f"{format_time(j.started_at)} UTC"))
+        comps = " · ".join(f"{c} {format_energy_kwh(j.energy_by_component_kwh[c])}"
+                           for c in COMPONENT_ORDER if c in j.energy_by_component_kwh)
+        head.add_row(txt("energy"), Text.assemble(txt(format_energy_kwh(j.energy_kwh), "bold"),
+                                                  txt(f"  {comps}" if comps else "", "dim")))
+        mean = (f" · {format_sig(j.intensity_g_per_kwh)} g/kWh mean"
+                if j.intensity_g_per_kwh is not None else "")
+        head.add_row(txt("emissions"), Text.assemble(
+            txt(f"{format_emissions_g(j.emissions_g)} CO2eq", "bold"), txt(mean)))
+        if j.emissions_g > 0:
+            head.add_row(txt("same as"), txt(_equivalents_line(j.emissions_g)))
+
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False,
+                      safe_box=ascii_only)
+        table.add_column(txt("node"), overflow="fold")
+        table.add_column(txt("ranks"), overflow="fold")
+        table.add_column(txt("zone"), overflow="fold")
+        table.add_column(txt("energy"), justify="right", no_wrap=True)
+        table.add_column(txt("CO2eq"), justify="right", no_wrap=True)
+        table.add_column(txt("g/kWh"), justify="right", no_wrap=True)
+        for n in j.nodes:
+            ranks = ",".join(str(r) for r in n.ranks) or "?"
+            zone = n.region.zone or "unknown"
+            if n.intensity_estimated:
+                zone += "*"
+            table.add_row(
+                txt(n.node), txt(ranks), txt(zone, "" if n.region.known else "bold red"),
+                txt(format_energy_kwh(n.energy_kwh)), txt(format_emissions_g(n.emissions_g)),
+                txt(format_sig(n.intensity_g_per_kwh) if n.intensity_g_per_kwh else "–"),
+                style=None if n.status == "completed" else "yellow")
+        parts: list[object] = [head, table]
+        if any(n.intensity_estimated for n in j.nodes):
+            parts.append(txt("* intensity estimated for some intervals", "dim"))
+        for flag in j.flags:
+            if flag == "intensity-estimated":
+                continue
+            parts.append(txt(f"⚠ {job_flag_text(flag)}", "yellow"))
+        status_style = {"completed": "green", "failed": "bold red", "interrupted": "yellow"}
+        yield Panel(
+            Group(*parts),  # type: ignore[arg-type]
+            title=txt("carbonsdk · job", "bold"),
+            title_align="left",
+            subtitle=txt(j.status, status_style.get(j.status, "")),
+            subtitle_align="right",
+            box=box.ROUNDED,
+            width=width,
+            padding=(0, 1),
+        )
+
+
 def _isatty(stream: IO[str]) -> bool:
     try:
         return bool(stream.isatty())
@@ -672,8 +794,11 @@ def make_console(file: IO[str] | None = None, *, width: int | None = None) -> Co
     )
 
 
-def render_text(result: RunResult, *, width: int = 80, whatif: WhatIf | None = None) -> str:
-    """The end-of-run report as plain text at ``width`` columns (no escape codes)."""
+def render_text(
+    result: RunResult | JobResult, *, width: int = 80, whatif: WhatIf | None = None
+) -> str:
+    """The end-of-run report (or a job's report) as plain text at ``width`` columns (no escape
+    codes)."""
     import io
 
     from rich.console import Console
@@ -689,18 +814,25 @@ def render_text(result: RunResult, *, width: int = 80, whatif: WhatIf | None = N
         markup=False,
         legacy_windows=False,
     )
-    console.print(RunReport(result, whatif=whatif, width=width))
+    if isinstance(result, JobResult):
+        console.print(JobReport(result, width=width))
+    else:
+        console.print(RunReport(result, whatif=whatif, width=width))
     return buffer.getvalue()
 
 
 def print_report(
-    result: RunResult, *, file: IO[str] | None = None, whatif: WhatIf | None = None
+    result: RunResult | JobResult, *, file: IO[str] | None = None, whatif: WhatIf | None = None
 ) -> None:
-    """Print the end-of-run report to ``file`` (default ``sys.stderr``), with the what-if from
-    :mod:`carbonsdk.schedule` when available. Never raises: a failure is logged."""
+    """Print the end-of-run report (or a :class:`JobResult`'s job report) to ``file`` (default
+    ``sys.stderr``), with the what-if from :mod:`carbonsdk.schedule` when available. Never
+    raises: a failure is logged."""
     try:
         out = file if file is not None else sys.stderr
         if out is None:  # pythonw and friends
+            return
+        if isinstance(result, JobResult):
+            make_console(out).print(JobReport(result))
             return
         if whatif is None:
             whatif = whatif_for(result)
@@ -824,6 +956,7 @@ def progress_iter(
 
 
 __all__ = [
+    "JobReport",
     "LivePanel",
     "RunReport",
     "WhatIf",

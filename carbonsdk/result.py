@@ -72,6 +72,44 @@ class PauseEvent:
 
 
 @attrs.frozen
+class Mark:
+    """A point the program marked in a run's timeline (``run.mark()``; the framework callbacks
+    mark epochs and steps): ``at`` (aware UTC datetime), ``label``, the run's measured energy so
+    far (``energy_kwh``, cumulative, all components) and JSON-scalar ``data`` (epoch, step, ...).
+    Energy between two marks is the difference of their ``energy_kwh``."""
+
+    at: datetime
+    label: str
+    energy_kwh: float
+    data: Mapping[str, Any] = attrs.field(converter=_frozen_map, factory=dict)
+
+
+@attrs.frozen
+class JobInfo:
+    """Where a run sits in a distributed job (torchrun, SLURM, MPI).
+
+    ``job_id`` groups the records of every rank and host of one job (None when the launcher gave
+    nothing to derive it from; ``job_id_source`` says where it came from). ``role``: ``"host"``
+    (this process measured the whole host: its GPUs, CPU and RAM), ``"rank"`` (per-rank mode: this
+    process measured only its own GPU, plus CPU and RAM on local rank 0) or ``"observer"`` (another
+    rank of this host measures; this record counts nothing). ``node`` identifies the host within
+    the job (hostname, with the node rank when known).
+    """
+
+    launcher: str
+    job_id: str | None
+    job_id_source: str
+    rank: int | None
+    local_rank: int | None
+    world_size: int | None
+    local_world_size: int | None
+    node_rank: int | None
+    node: str
+    role: str
+    restart_count: int = 0
+
+
+@attrs.frozen
 class RunResult:
     """Everything known about a finished (or rebuilt) run.
 
@@ -81,6 +119,13 @@ class RunResult:
     asked for but have no sensor are listed in ``not_measured`` (never reported as 0 kWh);
     ``estimated_components`` lists components whose energy comes from a model. ``flags`` holds
     machine-readable warnings (``"region-unknown"``, ``"intensity-fallback"``, ...).
+
+    ``marks``: points marked in the run (epochs, steps). ``job``: the run's place in a distributed
+    job, None for a plain process. With ``attribution="process"``, the share of the measured
+    energy attributed to this process tree: ``attributed_energy_by_component_kwh`` (kWh per
+    component, next to the whole-device figures, never instead of them),
+    ``attributed_emissions_g`` (g CO2eq, same intensity and PUE) and ``attribution`` (per component,
+    how the share was computed, or why it could not be).
     """
 
     run_id: str
@@ -106,6 +151,82 @@ class RunResult:
     interval_s: float = 1.0
     host: Mapping[str, Any] = attrs.field(converter=_frozen_map, factory=dict)
     error: str | None = None
+    marks: tuple[Mark, ...] = ()
+    job: JobInfo | None = None
+    attributed_energy_by_component_kwh: Mapping[str, float] = attrs.field(
+        converter=_frozen_map, factory=dict)
+    attributed_emissions_g: float | None = None
+    attribution: Mapping[str, str] = attrs.field(converter=_frozen_map, factory=dict)
+
+    @property
+    def emissions_kg(self) -> float:
+        """Emissions in kg CO2eq."""
+        return self.emissions_g / 1000.0
+
+    @property
+    def attributed_energy_kwh(self) -> float | None:
+        """Energy attributed to this process tree, kWh (None without ``attribution="process"``)."""
+        if not self.attributed_energy_by_component_kwh:
+            return None
+        return sum(self.attributed_energy_by_component_kwh.values())
+
+
+@attrs.frozen
+class NodeResult:
+    """One host (node) of a distributed job: the sum of the runs that measured it.
+
+    ``node``: the host's name in the job (hostname, ``#<node rank>`` when known); ``ranks``: the
+    global ranks whose runs measured it; ``region``: the host's own region (each host is
+    accounted with its own zone's intensity); energy in kWh, emissions in g CO2eq,
+    ``intensity_g_per_kwh`` the energy-weighted mean; ``intensity_estimated`` when any of its
+    intensity values was not a measurement.
+    """
+
+    node: str
+    hostname: str
+    node_rank: int | None
+    ranks: tuple[int, ...]
+    region: Region
+    energy_kwh: float
+    energy_by_component_kwh: Mapping[str, float] = attrs.field(converter=_frozen_map)
+    emissions_g: float
+    intensity_g_per_kwh: float | None
+    intensity_estimated: bool
+    started_at: datetime
+    ended_at: datetime
+    run_ids: tuple[str, ...]
+    status: str
+    gpu_count: int = 0
+
+
+@attrs.frozen
+class JobResult:
+    """A distributed job added up over its hosts (``carbonsdk.job_result()``, ``carbonsdk report
+    --job``, or ``measure(gather=True)`` on rank 0).
+
+    Energy in kWh (all hosts, all measured components), emissions in g CO2eq (each host with its
+    own zone and intensity), ``intensity_g_per_kwh`` the energy-weighted mean over hosts.
+    ``status``: ``"failed"`` if any run failed, else ``"interrupted"`` if any was, else
+    ``"completed"``. ``expected_nodes``: nodes the launch said the job has (None if unknown);
+    ``flags``: machine-readable warnings (``"missing-nodes:N"``, ``"job-id-not-unique"``,
+    ``"overlapping-host-runs:<node>"``, ``"nodes-share-machine:<hostname>"``, ...).
+    """
+
+    job_id: str
+    launcher: str
+    nodes: tuple[NodeResult, ...]
+    runs: tuple[RunResult, ...]
+    energy_kwh: float
+    energy_by_component_kwh: Mapping[str, float] = attrs.field(converter=_frozen_map)
+    emissions_g: float
+    intensity_g_per_kwh: float | None
+    started_at: datetime
+    ended_at: datetime
+    duration_s: float
+    status: str
+    expected_nodes: int | None
+    flags: tuple[str, ...] = ()
+    gathered: bool = False
 
     @property
     def emissions_kg(self) -> float:

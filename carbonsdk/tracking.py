@@ -35,7 +35,14 @@ from carbonsdk.exceptions import ConfigurationError
 from carbonsdk.intensity.base import IntensityProvider
 from carbonsdk.intensity.series import IntensitySeries, IntensitySource
 from carbonsdk.region.base import Region
-from carbonsdk.result import DeviceResult, PauseEvent, RunResult, TimelineInterval
+from carbonsdk.result import (
+    DeviceResult,
+    JobInfo,
+    Mark,
+    PauseEvent,
+    RunResult,
+    TimelineInterval,
+)
 from carbonsdk.sampler import Sampler, get_sampler
 from carbonsdk.sensors.base import COMPONENTS, DeviceInfo
 from carbonsdk.timeline import J_PER_KWH, EnergySeries, TimelineBuilder, bucketize
@@ -53,6 +60,8 @@ DETECTION_BUDGET_S = 1.0
 CHECKPOINT_BUCKET_S = 60.0
 #: every this many checkpoints, one carries the run's full metadata again
 CHECKPOINT_FULL_EVERY = 60
+#: how long ``gather=True`` waits for the other ranks at the end of a run, seconds
+GATHER_TIMEOUT_S = 60.0
 
 
 class Terminated(SystemExit):
@@ -84,6 +93,15 @@ class RunOptions:
     tags: Mapping[str, str]
     checkpoint_s: float
     live: bool
+    per_rank: bool = False
+    gather: bool = False
+    attribution: str | None = None
+
+
+#: the accepted values of ``measure(attribution=...)``
+ATTRIBUTIONS = (None, "process")
+#: a run keeps at most this many marks; later ones are counted in a ``marks-dropped:N`` flag
+MAX_MARKS = 10_000
 
 
 def _positive(option: str, value: Any, *, minimum: float | None = None) -> float:
@@ -114,6 +132,9 @@ def validate_options(
     tags: Any = None,
     checkpoint_s: Any = 60.0,
     live: Any = False,
+    per_rank: Any = False,
+    gather: Any = False,
+    attribution: Any = None,
 ) -> RunOptions:
     """Check every option of :func:`measure`; raises :class:`ConfigurationError` naming the bad
     value and what is accepted."""
@@ -174,6 +195,14 @@ def validate_options(
         raise ConfigurationError(f"report={report!r} is not valid: expected True or False")
     if not isinstance(live, bool):
         raise ConfigurationError(f"live={live!r} is not valid: expected True or False")
+    if not isinstance(per_rank, bool):
+        raise ConfigurationError(f"per_rank={per_rank!r} is not valid: expected True or False")
+    if not isinstance(gather, bool):
+        raise ConfigurationError(f"gather={gather!r} is not valid: expected True or False")
+    if attribution not in ATTRIBUTIONS or isinstance(attribution, bool):
+        raise ConfigurationError(
+            f"attribution={attribution!r} is not valid: expected None (whole devices only) or "
+            "'process' (also the share of this process tree)")
     pue_v = _positive("pue", pue, minimum=1.0)
     if tags is None:
         tag_map: dict[str, str] = {}
@@ -188,7 +217,8 @@ def validate_options(
         name=name, region=parsed_region, components=comps, gpus=gpu_list, interval_s=interval,
         intensity=provider, intensity_option=repr(intensity) if not isinstance(intensity, str)
         else intensity, ledger=ledger_path, report=report, pue=pue_v, tags=tag_map,
-        checkpoint_s=checkpoint, live=live)
+        checkpoint_s=checkpoint, live=live, per_rank=per_rank, gather=gather,
+        attribution=attribution)
 
 
 def _script_name() -> str:
@@ -313,6 +343,16 @@ class Run:
         self._pause_policy: Any = None
         self._paused_since: float | None = None
         self._warnings: tuple[str, ...] = ()
+        self._marks: list[Mark] = []
+        self._marks_dropped = 0
+        self._attributor: Any = None
+        from carbonsdk.distributed import detect_launch, role_for
+
+        self.launch = detect_launch()
+        self.role = role_for(self.launch, per_rank=options.per_rank)
+        #: with ``gather=True``, the job-level result on global rank 0 after exit
+        self.job_result: Any = None
+        self._gather_failed = False
 
     # -- live properties ---------------------------------------------------------------------
 
@@ -413,6 +453,41 @@ class Run:
             self._pauses.append(PauseEvent(to_datetime(self._paused_since), to_datetime(now_s)))
             self._paused_since = None
 
+    # -- marks -------------------------------------------------------------------------------
+
+    def mark(self, label: str, **data: Any) -> Mark | None:
+        """Mark a point of the run (an epoch, a step, an evaluation): stored in ``result.marks``
+        and the ledger with the time and the energy measured so far (kWh, up to the latest
+        sample, so at most ``interval_s`` old). ``data``: JSON scalars (str, int, float, bool,
+        None), e.g. ``run.mark("epoch", epoch=3, loss=0.41)``. A run keeps at most
+        :data:`MAX_MARKS` marks; later ones are counted in a ``marks-dropped:N`` flag and
+        return None."""
+        if not isinstance(label, str) or not label.strip():
+            raise ConfigurationError(f"mark label {label!r} is not valid: expected a non-empty "
+                                     "string")
+        for key, value in data.items():
+            if value is not None and not isinstance(value, (str, int, float, bool)):
+                raise ConfigurationError(
+                    f"mark data {key}={value!r} is not valid: expected str, int, float, bool or "
+                    "None")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigurationError(
+                    f"mark data {key}={value!r} is not valid: expected a finite number")
+        if self._state != "running" or self._sampler is None:
+            raise RuntimeError("mark() is only meaningful inside a running measure()")
+        if len(self._marks) >= MAX_MARKS:
+            self._marks_dropped += 1
+            return None
+        mark = Mark(at=to_datetime(self._sampler.now_s()), label=label,
+                    energy_kwh=self.energy_kwh, data=data)
+        self._marks.append(mark)
+        return mark
+
+    @property
+    def marks(self) -> tuple[Mark, ...]:
+        """The marks so far (the final ones after exit)."""
+        return self.result.marks if self.result is not None else tuple(self._marks)
+
     # -- context manager -----------------------------------------------------------------------
 
     def __enter__(self) -> Run:
@@ -423,10 +498,25 @@ class Run:
         self._resolve_region_start()
         sampler = self._sampler_override or get_sampler()
         self._sampler = sampler
+        for warning in self.launch.warnings:
+            log.warning("carbonsdk: %s", warning)
+        if self.role == "observer":
+            self._enter_observer(sampler)
+            return self
         comps = self.options.components
+        delegated: dict[str, str] = {}
+        if self.role == "rank" and self.launch.local_rank not in (None, 0):
+            delegated = {c: "measured by local rank 0 of this host (per-rank mode)"
+                         for c in comps if c != "gpu"}
+            comps = tuple(c for c in comps if c not in delegated)
         sub = sampler.subscribe(self, comps, self.options.interval_s)
         devices = list(sub.devices)
         gpus = [d for d in devices if d.component == "gpu"]
+        if self.role == "rank" and self.options.gpus is None and gpus:
+            from carbonsdk.distributed import own_gpu_indices
+
+            mine = own_gpu_indices(self.launch, [d.index for d in gpus if d.index is not None])
+            devices = [d for d in devices if d.component != "gpu" or d.index in mine]
         if self.options.gpus is not None and gpus:
             known = {d.index for d in gpus}
             missing = [g for g in self.options.gpus if g not in known]
@@ -447,9 +537,20 @@ class Run:
             self._not_measured = {
                 c: sub.not_measured.get(c, f"no {c} sensor on this host")
                 for c in comps if c not in measured}
+            self._not_measured.update(delegated)
             self._timeline = TimelineBuilder(measured)
             self._start_s = sub.start_s
             self._warnings = sub.warnings
+        if self.options.attribution == "process" and measured:
+            try:
+                from carbonsdk.attribution import ProcessAttributor
+
+                self._attributor = ProcessAttributor.start(
+                    sampler, devices=tuple(devices), components=measured,
+                    start_s=self._start_s)
+            except Exception:
+                log.warning("carbonsdk: process attribution unavailable", exc_info=True)
+                self._attributor = None
         if self.options.ledger is not None:
             from carbonsdk.ledger import LedgerWriter
 
@@ -458,6 +559,19 @@ class Run:
         if self.options.live:
             self._start_live()
         return self
+
+    def _enter_observer(self, sampler: Sampler) -> None:
+        """Another rank of this host measures it: record nothing that could be counted twice."""
+        comps = self.options.components
+        with self._lock:
+            self._devices = ()
+            self._keys = {}
+            self._device_j = {}
+            self._not_measured = {
+                c: "measured by local rank 0 of this host (host mode)" for c in comps}
+            self._timeline = TimelineBuilder(())
+            self._start_s = sampler.now_s()
+        self._sigterm = _install_sigterm()
 
     def __exit__(
         self,
@@ -472,7 +586,10 @@ class Run:
             return  # a forked child leaving an inherited block: the parent records the run
         try:
             assert self._sampler is not None
-            end_s = self._sampler.unsubscribe(self)
+            if self.role == "observer":
+                end_s = self._sampler.now_s()
+            else:
+                end_s = self._sampler.unsubscribe(self)
         except Exception:
             log.exception("carbonsdk: sampler failed at the end of the run")
             end_s = time.time()
@@ -484,15 +601,24 @@ class Run:
         if status == "failed" and exc is not None:
             error = f"{type(exc).__name__}: {exc}"[:500]
         try:
-            self.result = self._finish(status, end_s, error)
+            if self.role == "observer":
+                self.result = self._finish_observer(status, end_s, error)
+            else:
+                self.result = self._finish(status, end_s, error)
         except Exception:
             log.exception("carbonsdk: could not complete the run record")
-            return
-        if self.options.report:
+            self.result = None
+        if self.options.gather:
+            self._gather()
+        if self.options.report and self.result is not None:
             try:
                 from carbonsdk.report import print_report
 
-                print_report(self.result)
+                if self.job_result is not None:
+                    print_report(self.job_result)
+                elif self.role != "observer" and (not self.options.gather
+                                                  or self._gather_failed):
+                    print_report(self.result)
             except Exception:
                 log.exception("carbonsdk: could not print the report")
 
@@ -524,6 +650,8 @@ class Run:
             self._timeline.add(start_s, end_s, per_comp)
             if end_s > start_s:
                 self._last_power_w = sum(per_comp.values()) / (end_s - start_s)
+            if self._attributor is not None:
+                self._attributor.add(start_s, end_s, energy_j)
 
     def on_device_error(self, key: str, message: str) -> None:
         """Sampler callback: device ``key`` is degraded."""
@@ -536,6 +664,11 @@ class Run:
         if os.getpid() != self._pid or self._state != "running":
             return
         now_s = self._sampler.now_s() if self._sampler else time.time()
+        if self._attributor is not None:
+            try:
+                self._attributor.refresh(now_s)
+            except Exception:
+                log.debug("process attribution refresh failed", exc_info=True)
         if self._writer is not None:
             last = self._checkpointed_until_s
             if last is None or now_s - last >= self.options.checkpoint_s:
@@ -647,6 +780,19 @@ class Run:
         aligned = align(energy, series, pue=self.options.pue)
         result = self._build(status, end_s, aligned=aligned, source=outcome.series.source,
                              region=region, flags=tuple(flags), error=error)
+        if self._attributor is not None:
+            try:
+                attributed = self._attributor.finish(end_s)
+                shares = align(attributed.energy, series, pue=self.options.pue)
+                result = attrs.evolve(
+                    result,
+                    attributed_energy_by_component_kwh={
+                        c: sum(v) for c, v in shares.energy_by_component_kwh.items()},
+                    attributed_emissions_g=shares.total_emissions_g,
+                    attribution=attributed.detail)
+            except Exception:
+                log.warning("carbonsdk: process attribution failed", exc_info=True)
+                result = attrs.evolve(result, flags=(*result.flags, "attribution-failed"))
         if self._writer is not None:
             from carbonsdk.ledger import result_to_record
 
@@ -655,6 +801,61 @@ class Run:
                             self._writer.path, self._writer.last_error)
                 result = attrs.evolve(result, flags=(*result.flags, "ledger-write-failed"))
         return result
+
+    def _finish_observer(self, status: str, end_s: float, error: str | None) -> RunResult:
+        """The record of a rank that measured nothing (host mode, local rank != 0): never written
+        to the ledger, no intensity lookup."""
+        return self._build(status, end_s, aligned=None,
+                           source=IntensitySource(provider="none", signal="average",
+                                                  basis="unknown", zone=None),
+                           region=self._final_region(), flags=("observer-rank",), error=error)
+
+    def _gather(self) -> None:
+        """``gather=True``: send this rank's record to global rank 0 over torch.distributed;
+        rank 0 builds :attr:`job_result`. Any failure is logged and leaves the run as it was."""
+        from carbonsdk.distributed import gather_records, torch_distributed_ready
+
+        if not torch_distributed_ready():
+            log.warning("carbonsdk: gather=True but torch.distributed is not initialised at the "
+                        "end of the run; each host's record is in its own ledger")
+            self._gather_failed = True
+            return
+        try:
+            from carbonsdk.job import aggregate
+            from carbonsdk.ledger import summary_record
+
+            mine = None
+            if self.result is not None and self.role != "observer":
+                mine = summary_record(self.result)
+            records = gather_records(mine, timeout_s=GATHER_TIMEOUT_S)
+        except Exception as exc:
+            log.warning("carbonsdk: gathering the job's results failed (%s); each host's record "
+                        "is in its own ledger", exc)
+            self._gather_failed = True
+            return
+        if records is None:
+            return  # not rank 0
+        try:
+            from carbonsdk.ledger import job_record, result_from_record
+
+            runs = [result_from_record(r) for r in records]
+            job_id = self.launch.job_id or f"run-{self.run_id}"
+            self.job_result = aggregate(job_id, runs, gathered=True)
+            if self._writer is not None:
+                self._writer.write(job_record(self.job_result, records))
+        except Exception:
+            log.exception("carbonsdk: could not build the job result")
+            self._gather_failed = True
+
+    def _job_info(self) -> JobInfo | None:
+        launch = self.launch
+        if not launch.distributed:
+            return None
+        return JobInfo(
+            launcher=launch.launcher, job_id=launch.job_id, job_id_source=launch.job_id_source,
+            rank=launch.rank, local_rank=launch.local_rank, world_size=launch.world_size,
+            local_world_size=launch.local_world_size, node_rank=launch.node_rank,
+            node=launch.node, role=self.role, restart_count=launch.restart_count)
 
     def _build(
         self,
@@ -693,6 +894,11 @@ class Run:
             pauses = [*self._pauses, PauseEvent(to_datetime(self._paused_since), None)]
         else:
             pauses = list(self._pauses)
+        extra_flags: list[str] = []
+        if self._marks_dropped:
+            extra_flags.append(f"marks-dropped:{self._marks_dropped}")
+        if self.launch.distributed and not self.launch.job_id_unique:
+            extra_flags.append("job-id-not-unique")
         return RunResult(
             run_id=self.run_id,
             name=self.name,
@@ -713,11 +919,13 @@ class Run:
             not_measured=self._not_measured,
             estimated_components=tuple(
                 c for c in measured if any(d.estimated for d in self._devices if d.component == c)),
-            flags=tuple(dict.fromkeys((*flags, *degraded))),
+            flags=tuple(dict.fromkeys((*flags, *degraded, *extra_flags))),
             pauses=tuple(pauses),
             interval_s=self.options.interval_s,
             host=_host_info(),
             error=error,
+            marks=tuple(self._marks),
+            job=self._job_info(),
         )
 
     def _start_live(self) -> None:
@@ -785,6 +993,9 @@ def measure(
     tags: Mapping[str, str] | None = None,
     checkpoint_s: float = 60.0,
     live: bool = False,
+    per_rank: bool = False,
+    gather: bool = False,
+    attribution: str | None = None,
 ) -> Run:
     """Measure the energy (kWh) and emissions (g CO2eq) of a ``with`` block.
 
@@ -793,11 +1004,19 @@ def measure(
     ``intensity``: ``"auto"``, ``"embedded"``, ``"electricitymaps"``, ``"watttime"``,
     ``"ukgrid"``, ``"csv:PATH"``, a constant in g/kWh, or a provider object. See SPEC §1 for
     every option. Invalid options raise :class:`ConfigurationError` here, at the call.
+
+    Beyond SPEC: ``live`` shows a live panel; under torchrun / SLURM / MPI, local rank 0 measures
+    the whole host and the other ranks record nothing (``per_rank=True``: every rank measures its
+    own GPU, local rank 0 also CPU and RAM); ``gather=True`` sends every rank's result to global
+    rank 0 over ``torch.distributed`` at exit, which prints the job-level report and sets
+    ``run.job_result``; ``attribution="process"`` also reports this process tree's share of the
+    measured energy and emissions.
     """
     options = validate_options(
         name, region=region, components=components, gpus=gpus, interval_s=interval_s,
         intensity=intensity, ledger=ledger, report=report, pue=pue, tags=tags,
-        checkpoint_s=checkpoint_s, live=live)
+        checkpoint_s=checkpoint_s, live=live, per_rank=per_rank, gather=gather,
+        attribution=attribution)
     return Run(options)
 
 

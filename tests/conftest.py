@@ -3,9 +3,11 @@ the real cloud metadata services or provider APIs."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -15,7 +17,25 @@ _CLEARED = (
     "WATTTIME_USERNAME",
     "WATTTIME_PASSWORD",
     "CUDA_VISIBLE_DEVICES",
+    "CARBONSDK_JOB_ID",
 )
+#: launcher variables: a test run inside torchrun / SLURM / MPI must not look distributed
+_LAUNCH_PREFIXES = ("SLURM_", "OMPI_", "PMI_", "PMIX_", "TORCHELASTIC_", "MPI_LOCAL")
+_LAUNCH_NAMES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK",
+                 "MASTER_ADDR", "MASTER_PORT")
+
+
+def require_module(name: str, install: str) -> ModuleType:
+    """Import ``name`` for a test that needs an optional engine (torch, transformers, lightning,
+    IPython). Missing: the test is skipped on a developer's machine but FAILS in CI (``CI`` set),
+    where ``.ci/run`` installs it (``install`` says how)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        message = f"{name} is not installed ({exc}); install it with: {install}"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (required in CI)")
+        pytest.skip(message)
 
 
 @pytest.fixture(autouse=True)
@@ -24,8 +44,11 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     monkeypatch.setenv("CARBONSDK_LEDGER", str(tmp_path / "ledger.jsonl"))
     monkeypatch.setenv("CARBONSDK_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("NO_COLOR", "1")
-    for name in _CLEARED:
+    for name in _CLEARED + _LAUNCH_NAMES:
         monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.startswith(_LAUNCH_PREFIXES):
+            monkeypatch.delenv(name, raising=False)
     yield
 
 

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from carbonsdk.cli.runs import add_ledger_argument, open_ledger
+from carbonsdk.cli.runs import open_ledger
 from carbonsdk.exceptions import ConfigurationError, LedgerError
 from carbonsdk.result import RunResult
 
@@ -36,7 +36,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--no-whatif", action="store_true", help="skip the what-if comparison (faster)"
     )
-    add_ledger_argument(parser)
+    parser.add_argument(
+        "--job", metavar="JOB_ID",
+        help="add up a distributed job's hosts (a job id or unique prefix; see `runs --json`)",
+    )
+    parser.add_argument(
+        "--ledger", metavar="PATH", action="append",
+        help="ledger file (default: CARBONSDK_LEDGER, else the user data directory); with --job "
+             "repeat it to add up several ledgers, e.g. one per node",
+    )
     parser.set_defaults(func=run)
 
 
@@ -46,7 +54,12 @@ def find_run(args: argparse.Namespace) -> RunResult:
         raise ConfigurationError(f"give either RUN_ID ({args.run_id!r}) or --last, not both")
     if args.run_id is not None and not args.run_id.strip():
         raise ConfigurationError("RUN_ID is empty: give a run id (see `carbonsdk runs`)")
-    ledger = open_ledger(args.ledger)
+    ledgers = args.ledger or [None]
+    if len(ledgers) > 1:
+        raise ConfigurationError(
+            f"--ledger was given {len(ledgers)} times: several ledgers only make sense with "
+            "--job JOB_ID")
+    ledger = open_ledger(ledgers[0])
     if args.run_id is not None:
         result: RunResult = ledger.get(args.run_id.strip())
         return result
@@ -61,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     ledger, unknown run id or unwritable file, 2 for bad usage."""
     from carbonsdk.report import make_console, statement, whatif_for
 
+    if args.job is not None:
+        return _job_report(args)
     result = find_run(args)
     whatif = None if args.no_whatif else whatif_for(result)
     html_path = None
@@ -92,4 +107,26 @@ def run(args: argparse.Namespace) -> int:
         make_console(sys.stdout).print(RunReport(result, whatif=whatif))
     if html_path is not None:
         print(f"wrote {html_path}", file=sys.stderr)
+    return 0
+
+
+def _job_report(args: argparse.Namespace) -> int:
+    """``report --job``: the job-level report added up over every ledger given."""
+    from carbonsdk.job import job_result
+    from carbonsdk.report import JobReport, make_console
+
+    clashes = [name for name, given in (("RUN_ID", args.run_id is not None), ("--last", args.last),
+                                        ("--html", bool(args.html)),
+                                        ("--statement", args.statement)) if given]
+    if clashes:
+        raise ConfigurationError(f"--job cannot be combined with {', '.join(clashes)}")
+    ledgers = [open_ledger(p).path for p in (args.ledger or [None])]
+    job = job_result(args.job, ledgers)
+    if args.json:
+        from carbonsdk.ledger import job_result_to_dict
+
+        json.dump(job_result_to_dict(job), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    make_console(sys.stdout).print(JobReport(job))
     return 0
