@@ -144,8 +144,8 @@ def test_job_result_from_several_ledgers_and_a_gathered_record(tmp_path: Path) -
 def test_job_report_renders_totals_hosts_and_warnings() -> None:
     runs = [make_run("a", node_rank=0, rank=0, zone="FR", intensity=50.0),
             make_run("b", node_rank=1, rank=4, zone="PL", intensity=700.0, status="failed")]
-    job = aggregate("slurm-1", runs + [make_run("c", node_rank=1, rank=4, start_min=10,
-                                                zone="PL", intensity=700.0)])
+    overlapping = make_run("c", node_rank=1, rank=4, start_min=10, zone="PL", intensity=700.0)
+    job = aggregate("slurm-1", [*runs, overlapping])
     text = render_text(job, width=80)
     assert "carbonsdk · job" in text and "slurm-1" in text and "2 of 2 node(s)" in text
     assert "node0#0" in text and "FR" in text and "PL" in text
