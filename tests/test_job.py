@@ -181,3 +181,16 @@ def test_cli_report_job_and_its_errors(tmp_path: Path, subprocess_env: dict[str,
     assert clash.returncode == 2 and "--html" in clash.stderr
     two = _cli(env, "report", "--ledger", str(l0), "--ledger", str(l1))
     assert two.returncode == 2 and "--job" in two.stderr
+
+
+def test_cli_runs_lists_and_filters_job_runs(tmp_path: Path,
+                                            subprocess_env: dict[str, str]) -> None:
+    ledger = tmp_path / "l.jsonl"
+    append_records(ledger, [result_to_record(make_run("a", node_rank=0, rank=0)),
+                            result_to_record(make_run("x", node_rank=0, rank=0,
+                                                      job_id="slurm-2"))])
+    out = _cli(subprocess_env, "runs", "--ledger", str(ledger), "--job", "slurm-2", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert [r["run_id"] for r in rows] == ["x"]
+    assert rows[0]["job"] == {"job_id": "slurm-2", "rank": 0, "node": "node0#0", "role": "host"}

@@ -38,6 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "UTC unless an offset is given) or an age (30m, 12h, 7d, 2w)",
     )
     parser.add_argument("--status", choices=STATUSES, help="only runs with this status")
+    parser.add_argument("--job", metavar="JOB_ID",
+                        help="only runs of this distributed job (id or prefix)")
     add_ledger_argument(parser)
     parser.set_defaults(func=run)
 
@@ -99,10 +101,13 @@ def select(
     name: str | None = None,
     since: datetime | None = None,
     status: str | None = None,
+    job: str | None = None,
 ) -> list[RunResult]:
-    """The runs passing every given filter, order kept."""
+    """The runs passing every given filter, order kept (``job``: a job id prefix)."""
     out = []
     for r in runs:
+        if job is not None and (r.job is None or not (r.job.job_id or "").startswith(job)):
+            continue
         if name is not None and not name_matches(r.name, name):
             continue
         if since is not None and r.started_at < since:
@@ -129,6 +134,12 @@ def summary(result: RunResult) -> dict[str, Any]:
         "zone": result.region.zone,
         "pue": result.pue,
         "tags": dict(result.tags),
+        "job": None if result.job is None else {
+            "job_id": result.job.job_id,
+            "rank": result.job.rank,
+            "node": result.job.node,
+            "role": result.job.role,
+        },
     }
 
 
@@ -173,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     2 for a bad filter."""
     since = parse_since(args.since) if args.since is not None else None
     ledger = open_ledger(args.ledger)
-    runs = select(ledger.runs(), name=args.name, since=since, status=args.status)
+    runs = select(ledger.runs(), name=args.name, since=since, status=args.status, job=args.job)
     if args.json:
         json.dump([summary(r) for r in runs], sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
