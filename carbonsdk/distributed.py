@@ -207,11 +207,12 @@ def detect_launch(
         warnings.append(
             f"the {launcher} launch gives no job id, so this job's records cannot be grouped: "
             f"set {JOB_ID_ENV} to the same value on every rank")
-    if launcher != "none" and local_rank is None:
+    if launcher != "none" and local_rank is None and job_id is None:
         warnings.append(
-            f"the {launcher} launch does not say which rank is local rank 0, so every process "
-            "measures its own host and a host running several ranks is counted more than once: "
-            "set LOCAL_RANK (or SLURM_LOCALID / OMPI_COMM_WORLD_LOCAL_RANK)")
+            f"the {launcher} launch says neither which rank is local rank 0 nor a job id, so "
+            "every process measures its own host and a host running several ranks is counted "
+            f"more than once: set {JOB_ID_ENV} (the processes of a job then elect one measurer "
+            "per machine) or LOCAL_RANK")
 
     binding = "shared"
     if "SLURM_JOB_ID" in env and (local_world or 1) > 1:
@@ -227,12 +228,52 @@ def detect_launch(
         gpu_binding=binding, warnings=tuple(warnings))
 
 
+_elected: dict[str, Any] = {}
+
+
+def elect_host_measurer(job_id: str, lock_dir: str | None = None) -> bool:
+    """For launches that do not say which rank is local rank 0: the first process of job
+    ``job_id`` on this machine to take an exclusive ``flock`` on
+    ``<tmp>/carbonsdk-<uid>/<job id>.host.lock`` measures the host; it keeps the lock (and the
+    role) until it exits. True when this process holds it. Any failure to lock returns True
+    (measure rather than drop), with a warning."""
+    if job_id in _elected:
+        return _elected[job_id] is not None
+    try:
+        import fcntl
+        import tempfile
+
+        base = lock_dir or os.path.join(tempfile.gettempdir(), f"carbonsdk-{os.getuid()}")
+        os.makedirs(base, mode=0o700, exist_ok=True)
+        safe = re.sub(r"[^A-Za-z0-9_.@-]", "_", job_id)[:200]
+        fd = os.open(os.path.join(base, f"{safe}.host.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            _elected[job_id] = None
+            return False
+        _elected[job_id] = fd  # held (and inherited by nothing: O_CLOEXEC is the default)
+        return True
+    except Exception as exc:  # no fcntl (Windows), unwritable tmp: measure, and say so
+        log.warning("carbonsdk: could not elect this host's measuring process (%s); this "
+                    "process measures the host", exc)
+        _elected[job_id] = -1
+        return True
+
+
 def role_for(launch: Launch, *, per_rank: bool) -> str:
     """What this process measures: ``"host"`` (all of the host), ``"rank"`` (its own GPU, plus
     CPU and RAM on local rank 0) or ``"observer"`` (nothing: another rank of the host measures).
-    A plain process is ``"host"``; per-task GPU binding turns host mode into ``"rank"``."""
-    if not launch.distributed or launch.local_rank is None:
+    A plain process is ``"host"``; per-task GPU binding turns host mode into ``"rank"``. When
+    the launcher does not give the local rank, the processes of one job on a machine elect the
+    measurer with a lock file (:func:`elect_host_measurer`)."""
+    if not launch.distributed:
         return "host"
+    if launch.local_rank is None:
+        if launch.job_id is None or per_rank:
+            return "host"
+        return "host" if elect_host_measurer(launch.job_id) else "observer"
     if per_rank or launch.gpu_binding == "per-task":
         return "rank"
     return "host" if launch.local_rank == 0 else "observer"
@@ -298,6 +339,7 @@ __all__ = [
     "ROLES",
     "Launch",
     "detect_launch",
+    "elect_host_measurer",
     "gather_records",
     "own_gpu_indices",
     "role_for",

@@ -259,3 +259,25 @@ def test_marks_are_capped(rig: tuple[FakeClock, Sampler], monkeypatch: pytest.Mo
 def test_new_options_are_validated(option: str, value: object) -> None:
     with pytest.raises(carbonsdk.ConfigurationError, match=f"{option}="):
         carbonsdk.measure("t", **{option: value})  # type: ignore[arg-type]
+
+
+def test_machine_election_when_the_local_rank_is_unknown(
+        tmp_path: Path, subprocess_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    from carbonsdk import distributed
+
+    monkeypatch.setattr(distributed, "_elected", {})
+    assert distributed.elect_host_measurer("mpi-job/7", str(tmp_path)) is True
+    assert distributed.elect_host_measurer("mpi-job/7", str(tmp_path)) is True  # kept
+    code = ("import sys; from carbonsdk.distributed import elect_host_measurer as e; "
+            f"print(e('mpi-job/7', {str(tmp_path)!r}), e('other', {str(tmp_path)!r}))")
+    other = subprocess.run([sys.executable, "-c", code], env=subprocess_env,
+                           capture_output=True, text=True, timeout=60, check=True)
+    # another process of the same job on this machine observes; another job measures its own
+    assert other.stdout.split() == ["False", "True"]
+    launch = detect_launch({"PMI_RANK": "1", "PMI_SIZE": "2", "CARBONSDK_JOB_ID": "mpi-job/7"},
+                           hostname="m")
+    assert launch.warnings == ()
+    assert role_for(launch, per_rank=False) == "host"  # this process holds the lock
