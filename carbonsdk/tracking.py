@@ -609,7 +609,12 @@ class Run:
             log.exception("carbonsdk: could not complete the run record")
             self.result = None
         if self.options.gather:
-            self._gather()
+            if status == "completed":
+                self._gather()
+            else:  # the other ranks may never get here: do not hold the user's error up
+                log.warning("carbonsdk: gather skipped on a %s run; each host's record is in "
+                            "its own ledger", status)
+                self._gather_failed = True
         if self.options.report and self.result is not None:
             try:
                 from carbonsdk.report import print_report

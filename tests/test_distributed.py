@@ -194,3 +194,22 @@ def test_two_nodes_on_localhost_add_up_from_two_ledgers(
     assert zero.returncode == 0, zero.stderr
     assert "2 of 2 node(s)" in zero.stdout
     assert "several nodes ran on machine" in zero.stdout
+
+
+def test_a_failing_rank_is_recorded_and_the_gather_does_not_hang(
+        tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    env = {**subprocess_env, "CARBONSDK_LEDGER": str(ledger)}
+    proc = _torchrun(["--standalone", "--nproc-per-node", "2"], env, tmp_path / "out",
+                     "--per-rank", "--gather", "--gather-timeout", "3", "--fail-rank", "1",
+                     timeout=120)
+    assert proc.returncode != 0  # torchrun reports the failed rank
+    assert (tmp_path / "out" / "failed1").exists()
+    runs = {r["job"]["rank"]: r for r in _records(ledger, "run")}
+    assert runs[1]["status"] == "failed"
+    assert runs[1]["error"] == "RuntimeError: this rank fails on purpose"
+    assert runs[0]["status"] == "completed"  # written before any gather
+    assert "gather skipped on a failed run" in proc.stderr
+    cli = _cli(env, "report", "--job", runs[0]["job"]["job_id"], "--json")
+    data = json.loads(cli.stdout)
+    assert data["status"] == "failed" and data["nodes"][0]["ranks"] == [0, 1]

@@ -31,8 +31,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--init-after", action="store_true",
                         help="initialise torch.distributed inside the measured block")
+    parser.add_argument("--fail-rank", type=int, default=None,
+                        help="this rank raises at the end of its measured block")
+    parser.add_argument("--gather-timeout", type=float, default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.gather_timeout is not None:
+        carbonsdk.tracking.GATHER_TIMEOUT_S = args.gather_timeout
     if not args.init_after:
         dist.init_process_group("gloo")
     env = fake_environment(
@@ -60,6 +65,19 @@ def main() -> int:
             if stop.item() > 0:
                 break
         run.mark("end", step=step)
+        if args.fail_rank == dist.get_rank():
+            _write(args.out, run, failed=True)
+            raise RuntimeError("this rank fails on purpose")
+    _write(args.out, run)
+    dist.destroy_process_group()
+    return 0
+
+
+def _write(out: str, run: carbonsdk.Run, *, failed: bool = False) -> None:
+    if failed:
+        with open(os.path.join(out, f"failed{dist.get_rank()}"), "w") as fh:
+            fh.write("1")
+        return
     result = run.result
     assert result is not None
     summary = {
@@ -79,10 +97,8 @@ def main() -> int:
             "runs": len(run.job_result.runs),
         },
     }
-    with open(os.path.join(args.out, f"rank{dist.get_rank()}.json"), "w") as fh:
+    with open(os.path.join(out, f"rank{dist.get_rank()}.json"), "w") as fh:
         json.dump(summary, fh)
-    dist.destroy_process_group()
-    return 0
 
 
 if __name__ == "__main__":
