@@ -58,6 +58,13 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'carbonsdk' has no attribute {name!r}")
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext carbonsdk``: registers the ``%%measure`` cell magic (needs IPython)."""
+    from carbonsdk.integrations.jupyter import load_ipython_extension as _load
+
+    _load(ipython)
+
+
 __all__ = [
     "CarbonSDKError",
     "ConfigurationError",

@@ -374,6 +374,31 @@ class Run:
             return 0.0 if self._timeline is None else self._timeline.total_j() / J_PER_KWH
 
     @property
+    def emissions_g(self) -> float:
+        """Emissions so far, g CO2eq (PUE included): the energy measured so far aligned interval
+        by interval with the grid intensity, from the run's provider when it is local (embedded
+        data, a CSV, a constant) and else from the embedded data, so it never waits on the
+        network; an unknown region uses the flagged world average. The final figure (with a
+        live provider's values) is ``result.emissions_g``, which this returns after exit."""
+        if self.result is not None:
+            return self.result.emissions_g
+        with self._lock:
+            if self._timeline is None or not self._timeline.components:
+                return 0.0
+            energy = self._timeline.snapshot()
+            end_s = self._timeline.end_s or self._start_s
+        if end_s <= self._start_s:
+            return 0.0
+        try:
+            series = self._provisional_series(self.region, end_s)
+            aligned = align(energy, extend_to_cover(series, self._start_s, end_s),
+                            pue=self.options.pue)
+        except Exception:  # a live figure must never fail the user's program
+            log.debug("carbonsdk: live emissions unavailable", exc_info=True)
+            return 0.0
+        return aligned.total_emissions_g
+
+    @property
     def region(self) -> Region:
         """The run's region as known now (detection may still be in flight)."""
         if self.result is not None:

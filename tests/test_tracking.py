@@ -451,3 +451,14 @@ def test_live_panel_gets_power_energy_and_emissions(rig: Rig,
     assert kwh == pytest.approx(400.0 * 4 / 3.6e6)
     assert grams == pytest.approx(kwh * 1.5 * 200.0)
     assert run.result is not None and run.result.emissions_g == pytest.approx(grams)
+
+
+def test_live_emissions_so_far(rig: Rig) -> None:
+    with carbonsdk.measure("t", region="DE", intensity=250.0, ledger=False, report=False,
+                           components=("gpu",), pue=1.2) as run:
+        assert run.emissions_g == 0.0
+        rig.step(10.0, 3)
+        live = run.emissions_g
+        assert live == pytest.approx(400.0 * 30 / 3.6e6 * 250.0 * 1.2)
+    assert run.result is not None and run.emissions_g == run.result.emissions_g
+    assert run.result.emissions_g == pytest.approx(live)

@@ -1,0 +1,232 @@
+"""Hugging Face ``transformers.Trainer`` integration: :class:`CarbonCallback`.
+
+::
+
+    from carbonsdk.integrations.huggingface import CarbonCallback
+
+    carbon = CarbonCallback(region="aws:us-west-2")
+    trainer = Trainer(model=model, args=args, train_dataset=ds, callbacks=[carbon])
+    trainer.train()
+    carbon.result.emissions_g
+
+Each ``trainer.train()`` is one measured run: opened at ``on_train_begin``, closed at
+``on_train_end``. Epochs and steps are marked in the run, and every log event carries
+``carbon/energy_kwh`` and ``carbon/emissions_g`` to the trainer's reporting integrations
+(TensorBoard, W&B, MLflow, ...) and ``trainer.state.log_history``.
+
+Importing this module imports ``transformers``; without it, it raises :class:`ImportError`
+saying how to install it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from types import TracebackType
+from typing import Any
+
+from carbonsdk.integrations import ENERGY_KEY, PauseConfig, TrainingRun, framework_missing
+from carbonsdk.intensity.series import IntensitySeries
+from carbonsdk.result import RunResult
+from carbonsdk.tracking import Run
+
+try:
+    from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+    from transformers.trainer_callback import CallbackHandler
+except ImportError as _exc:
+    raise framework_missing("transformers", "pip install transformers accelerate",
+                            "carbonsdk.integrations.huggingface", _exc) from _exc
+
+log = logging.getLogger("carbonsdk")
+
+#: how many frames up ``CallbackHandler.call_event`` may be from a hook of the callback
+_HANDLER_SEARCH_DEPTH = 4
+
+
+class CarbonCallback(TrainerCallback):  # type: ignore[misc]  # Any without transformers
+    """Measures each ``Trainer.train()`` with :func:`carbonsdk.measure` and logs its energy and
+    emissions.
+
+    ``name``: the run's name (default: ``args.run_name``, else the model's class name).
+    ``mark_every_n_steps``: None marks a ``"step"`` at each logging step (``logging_steps``,
+    with the loss), N >= 1 every N optimizer steps, 0 never; epochs are always marked
+    (``"epoch_start"``/``"epoch_end"``, 0-based ``epoch``), evaluations as ``"evaluate"``.
+    ``pause_duration`` (the expected running time of the whole training: ``"6h"``, a timedelta
+    or seconds), ``pause_max_extension`` (timedelta, ``"3h"`` or a fraction of the duration),
+    ``pause_forecast`` (an :class:`IntensitySeries`, default the region's forecast or typical
+    year) and ``pause_margin_s`` (seconds) configure :meth:`should_pause`; ``block_on_pause=True``
+    also waits inside the loop at each step while the policy pauses (off by default). Every
+    other keyword is a :func:`carbonsdk.measure` option (``region``, ``ledger``, ``report``,
+    ``interval_s``, ``gather``, ``per_rank``, ...), checked here.
+
+    Logged at each log event (kWh and g CO2eq so far, PUE included; emissions are a live
+    estimate): ``carbon/energy_kwh``, ``carbon/emissions_g``. When training ends, the
+    exact figures of the run replace them in the last ``log_history`` entry (the training
+    summary). The callback places itself first among the trainer's callbacks, so that the
+    reporting integrations (registered before user callbacks) see the values.
+
+    The trainer has no exception hook: a training that raises leaves the run open until the
+    next ``train()`` (which closes it as ``"failed"``), :meth:`close`, the end of a ``with
+    callback:`` block (status from the exception), or the process's exit (status from the
+    uncaught exception, else ``"interrupted"``).
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        mark_every_n_steps: int | None = None,
+        pause_duration: Any = None,
+        pause_max_extension: Any = 1.0,
+        pause_forecast: IntensitySeries | None = None,
+        pause_margin_s: float = 60.0,
+        block_on_pause: bool = False,
+        **measure_options: Any,
+    ) -> None:
+        pause = None if pause_duration is None else PauseConfig.checked(
+            pause_duration, pause_max_extension, pause_forecast, pause_margin_s)
+        self._training = TrainingRun(
+            name, framework="transformers", mark_every_n_steps=mark_every_n_steps, pause=pause,
+            block_on_pause=block_on_pause, measure_options=measure_options)
+        self._epoch = 0
+        self._placed_in: int | None = None
+
+    # -- public handle ------------------------------------------------------------------------
+
+    @property
+    def run(self) -> Run | None:
+        """The :class:`carbonsdk.Run` of the current (or latest) training; None before."""
+        return self._training.run
+
+    @property
+    def result(self) -> RunResult | None:
+        """The latest finished training's :class:`RunResult` (None while one runs)."""
+        return self._training.result
+
+    def should_pause(self, *, block: bool = False) -> bool:
+        """Carbon-aware pause decision for the running training (see
+        :meth:`carbonsdk.Run.should_pause`), with the ``pause_*`` configuration given to the
+        constructor. Call it from your own code (another callback, a ``compute_loss``
+        override) and act on it; ``block=True`` sleeps until the policy says run."""
+        return self._training.should_pause(block=block)
+
+    def close(self, exc: BaseException | None = None) -> RunResult | None:
+        """Close a run left open by a training that raised (status ``"failed"`` for an
+        exception, ``"completed"`` for None); returns its result. No-op when none is open."""
+        if exc is None:
+            return self._training.end()
+        return self._training.end(type(exc), exc, exc.__traceback__)
+
+    def __enter__(self) -> CarbonCallback:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._training.end(exc_type, exc, tb)
+
+    # -- ordering -----------------------------------------------------------------------------
+
+    def _lead_callbacks(self) -> None:
+        """Move this callback ahead of the others in the trainer's ``CallbackHandler``: the
+        reporting integrations are registered before user callbacks, and they must see the
+        ``carbon/*`` values this callback adds to ``logs``. Moving the running callback to the
+        front of the list being iterated is safe: the entries after it keep their index."""
+        frame = inspect.currentframe()
+        try:
+            for _ in range(_HANDLER_SEARCH_DEPTH):
+                frame = frame.f_back if frame is not None else None
+                if frame is None:
+                    break
+                handler = frame.f_locals.get("self")
+                if isinstance(handler, CallbackHandler):
+                    if self._placed_in == id(handler):
+                        return
+                    callbacks = handler.callbacks
+                    index = next((i for i, cb in enumerate(callbacks) if cb is self), None)
+                    if index is None:
+                        break
+                    if index > 0:
+                        del callbacks[index]
+                        callbacks.insert(0, self)
+                    self._placed_in = id(handler)
+                    return
+        finally:
+            del frame
+        if self._placed_in is None:
+            log.debug("carbonsdk: CarbonCallback could not reach the trainer's callback list; "
+                      "reporting callbacks registered before it will not see carbon/* values")
+
+    # -- hooks --------------------------------------------------------------------------------
+
+    def on_init_end(self, args: TrainingArguments, state: TrainerState,
+                    control: TrainerControl, **kwargs: Any) -> None:
+        """Trainer built: move ahead of the reporting callbacks."""
+        self._lead_callbacks()
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState,
+                       control: TrainerControl, **kwargs: Any) -> None:
+        """Open the run (every process of a distributed launch opens one)."""
+        self._lead_callbacks()
+        model = kwargs.get("model")
+        default = args.run_name or (type(model).__name__ if model is not None else None)
+        self._epoch = 0
+        self._training.begin(default)
+
+    def on_epoch_begin(self, args: TrainingArguments, state: TrainerState,
+                       control: TrainerControl, **kwargs: Any) -> None:
+        """Mark ``"epoch_start"`` (0-based ``epoch``, ``step``)."""
+        self._epoch = math.floor((state.epoch or 0.0) + 1e-6)
+        self._training.mark("epoch_start", epoch=self._epoch, step=state.global_step)
+
+    def on_epoch_end(self, args: TrainingArguments, state: TrainerState,
+                     control: TrainerControl, **kwargs: Any) -> None:
+        """Mark ``"epoch_end"``."""
+        self._training.mark("epoch_end", epoch=self._epoch, step=state.global_step)
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState,
+                    control: TrainerControl, **kwargs: Any) -> None:
+        """Step marks every ``mark_every_n_steps``; wait here with ``block_on_pause``."""
+        if self._training.step_due(state.global_step):
+            self._training.mark_step(state.global_step, epoch=state.epoch)
+        self._training.pause_if_needed()
+
+    def on_evaluate(self, args: TrainingArguments, state: TrainerState,
+                    control: TrainerControl, **kwargs: Any) -> None:
+        """Mark ``"evaluate"``."""
+        self._training.mark("evaluate", step=state.global_step, epoch=state.epoch)
+
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+               logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        """Add ``carbon/*`` to ``logs`` (seen by the callbacks after this one) and to the
+        matching ``state.log_history`` entry (appended before callbacks run); mark the step
+        of a training log."""
+        if logs is None:
+            return
+        if self._training.mark_every_n_steps is None and "loss" in logs:
+            self._training.mark_step(state.global_step, epoch=state.epoch, loss=logs["loss"])
+        metrics = self._training.live_metrics()
+        if not metrics:
+            return
+        entry = state.log_history[-1] if state.log_history else None
+        if (entry is not None and entry.get("step") == state.global_step
+                and all(k in entry for k in logs if k not in metrics)):
+            entry.update(metrics)
+        logs.update(metrics)
+
+    def on_train_end(self, args: TrainingArguments, state: TrainerState,
+                     control: TrainerControl, **kwargs: Any) -> None:
+        """Close the run (``"completed"``); write its exact figures into the training
+        summary entry of ``state.log_history``."""
+        self._training.end()
+        final = self._training.final_metrics()
+        entry = state.log_history[-1] if state.log_history else None
+        if final and entry is not None and "train_runtime" in entry and ENERGY_KEY in entry:
+            entry.update(final)
+
+
+__all__ = ["CarbonCallback"]
