@@ -19,12 +19,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
 from carbonsdk.clock import SYSTEM_CLOCK, Clock, Timebase
 from carbonsdk.sensors.base import DeviceInfo, EnergySensor
+
+if TYPE_CHECKING:
+    from carbonsdk.sensors import SensorEnvironment
 
 log = logging.getLogger("carbonsdk")
 
@@ -71,26 +74,28 @@ class DiscoveryLike(Protocol):
     def warnings(self) -> tuple[str, ...]: ...
 
 
-def _default_discover(components: Sequence[str], mono_s: float) -> DiscoveryLike:
-    from carbonsdk.sensors import SensorEnvironment, discover
-
-    return discover(components, SensorEnvironment(), mono_s)
-
-
 class Sampler:
     """Reads sensors on one thread (or, with ``threaded=False``, only when :meth:`tick` is
-    called: tests drive it with a fake clock)."""
+    called: tests drive it with a fake clock).
+
+    ``environment``: where sensors come from (:class:`carbonsdk.sensors.SensorEnvironment`;
+    None: the real hardware, built on first use). ``discover``: how sensors are found (default:
+    :func:`carbonsdk.sensors.discover` over ``environment``). Process attribution reads the
+    per-process side of the same environment (:attr:`environment`).
+    """
 
     def __init__(
         self,
         *,
         clock: Clock = SYSTEM_CLOCK,
-        discover: DiscoverFn = _default_discover,
+        discover: DiscoverFn | None = None,
         threaded: bool = True,
+        environment: SensorEnvironment | None = None,
     ) -> None:
         self.clock = clock
         self.threaded = threaded
-        self._discover = discover
+        self._environment = environment
+        self._discover: DiscoverFn = discover if discover is not None else self._default_discover
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._timebase = Timebase(clock)
@@ -108,6 +113,22 @@ class Sampler:
         self.thread_cpu_s = 0.0
 
     # -- public -----------------------------------------------------------------------------
+
+    @property
+    def environment(self) -> SensorEnvironment:
+        """The sensor environment (the real hardware unless one was given; built on first use,
+        so that importing carbonsdk reads no hardware)."""
+        env = self._environment
+        if env is None:
+            from carbonsdk.sensors import SensorEnvironment
+
+            env = self._environment = SensorEnvironment()
+        return env
+
+    def _default_discover(self, components: Sequence[str], mono_s: float) -> DiscoveryLike:
+        from carbonsdk.sensors import discover
+
+        return discover(components, self.environment, mono_s)
 
     def now_s(self) -> float:
         """UTC epoch seconds now on the sampler's timebase."""

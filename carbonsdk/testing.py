@@ -14,23 +14,32 @@ can assert energies to the joule::
 * :class:`FakeNVML` is a pynvml-compatible object built from :class:`FakeGPU` s.
 * :class:`FakePowercap` writes a real sysfs-like RAPL tree under a directory and serves reads of
   it (with wrap-around, and reads that can be denied even when running as root).
-* :class:`FakeHost` implements :class:`carbonsdk.sensors.host.HostProbe`.
+* :class:`FakeHost` implements :class:`carbonsdk.sensors.host.HostProbe` and, with a fake process
+  tree (:meth:`FakeHost.set_process`, :meth:`FakeHost.spawn`, :meth:`FakeHost.exit_process`),
+  :class:`carbonsdk.sensors.host.ProcessProbe`.
+* :meth:`FakeGPU.set_processes` gives a fake GPU per-process SM utilisation samples and running
+  processes, so that ``measure(attribution="process")`` can be tested too.
 * :func:`fake_environment` wires them into a :class:`carbonsdk.sensors.SensorEnvironment`.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import math
+import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Final
+
+import attrs
 
 from carbonsdk.clock import Clock
 from carbonsdk.sampler import Sampler, set_sampler
 from carbonsdk.sensors import Discovery, SensorEnvironment, discover
+from carbonsdk.sensors.host import ProcessCpu
 from carbonsdk.sensors.rapl import read_sysfs_text
 
 __all__ = [
@@ -40,6 +49,8 @@ __all__ = [
     "FakeNVML",
     "FakeNVMLError",
     "FakePowercap",
+    "FakeProcessInfo",
+    "FakeProcessUtilizationSample",
     "discover_fn",
     "fake_environment",
     "fake_sampler",
@@ -137,6 +148,30 @@ class FakeNVMLError(Exception):
         return f"NVML error {self.value}"
 
 
+@attrs.frozen
+class FakeProcessUtilizationSample:
+    """The fake of pynvml's ``c_nvmlProcessUtilizationSample_t``: ``pid``, ``timeStamp`` (CPU
+    timestamp, microseconds), SM / memory / encoder / decoder utilisation in percent."""
+
+    pid: int
+    timeStamp: int
+    smUtil: int
+    memUtil: int = 0
+    encUtil: int = 0
+    decUtil: int = 0
+
+
+@attrs.frozen
+class FakeProcessInfo:
+    """The fake of one entry of ``nvmlDeviceGetComputeRunningProcesses``: ``pid`` and
+    ``usedGpuMemory`` (bytes, None when not available)."""
+
+    pid: int
+    usedGpuMemory: int | None
+    gpuInstanceId: int = 0xFFFFFFFF
+    computeInstanceId: int = 0xFFFFFFFF
+
+
 class FakeGPU:
     """One fake NVIDIA GPU whose power (watts) is piecewise constant over a clock; its energy
     counter (millijoules, rounded) is the exact integral of that power.
@@ -146,6 +181,12 @@ class FakeGPU:
     From ``fail_at_mono_s`` on (or after :meth:`fail`) every call on the GPU raises
     ``fail_with`` (default ``"NVML_ERROR_GPU_IS_LOST"``). The clock is bound by
     :class:`FakeNVML` unless given here.
+
+    Processes (:meth:`set_processes`): per-process SM utilisation, piecewise constant over the
+    clock, sampled every ``sample_period_s`` seconds at UTC epoch multiples of it (a sample at
+    ``t`` reports the utilisation in force just before ``t``); NVML keeps the last
+    ``sample_buffer`` sample times. ``process_utilisation=False`` makes
+    ``nvmlDeviceGetProcessUtilization`` raise NOT_SUPPORTED.
     """
 
     def __init__(
@@ -161,8 +202,19 @@ class FakeGPU:
         fail_at_mono_s: float | None = None,
         fail_with: str | int = "NVML_ERROR_GPU_IS_LOST",
         clock: Clock | None = None,
+        process_utilisation: bool = True,
+        sample_period_s: float = 1.0,
+        sample_buffer: int = 100,
     ) -> None:
+        if sample_period_s <= 0:
+            raise ValueError(f"sample_period_s must be > 0, got {sample_period_s!r}")
         self.name = name
+        self.process_utilisation = process_utilisation
+        self.sample_period_s = float(sample_period_s)
+        self.sample_buffer = int(sample_buffer)
+        # (since UTC epoch s, {pid: SM %}, {pid: bytes or None}); the first entry: no process
+        self._processes: list[tuple[float, dict[int, float], dict[int, int | None]]] = [
+            (-math.inf, {}, {})]
         self.uuid = uuid
         self.energy_counter = energy_counter
         self.power_readings = power_readings
@@ -224,6 +276,64 @@ class FakeGPU:
                 self._energy_j += self._power_w * (now - self._since_mono_s)
                 self._since_mono_s = now
             self._power_w = float(power_w)
+
+    def set_processes(
+        self,
+        sm_util_percent: Mapping[int, float],
+        memory: Mapping[int, int | None] | None = None,
+    ) -> None:
+        """From the clock's current time on, processes ``pid -> SM utilisation`` (percent,
+        0..100) run on the GPU, and ``memory`` (``pid -> used GPU memory in bytes``, None for
+        "not available") hold a compute context. ``memory`` None: the utilisation's pids hold
+        a context, their memory not available. Pids at 0 % produce no samples (as in NVML)."""
+        utils = {int(p): float(u) for p, u in sm_util_percent.items()}
+        if any(not 0.0 <= u <= 100.0 for u in utils.values()):
+            raise ValueError(f"SM utilisation must be in 0..100 percent, got {utils!r}")
+        held: dict[int, int | None] = (
+            dict.fromkeys(utils) if memory is None
+            else {int(p): (None if b is None else int(b)) for p, b in memory.items()})
+        now = self._epoch_now()
+        with self._lock:
+            while self._processes and self._processes[-1][0] >= now:
+                self._processes.pop()  # replaced at the same instant
+            self._processes.append((now, utils, held))
+            # keep what the sample buffer can still report
+            horizon = now - self.sample_period_s * (self.sample_buffer + 1)
+            while len(self._processes) > 1 and self._processes[1][0] <= horizon:
+                self._processes.pop(0)
+
+    def _epoch_now(self) -> float:
+        if self._clock is None:
+            raise RuntimeError("FakeGPU has no clock: put it in a FakeNVML or pass clock=")
+        return self._clock.time()
+
+    def utilisation_samples(self, last_seen_us: int) -> list[FakeProcessUtilizationSample]:
+        """The samples ``nvmlDeviceGetProcessUtilization`` returns: one per pid with non-zero
+        SM utilisation per sample time newer than ``last_seen_us`` (microseconds), up to now."""
+        now = self._epoch_now()
+        period = self.sample_period_s
+        last_k = math.floor(now / period + 1e-9)
+        first_k = max(math.floor(last_seen_us / 1e6 / period + 1e-9) + 1,
+                      last_k - self.sample_buffer + 1)
+        out: list[FakeProcessUtilizationSample] = []
+        with self._lock:
+            starts = [entry[0] for entry in self._processes]
+            for k in range(first_k, last_k + 1):
+                t = k * period
+                stamp = round(t * 1e6)
+                if stamp <= last_seen_us:
+                    continue
+                _, utils, _ = self._processes[max(0, bisect.bisect_left(starts, t) - 1)]
+                for pid, util in utils.items():
+                    if util > 0:
+                        out.append(FakeProcessUtilizationSample(pid, stamp, round(util)))
+        return out
+
+    def running_processes(self) -> list[FakeProcessInfo]:
+        """The processes holding a compute context now, with their used memory (bytes)."""
+        with self._lock:
+            _, _, held = self._processes[-1]
+            return [FakeProcessInfo(pid, used) for pid, used in held.items()]
 
     def reset_energy_counter(self) -> None:
         """Restart the energy counter from 0 now, as a driver reload or GPU reset does."""
@@ -383,6 +493,33 @@ class FakeNVML:
     def nvmlDeviceGetPowerManagementLimit(self, handle: Any) -> int:
         """Power limit in milliwatts."""
         return round(self._gpu(handle).power_limit_w * 1000.0)
+
+    def nvmlDeviceGetHandleByUUID(self, uuid: str | bytes) -> FakeGPU:
+        """The GPU with this UUID (NOT_FOUND when none has it)."""
+        self._check_init()
+        wanted = uuid.decode() if isinstance(uuid, bytes) else str(uuid)
+        for gpu in self.gpus:
+            if gpu.uuid == wanted:
+                gpu._check()
+                return gpu
+        raise FakeNVMLError(self.NVML_ERROR_NOT_FOUND)
+
+    def nvmlDeviceGetProcessUtilization(
+        self, handle: Any, timeStamp: int
+    ) -> list[FakeProcessUtilizationSample]:
+        """Per-process utilisation samples newer than ``timeStamp`` (microseconds); NOT_FOUND
+        when there is none, NOT_SUPPORTED when the GPU has ``process_utilisation=False``."""
+        gpu = self._gpu(handle)
+        if not gpu.process_utilisation:
+            raise FakeNVMLError(self.NVML_ERROR_NOT_SUPPORTED)
+        samples = gpu.utilisation_samples(int(timeStamp))
+        if not samples:
+            raise FakeNVMLError(self.NVML_ERROR_NOT_FOUND)
+        return samples
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: Any) -> list[FakeProcessInfo]:
+        """Processes holding a compute context, with used GPU memory in bytes (or None)."""
+        return self._gpu(handle).running_processes()
 
 
 # -- RAPL powercap -----------------------------------------------------------------------------
@@ -632,11 +769,35 @@ class FakePowercap:
 # -- host ----------------------------------------------------------------------------------------
 
 
+@attrs.define
+class _FakeProcess:
+    pid: int
+    ppid: int
+    create_time_s: float
+    cpu_rate: float
+    pss_bytes: int
+    rss_bytes: int
+    pss_readable: bool = True
+    own_cpu_s: float = 0.0
+    reaped_cpu_s: float = 0.0
+
+
 class FakeHost:
     """A :class:`carbonsdk.sensors.host.HostProbe` with ``cpu_count`` vCPUs busy at
     ``busy_fraction`` (piecewise constant over the clock, :meth:`set_busy`) and
     ``memory_bytes`` of memory (``memory_limit_bytes``: a cgroup limit). :meth:`break_probe`
-    makes every method raise :class:`OSError`."""
+    makes every method raise :class:`OSError`.
+
+    It is also a :class:`carbonsdk.sensors.host.ProcessProbe` with a fake process tree: this
+    process is ``pid`` (default: the real ``os.getpid()``), using ``cpu_rate`` CPUs (CPU seconds
+    per second: 1.0 = one vCPU fully busy) and ``pss_bytes`` of memory (:meth:`set_process`);
+    descendants come and go with :meth:`spawn` and :meth:`exit_process`. CPU time accrues
+    exactly over the clock. The system-wide busy time stays ``busy_fraction`` of all vCPUs: it
+    includes the tree, so keep the tree's CPUs at most ``cpu_count * busy_fraction`` (the rest is
+    other tenants' load). ``used_memory_bytes``: the host's memory in use (default: half of
+    ``memory_bytes``). :meth:`add_foreign_process` makes a pid exist outside the tree (another
+    user's process in this PID namespace).
+    """
 
     def __init__(
         self,
@@ -646,11 +807,19 @@ class FakeHost:
         *,
         memory_limit_bytes: int | None = None,
         clock: Clock | None = None,
+        pid: int | None = None,
+        used_memory_bytes: int | None = None,
     ) -> None:
         self._cpu_count = cpu_count
         self._busy_fraction = float(busy_fraction)
         self.memory_bytes = memory_bytes
         self.limit_bytes = memory_limit_bytes
+        self.used_memory_bytes = (
+            memory_bytes // 2 if used_memory_bytes is None else int(used_memory_bytes))
+        self.pid = os.getpid() if pid is None else int(pid)
+        self._procs: dict[int, _FakeProcess] = {
+            self.pid: _FakeProcess(self.pid, 1, 1_600_000_000.0, 0.0, 0, 0)}
+        self._foreign: set[int] = set()
         self._broken: OSError | None = None
         self._lock = threading.Lock()
         self._busy_s = 0.0
@@ -674,6 +843,8 @@ class FakeHost:
         elapsed = now - self._since_mono_s
         self._total_s += self._cpu_count * elapsed
         self._busy_s += self._cpu_count * elapsed * self._busy_fraction
+        for proc in self._procs.values():
+            proc.own_cpu_s += proc.cpu_rate * elapsed
         self._since_mono_s = now
 
     def set_busy(self, busy_fraction: float) -> None:
@@ -711,6 +882,136 @@ class FakeHost:
         """The fake cgroup memory limit, or None."""
         self._check()
         return self.limit_bytes
+
+    # -- the fake process tree ----------------------------------------------------------------
+
+    def set_process(
+        self,
+        pid: int | None = None,
+        *,
+        cpu_rate: float | None = None,
+        pss_bytes: int | None = None,
+        rss_bytes: int | None = None,
+        pss_readable: bool | None = None,
+    ) -> None:
+        """Change a process of the tree (default: this one) from the clock's current time on:
+        ``cpu_rate`` (CPUs it keeps busy), ``pss_bytes``, ``rss_bytes`` (memory in bytes),
+        ``pss_readable`` (False: PSS cannot be read, the probe reports RSS). Arguments left out
+        (None) keep their value."""
+        with self._lock:
+            self._advance()
+            proc = self._procs[self.pid if pid is None else pid]
+            if cpu_rate is not None:
+                proc.cpu_rate = float(cpu_rate)
+            if pss_bytes is not None:
+                proc.pss_bytes = int(pss_bytes)
+            if rss_bytes is not None:
+                proc.rss_bytes = int(rss_bytes)
+            if pss_readable is not None:
+                proc.pss_readable = pss_readable
+
+    def spawn(
+        self,
+        pid: int,
+        *,
+        ppid: int | None = None,
+        cpu_rate: float = 0.0,
+        pss_bytes: int = 0,
+        rss_bytes: int = 0,
+        pss_readable: bool = True,
+    ) -> None:
+        """Start process ``pid`` as a child of ``ppid`` (default: this process) now, keeping
+        ``cpu_rate`` CPUs busy, with ``pss_bytes`` / ``rss_bytes`` of memory."""
+        with self._lock:
+            self._advance()
+            parent = self.pid if ppid is None else int(ppid)
+            if parent not in self._procs:
+                raise ValueError(f"no fake process {parent} to be the parent of {pid}")
+            if pid in self._procs:
+                raise ValueError(f"fake process {pid} already exists")
+            now = self._clock.time() if self._clock is not None else 1_600_000_000.0
+            self._procs[int(pid)] = _FakeProcess(
+                int(pid), parent, now, float(cpu_rate), int(pss_bytes), int(rss_bytes),
+                pss_readable)
+
+    def exit_process(self, pid: int, *, reaped: bool = True) -> None:
+        """End process ``pid`` now. ``reaped`` (its parent waited for it): its CPU time, own and
+        reaped, is added to the parent's reaped time, as Linux does; else it is lost. Its
+        children are re-parented to pid 1 (out of the tree)."""
+        with self._lock:
+            self._advance()
+            if pid == self.pid:
+                raise ValueError("the fake host's own process cannot exit")
+            proc = self._procs.pop(pid)
+            parent = self._procs.get(proc.ppid)
+            if reaped and parent is not None:
+                parent.reaped_cpu_s += proc.own_cpu_s + proc.reaped_cpu_s
+            for other in self._procs.values():
+                if other.ppid == pid:
+                    other.ppid = 1
+
+    def add_foreign_process(self, pid: int) -> None:
+        """Make ``pid`` exist in this PID namespace, outside the tree (another user's process)."""
+        self._foreign.add(int(pid))
+
+    def process_cpu_s(self, pid: int | None = None) -> float:
+        """Exact CPU seconds (own + reaped) of a process of the tree (default: this one) now."""
+        with self._lock:
+            self._advance()
+            proc = self._procs[self.pid if pid is None else pid]
+            return proc.own_cpu_s + proc.reaped_cpu_s
+
+    # -- ProcessProbe ---------------------------------------------------------------------------
+
+    def self_pid(self) -> int:
+        """This (fake) process's id."""
+        self._check()
+        return self.pid
+
+    def descendant_pids(self, pid: int) -> list[int]:
+        """Every descendant of ``pid`` in the fake tree."""
+        self._check()
+        with self._lock:
+            out: list[int] = []
+            frontier = [pid]
+            while frontier:
+                parent = frontier.pop()
+                kids = [p.pid for p in self._procs.values() if p.ppid == parent]
+                out.extend(kids)
+                frontier.extend(kids)
+            return out
+
+    def process_cpu(self, pid: int) -> ProcessCpu | None:
+        """CPU time of a process of the fake tree, None when it does not exist."""
+        self._check()
+        with self._lock:
+            self._advance()
+            proc = self._procs.get(pid)
+            if proc is None:
+                return None
+            return ProcessCpu(pid=proc.pid, ppid=proc.ppid, create_time_s=proc.create_time_s,
+                              own_cpu_s=proc.own_cpu_s, reaped_cpu_s=proc.reaped_cpu_s)
+
+    def process_memory_bytes(self, pid: int) -> tuple[int, str] | None:
+        """``(pss_bytes, "pss")``, or ``(rss_bytes, "rss")`` when PSS is set unreadable."""
+        self._check()
+        with self._lock:
+            proc = self._procs.get(pid)
+            if proc is None:
+                return None
+            if not proc.pss_readable:
+                return proc.rss_bytes, "rss"
+            return proc.pss_bytes, "pss"
+
+    def memory_used_bytes(self) -> int:
+        """The host's memory in use (``used_memory_bytes``)."""
+        self._check()
+        return self.used_memory_bytes
+
+    def pid_exists(self, pid: int) -> bool:
+        """True for the tree's processes and foreign ones (:meth:`add_foreign_process`)."""
+        self._check()
+        return pid in self._procs or pid in self._foreign
 
 
 # -- environment -------------------------------------------------------------------------------
@@ -771,7 +1072,7 @@ def fake_sampler(
                 s.tick()
         assert run.result.energy_by_component_kwh["gpu"] == 300.0 * 10 / 3.6e6
     """
-    sampler = Sampler(clock=clock, discover=discover_fn(env), threaded=threaded)
+    sampler = Sampler(clock=clock, discover=discover_fn(env), threaded=threaded, environment=env)
     previous = set_sampler(sampler)
     try:
         yield sampler

@@ -91,6 +91,7 @@ class CarbonCallback(TrainerCallback):  # type: ignore[misc]  # Any without tran
             block_on_pause=block_on_pause, measure_options=measure_options)
         self._epoch = 0
         self._placed_in: int | None = None
+        self._warned_order = False
 
     # -- public handle ------------------------------------------------------------------------
 
@@ -157,9 +158,11 @@ class CarbonCallback(TrainerCallback):  # type: ignore[misc]  # Any without tran
                     return
         finally:
             del frame
-        if self._placed_in is None:
-            log.debug("carbonsdk: CarbonCallback could not reach the trainer's callback list; "
-                      "reporting callbacks registered before it will not see carbon/* values")
+        if self._placed_in is None and not self._warned_order:
+            self._warned_order = True
+            log.warning("carbonsdk: CarbonCallback could not reach the trainer's callback list; "
+                        "reporting callbacks registered before it will not see carbon/* values "
+                        "(they are still in trainer.state.log_history)")
 
     # -- hooks --------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from carbonsdk.sensors.host import (
     CpuPowerCoefficients,
     CpuUtilisationModelSensor,
     HostProbe,
+    ProcessProbe,
     RamSizeModelSensor,
     default_host_probe,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "Discovery",
     "EnergySensor",
     "HostProbe",
+    "ProcessProbe",
     "SensorEnvironment",
     "discover",
     "reset_after_fork",
@@ -59,7 +61,10 @@ class SensorEnvironment:
     ``nvml``: a pynvml-compatible object, or None to import :mod:`pynvml` when GPUs are asked for.
     ``powercap_root``: the powercap sysfs directory. ``read_text``: reads one sysfs file (the
     hook tests use to deny reads, since they run as root). ``host``: the host probe, None for the
-    psutil one. ``cuda_visible_devices``: the ``CUDA_VISIBLE_DEVICES`` value (read from the
+    psutil one; ``measure(attribution="process")`` also reads processes through it when it is a
+    :class:`~carbonsdk.sensors.host.ProcessProbe` too (as the psutil one and
+    :class:`carbonsdk.testing.FakeHost` are), and shares ``nvml`` for per-process GPU use.
+    ``cuda_visible_devices``: the ``CUDA_VISIBLE_DEVICES`` value (read from the
     environment when the object is built). ``cpu_coefficients`` / ``ram_w_per_gib``: the host
     models' coefficients (watts per vCPU, watts per GiB).
     """

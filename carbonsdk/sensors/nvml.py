@@ -22,6 +22,16 @@ again there.
 
 Every NVML failure is translated in one table (:data:`NVML_ERROR_TEXT`) into a
 :class:`~carbonsdk.exceptions.SensorError` with a readable reason.
+
+Per-process use of a GPU (for ``measure(attribution="process")``, :class:`GpuProcessReader`):
+``nvmlDeviceGetProcessUtilization(handle, lastSeenTimeStamp)`` returns utilisation samples
+(pid, CPU timestamp in microseconds, SM utilisation in percent of the sample period) newer than
+``lastSeenTimeStamp``, one per process that had non-zero utilisation in a sample period, and
+NVML_ERROR_NOT_FOUND when there is none (NVML API reference, nvmlDeviceGetProcessUtilization);
+``nvmlDeviceGetComputeRunningProcesses`` lists the processes holding a compute context with their
+used GPU memory in bytes (None where the driver cannot tell, e.g. Windows WDDM). The process ids
+are those of the host's PID namespace: the driver does not translate them into a container's
+(https://github.com/NVIDIA/nvidia-docker/issues/1483).
 """
 
 from __future__ import annotations
@@ -476,3 +486,116 @@ def open_gpu_sensors(
         )
     warnings.extend(f"GPU not measured: {f}" for f in failures)
     return GpuScan(sensors=tuple(sensors), warnings=tuple(warnings))
+
+
+# -- per-process use -----------------------------------------------------------------------------
+
+_NVML_INDEX: Final[re.Pattern[str]] = re.compile(r"NVML index (\d+)")
+
+
+@attrs.frozen
+class GpuUtilisation:
+    """Per-process SM utilisation of one GPU over the samples read: ``sm_util_percent`` maps a
+    pid to the sum of its samples' SM utilisation (percent of each sample period), ``samples``
+    counts them, ``last_seen_us`` is the newest sample's CPU timestamp (microseconds; pass it to
+    the next read)."""
+
+    sm_util_percent: Mapping[int, float]
+    samples: int
+    last_seen_us: int
+
+
+class GpuProcessReader:
+    """Per-process use of one measured GPU (see the module docstring). NVML errors raise
+    :class:`~carbonsdk.exceptions.SensorError` (:class:`NvmlUnsupportedError` when the GPU or
+    driver does not offer the reading), worded by :data:`NVML_ERROR_TEXT`."""
+
+    def __init__(self, lib: Any, handle: Any, device: DeviceInfo) -> None:
+        self._lib = lib
+        self._handle = handle
+        self._device = device
+
+    @classmethod
+    def open(cls, nvml: Any | None, device: DeviceInfo) -> GpuProcessReader:
+        """A reader for ``device`` (a GPU found by :func:`open_gpu_sensors`): the handle by the
+        GPU's UUID, else by the NVML index in ``device.detail``. ``nvml``: a pynvml-compatible
+        object, or None to import :mod:`pynvml`. Raises
+        :class:`~carbonsdk.exceptions.SensorError`."""
+        if nvml is None:
+            try:
+                lib = load_nvml()
+            except Exception as exc:
+                raise SensorError(f"{device.key}: cannot load NVML: {exc!r}") from exc
+        else:
+            lib = nvml
+        try:
+            ensure_initialised(lib)
+            if device.uuid:
+                handle = lib.nvmlDeviceGetHandleByUUID(device.uuid)
+            else:
+                m = _NVML_INDEX.search(device.detail)
+                if m is None:
+                    raise SensorError(f"{device.key}: neither a UUID nor an NVML index is known")
+                handle = lib.nvmlDeviceGetHandleByIndex(int(m.group(1)))
+        except SensorError:
+            raise
+        except Exception as exc:
+            raise SensorError(
+                f"{device.key} ({device.name}): cannot get an NVML handle: "
+                f"{describe_nvml_error(lib, exc)}") from exc
+        return cls(lib, handle, device)
+
+    @property
+    def device(self) -> DeviceInfo:
+        """The GPU read."""
+        return self._device
+
+    def _fail(self, what: str, exc: BaseException) -> SensorError:
+        reason = f"{self._device.key} ({self._device.name}): {what} failed: " \
+                 f"{describe_nvml_error(self._lib, exc)}"
+        if _is_unsupported(self._lib, exc):
+            return NvmlUnsupportedError(reason)
+        return SensorError(reason)
+
+    def utilisation_since(self, last_seen_us: int) -> GpuUtilisation:
+        """SM utilisation samples newer than ``last_seen_us`` (CPU timestamp, microseconds; 0:
+        every sample NVML still holds), summed per pid; no samples (NVML_ERROR_NOT_FOUND) gives
+        an empty mapping and ``last_seen_us`` unchanged."""
+        try:
+            samples = self._lib.nvmlDeviceGetProcessUtilization(self._handle, int(last_seen_us))
+        except Exception as exc:
+            name = nvml_error_name(self._lib, exc)
+            if name == "NVML_ERROR_NOT_FOUND" or getattr(exc, "value", None) == 0:
+                # NOT_FOUND: no sample since last_seen_us (pynvml raises NVMLError(0) when the
+                # first call of the pair already reports 0 samples)
+                return GpuUtilisation({}, 0, int(last_seen_us))
+            raise self._fail("per-process utilisation read", exc) from exc
+        per_pid: dict[int, float] = {}
+        newest = int(last_seen_us)
+        count = 0
+        for sample in samples:
+            stamp = int(sample.timeStamp)
+            if stamp <= last_seen_us:
+                continue
+            count += 1
+            newest = max(newest, stamp)
+            pid = int(sample.pid)
+            per_pid[pid] = per_pid.get(pid, 0.0) + float(sample.smUtil)
+        return GpuUtilisation(per_pid, count, newest)
+
+    def memory_by_pid(self) -> dict[int, int | None]:
+        """Processes holding a compute context on the GPU: pid -> used GPU memory in bytes (None
+        where NVML cannot tell)."""
+        try:
+            procs = self._lib.nvmlDeviceGetComputeRunningProcesses(self._handle)
+        except Exception as exc:
+            raise self._fail("running-process list", exc) from exc
+        out: dict[int, int | None] = {}
+        for proc in procs:
+            used = getattr(proc, "usedGpuMemory", None)
+            pid = int(proc.pid)
+            if used is None:
+                out.setdefault(pid, None)
+            else:
+                out[pid] = (out.get(pid) or 0) + int(used)
+        return out
