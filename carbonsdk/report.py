@@ -595,7 +595,10 @@ class RunReport:
         )
         if r.attributed_energy_by_component_kwh or r.attribution:
             att_kwh = r.attributed_energy_kwh or 0.0
-            share = f" ({att_kwh / total * 100:.0f}% of measured)" if total > 0 else ""
+            known = [c for c in r.attribution if c in r.attributed_energy_by_component_kwh]
+            base = sum(r.energy_by_component_kwh.get(c, 0.0) for c in known)
+            over = " " + "+".join(known) if len(known) < len(r.attribution) else ""
+            share = f" ({att_kwh / base * 100:.0f}% of measured{over})" if base > 0 else ""
             parts = [(f"{format_energy_kwh(att_kwh)}{share}", "")]
             if r.attributed_emissions_g is not None:
                 parts.append((f" · {format_emissions_g(r.attributed_emissions_g)} CO2eq", ""))

@@ -123,9 +123,10 @@ class RunResult:
     ``marks``: points marked in the run (epochs, steps). ``job``: the run's place in a distributed
     job, None for a plain process. With ``attribution="process"``, the share of the measured
     energy attributed to this process tree: ``attributed_energy_by_component_kwh`` (kWh per
-    component, next to the whole-device figures, never instead of them),
-    ``attributed_emissions_g`` (g CO2eq, same intensity and PUE) and ``attribution`` (per component,
-    how the share was computed, or why it could not be).
+    component with a known share, next to the whole-device figures, never instead of them),
+    ``attributed_emissions_g`` (g CO2eq over those components, same intensity and PUE; None
+    when no component had a known share) and ``attribution`` (per component, how the share was
+    computed, or why it could not be).
     """
 
     run_id: str

@@ -813,13 +813,15 @@ class Run:
         if self._attributor is not None:
             try:
                 attributed = self._attributor.finish(end_s)
-                shares = align(attributed.energy, series, pue=self.options.pue)
+                if attributed.energy.components:
+                    shares = align(attributed.energy, series, pue=self.options.pue)
+                    by_comp = {c: sum(v) for c, v in shares.energy_by_component_kwh.items()}
+                    att_g: float | None = shares.total_emissions_g
+                else:  # no component had a known share: nothing attributed, not a zero
+                    by_comp, att_g = {}, None
                 result = attrs.evolve(
-                    result,
-                    attributed_energy_by_component_kwh={
-                        c: sum(v) for c, v in shares.energy_by_component_kwh.items()},
-                    attributed_emissions_g=shares.total_emissions_g,
-                    attribution=attributed.detail)
+                    result, attributed_energy_by_component_kwh=by_comp,
+                    attributed_emissions_g=att_g, attribution=attributed.detail)
             except Exception:
                 log.warning("carbonsdk: process attribution failed", exc_info=True)
                 result = attrs.evolve(result, flags=(*result.flags, "attribution-failed"))
