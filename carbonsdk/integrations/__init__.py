@@ -318,10 +318,74 @@ class TrainingRun:
             self._pausing = False
 
 
+class CallbackHandle:
+    """What both framework callbacks expose around their :class:`TrainingRun` (``_training``):
+    the current :attr:`run`, the latest :attr:`result`, :meth:`should_pause`, :meth:`close`, and
+    use as a context manager (``with callback:`` closes a run left open by an exception)."""
+
+    _training: TrainingRun
+
+    @staticmethod
+    def _training_run(
+        name: str | None,
+        framework: str,
+        *,
+        mark_every_n_steps: int | None,
+        pause_duration: Any,
+        pause_max_extension: Any,
+        pause_forecast: IntensitySeries | None,
+        pause_margin_s: float,
+        block_on_pause: bool,
+        measure_options: Mapping[str, Any],
+    ) -> TrainingRun:
+        """The validated :class:`TrainingRun` of a callback's constructor arguments."""
+        pause = None if pause_duration is None else PauseConfig.checked(
+            pause_duration, pause_max_extension, pause_forecast, pause_margin_s)
+        return TrainingRun(
+            name, framework=framework, mark_every_n_steps=mark_every_n_steps, pause=pause,
+            block_on_pause=block_on_pause, measure_options=measure_options)
+
+    @property
+    def run(self) -> Run | None:
+        """The :class:`carbonsdk.Run` of the current (or latest) training; None before."""
+        return self._training.run
+
+    @property
+    def result(self) -> RunResult | None:
+        """The latest finished training's :class:`RunResult` (None while one runs)."""
+        return self._training.result
+
+    def should_pause(self, *, block: bool = False) -> bool:
+        """Carbon-aware pause decision for the running training (see
+        :meth:`carbonsdk.Run.should_pause`), with the ``pause_*`` configuration given to the
+        callback's constructor. Call it from the training loop (another callback, a hook of
+        the model) and act on it; ``block=True`` sleeps until the policy says run."""
+        return self._training.should_pause(block=block)
+
+    def close(self, exc: BaseException | None = None) -> RunResult | None:
+        """Close a run left open (status ``"failed"`` for an exception, ``"completed"`` for
+        None); returns its result. No-op when none is open."""
+        if exc is None:
+            return self._training.end()
+        return self._training.end(type(exc), exc, exc.__traceback__)
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._training.end(exc_type, exc, tb)
+
+
 __all__ = [
     "EMISSIONS_KEY",
     "ENERGY_KEY",
     "STEP_MARK_BUDGET",
+    "CallbackHandle",
     "PauseConfig",
     "TrainingRun",
     "framework_missing",

@@ -23,13 +23,10 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-from types import TracebackType
 from typing import Any
 
-from carbonsdk.integrations import ENERGY_KEY, PauseConfig, TrainingRun, framework_missing
+from carbonsdk.integrations import ENERGY_KEY, CallbackHandle, framework_missing
 from carbonsdk.intensity.series import IntensitySeries
-from carbonsdk.result import RunResult
-from carbonsdk.tracking import Run
 
 try:
     from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
@@ -44,7 +41,7 @@ log = logging.getLogger("carbonsdk")
 _HANDLER_SEARCH_DEPTH = 4
 
 
-class CarbonCallback(TrainerCallback):  # type: ignore[misc]  # Any without transformers
+class CarbonCallback(CallbackHandle, TrainerCallback):  # type: ignore[misc]  # Any without transformers
     """Measures each ``Trainer.train()`` with :func:`carbonsdk.measure` and logs its energy and
     emissions.
 
@@ -84,51 +81,14 @@ class CarbonCallback(TrainerCallback):  # type: ignore[misc]  # Any without tran
         block_on_pause: bool = False,
         **measure_options: Any,
     ) -> None:
-        pause = None if pause_duration is None else PauseConfig.checked(
-            pause_duration, pause_max_extension, pause_forecast, pause_margin_s)
-        self._training = TrainingRun(
-            name, framework="transformers", mark_every_n_steps=mark_every_n_steps, pause=pause,
+        self._training = self._training_run(
+            name, "transformers", mark_every_n_steps=mark_every_n_steps,
+            pause_duration=pause_duration, pause_max_extension=pause_max_extension,
+            pause_forecast=pause_forecast, pause_margin_s=pause_margin_s,
             block_on_pause=block_on_pause, measure_options=measure_options)
         self._epoch = 0
         self._placed_in: int | None = None
         self._warned_order = False
-
-    # -- public handle ------------------------------------------------------------------------
-
-    @property
-    def run(self) -> Run | None:
-        """The :class:`carbonsdk.Run` of the current (or latest) training; None before."""
-        return self._training.run
-
-    @property
-    def result(self) -> RunResult | None:
-        """The latest finished training's :class:`RunResult` (None while one runs)."""
-        return self._training.result
-
-    def should_pause(self, *, block: bool = False) -> bool:
-        """Carbon-aware pause decision for the running training (see
-        :meth:`carbonsdk.Run.should_pause`), with the ``pause_*`` configuration given to the
-        constructor. Call it from your own code (another callback, a ``compute_loss``
-        override) and act on it; ``block=True`` sleeps until the policy says run."""
-        return self._training.should_pause(block=block)
-
-    def close(self, exc: BaseException | None = None) -> RunResult | None:
-        """Close a run left open by a training that raised (status ``"failed"`` for an
-        exception, ``"completed"`` for None); returns its result. No-op when none is open."""
-        if exc is None:
-            return self._training.end()
-        return self._training.end(type(exc), exc, exc.__traceback__)
-
-    def __enter__(self) -> CarbonCallback:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._training.end(exc_type, exc, tb)
 
     # -- ordering -----------------------------------------------------------------------------
 

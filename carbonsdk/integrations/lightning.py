@@ -22,13 +22,10 @@ either, importing this module raises :class:`ImportError` saying how to install 
 from __future__ import annotations
 
 import logging
-from types import TracebackType
 from typing import Any
 
-from carbonsdk.integrations import PauseConfig, TrainingRun, framework_missing
+from carbonsdk.integrations import CallbackHandle, framework_missing
 from carbonsdk.intensity.series import IntensitySeries
-from carbonsdk.result import RunResult
-from carbonsdk.tracking import Run
 
 try:
     import lightning.pytorch as pl
@@ -51,7 +48,7 @@ def _loss_of(outputs: Any) -> Any:
     return outputs
 
 
-class CarbonCallback(pl.Callback):  # type: ignore[misc]  # Any without lightning
+class CarbonCallback(CallbackHandle, pl.Callback):  # type: ignore[misc]  # Any without lightning
     """Measures each ``Trainer.fit()`` with :func:`carbonsdk.measure` and logs its energy and
     emissions.
 
@@ -86,48 +83,11 @@ class CarbonCallback(pl.Callback):  # type: ignore[misc]  # Any without lightnin
         **measure_options: Any,
     ) -> None:
         super().__init__()
-        pause = None if pause_duration is None else PauseConfig.checked(
-            pause_duration, pause_max_extension, pause_forecast, pause_margin_s)
-        self._training = TrainingRun(
-            name, framework=FRAMEWORK, mark_every_n_steps=mark_every_n_steps, pause=pause,
+        self._training = self._training_run(
+            name, FRAMEWORK, mark_every_n_steps=mark_every_n_steps,
+            pause_duration=pause_duration, pause_max_extension=pause_max_extension,
+            pause_forecast=pause_forecast, pause_margin_s=pause_margin_s,
             block_on_pause=block_on_pause, measure_options=measure_options)
-
-    # -- public handle ------------------------------------------------------------------------
-
-    @property
-    def run(self) -> Run | None:
-        """The :class:`carbonsdk.Run` of the current (or latest) fit; None before."""
-        return self._training.run
-
-    @property
-    def result(self) -> RunResult | None:
-        """The latest finished fit's :class:`RunResult` (None while one runs)."""
-        return self._training.result
-
-    def should_pause(self, *, block: bool = False) -> bool:
-        """Carbon-aware pause decision for the running fit (see
-        :meth:`carbonsdk.Run.should_pause`), with the ``pause_*`` configuration given to the
-        constructor. Call it from the training loop (``trainer.callbacks``, a hook of the
-        module) and act on it; ``block=True`` sleeps until the policy says run."""
-        return self._training.should_pause(block=block)
-
-    def close(self, exc: BaseException | None = None) -> RunResult | None:
-        """Close a run still open (status ``"failed"`` for an exception, ``"completed"`` for
-        None); returns its result. No-op when none is open."""
-        if exc is None:
-            return self._training.end()
-        return self._training.end(type(exc), exc, exc.__traceback__)
-
-    def __enter__(self) -> CarbonCallback:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._training.end(exc_type, exc, tb)
 
     # -- hooks --------------------------------------------------------------------------------
 
