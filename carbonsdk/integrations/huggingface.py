@@ -57,11 +57,12 @@ class CarbonCallback(CallbackHandle, TrainerCallback):  # type: ignore[misc]  # 
     other keyword is a :func:`carbonsdk.measure` option (``region``, ``ledger``, ``report``,
     ``interval_s``, ``gather``, ``per_rank``, ...), checked here.
 
-    Logged at each log event (kWh and g CO2eq so far, PUE included; emissions are a live
-    estimate): ``carbon/energy_kwh``, ``carbon/emissions_g``. When training ends, the
-    exact figures of the run replace them in the last ``log_history`` entry (the training
-    summary). The callback places itself first among the trainer's callbacks, so that the
-    reporting integrations (registered before user callbacks) see the values.
+    Logged at each log event (kWh and g CO2eq so far, PUE included; emissions from
+    :attr:`carbonsdk.Run.emissions_g`): ``carbon/energy_kwh``, ``carbon/emissions_g``. When
+    training ends, the exact figures of the run replace them in the last ``log_history``
+    entry (the training summary). The callback places itself first among the trainer's
+    callbacks, so that the reporting integrations (registered before user callbacks) see the
+    values.
 
     The trainer has no exception hook: a training that raises leaves the run open until the
     next ``train()`` (which closes it as ``"failed"``), :meth:`close`, the end of a ``with

@@ -64,7 +64,8 @@ class CarbonCallback(CallbackHandle, pl.Callback):  # type: ignore[misc]  # Any 
     keyword is a :func:`carbonsdk.measure` option (``region``, ``ledger``, ``report``,
     ``interval_s``, ``gather``, ``per_rank``, ...), checked here.
 
-    Logged (kWh and g CO2eq so far, PUE included; emissions are a live estimate):
+    Logged (kWh and g CO2eq so far, PUE included; emissions from
+    :attr:`carbonsdk.Run.emissions_g`):
     ``carbon/energy_kwh`` and ``carbon/emissions_g`` after each training batch (``on_step``,
     written at the trainer's ``log_every_n_steps``) and at each epoch end (``on_epoch``); after
     the fit, the run's exact figures go to every logger at the last step.
