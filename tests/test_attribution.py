@@ -12,8 +12,8 @@ import attrs
 import pytest
 
 import carbonsdk
-from carbonsdk.report import render_text
 from carbonsdk.attribution import MAX_PENDING_INTERVALS, Attribution, ProcessAttributor
+from carbonsdk.report import render_text
 from carbonsdk.sampler import Sampler, get_sampler, set_sampler
 from carbonsdk.sensors import SensorEnvironment, discover
 from carbonsdk.sensors import host as host_mod
