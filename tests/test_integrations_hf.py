@@ -40,7 +40,7 @@ def _offline_hub(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def tf() -> Any:
     transformers = require_module("transformers", "pip install transformers accelerate")
-    torch = require_module("torch", "pip install torch")
+    torch = require_module("torch", "pip install torch==2.13.0 (CPU build)")
     torch.set_num_threads(1)
     torch.manual_seed(0)
     return transformers

@@ -28,7 +28,7 @@ STEP_KWH = GPU_W * STEP_S / J_PER_KWH  # energy of one training batch on the fak
 
 @pytest.fixture
 def pl() -> Any:
-    torch = require_module("torch", "pip install torch")
+    torch = require_module("torch", "pip install torch==2.13.0 (CPU build)")
     torch.set_num_threads(1)
     torch.manual_seed(0)
     return require_module("lightning.pytorch", "pip install lightning")
