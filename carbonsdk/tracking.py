@@ -270,6 +270,9 @@ def _uninstall_sigterm() -> None:
 
 # -- the run ------------------------------------------------------------------------------------
 
+#: launch warnings already logged by this process
+_launch_warned: set[str] = set()
+
 
 class _RegionLookup:
     """Cloud-region detection running in a short-lived thread, joined at the end of the run."""
@@ -524,7 +527,9 @@ class Run:
         sampler = self._sampler_override or get_sampler()
         self._sampler = sampler
         for warning in self.launch.warnings:
-            log.warning("carbonsdk: %s", warning)
+            if warning not in _launch_warned:  # once per process, not per @tracked call
+                _launch_warned.add(warning)
+                log.warning("carbonsdk: %s", warning)
         if self.role == "observer":
             self._enter_observer(sampler)
             return self

@@ -281,3 +281,19 @@ def test_machine_election_when_the_local_rank_is_unknown(
                            hostname="m")
     assert launch.warnings == ()
     assert role_for(launch, per_rank=False) == "host"  # this process holds the lock
+
+
+def test_launch_warnings_are_logged_once_per_process(
+        rig: tuple[FakeClock, Sampler], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr("carbonsdk.tracking._launch_warned", set())
+    _launch_env(monkeypatch, TORCHELASTIC_RUN_ID="none", LOCAL_RANK="0", RANK="0")
+
+    @carbonsdk.tracked(region="DE", ledger=False, report=False)
+    def step() -> None:
+        pass
+
+    for _ in range(3):
+        step()
+    assert caplog.text.count("--rdzv-id") == 1
+    assert step.last_result.flags.count("job-id-not-unique") == 1  # type: ignore[attr-defined]
