@@ -269,9 +269,8 @@ class TrainingRun:
     # -- metrics ------------------------------------------------------------------------------
 
     def live_metrics(self) -> dict[str, float]:
-        """``carbon/energy_kwh`` (kWh so far) and ``carbon/emissions_g`` (g so far, a live
-        see :attr:`carbonsdk.Run.emissions_g`); empty when no run is open or on observer
-        ranks."""
+        """``carbon/energy_kwh`` (kWh so far) and ``carbon/emissions_g`` (g CO2eq so far, see
+        :attr:`carbonsdk.Run.emissions_g`); empty when no run is open or on observer ranks."""
         if not self._open or self.run is None or not self.logs:
             return {}
         try:
