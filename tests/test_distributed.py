@@ -214,3 +214,35 @@ def test_a_failing_rank_is_recorded_and_the_gather_does_not_hang(
     cli = _cli(env, "report", "--job", runs[0]["job"]["job_id"], "--json")
     data = json.loads(cli.stdout)
     assert data["status"] == "failed" and data["nodes"][0]["ranks"] == [0, 1]
+
+
+def test_hugging_face_trainer_under_torchrun_gathers_the_job(
+        tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    require_module("transformers", "pip install -r tests/requirements-engines.txt")
+    ledger = tmp_path / "ledger.jsonl"
+    env = {**subprocess_env, "CARBONSDK_LEDGER": str(ledger), "HF_HUB_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    out = tmp_path / "out"
+    out.mkdir()
+    worker = Path(__file__).parent / "workers" / "hf_ddp.py"
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         str(worker), "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=240, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = _summaries(out)
+    assert ranks[0]["world_size"] == 2  # a real DDP Trainer over gloo
+    assert ranks[0]["role"] == "host" and ranks[1]["role"] == "observer"
+    epochs = ["epoch_start", "step", "step", "epoch_end"] * 2  # 16 samples / 2 ranks / 4
+    assert ranks[0]["marks"] == epochs
+    # only the measuring rank logs carbon values; the summary entry carries the exact figure
+    assert ranks[1]["carbon_logged"] == []
+    summary = ranks[0]["carbon_logged"][-1]
+    assert "train_runtime" in summary
+    assert summary["carbon/energy_kwh"] == ranks[0]["energy_kwh"] > 0
+    # rank 0 gathered the job at the end of training and printed the job report once
+    assert ranks[0]["job_runs"] == 1 and ranks[1]["job_runs"] is None
+    assert ranks[0]["job_energy_kwh"] == pytest.approx(ranks[0]["energy_kwh"], rel=1e-12)
+    assert proc.stderr.count("carbonsdk · job") == 1
+    assert [r["run_id"] for r in _records(ledger, "run")] == [ranks[0]["run_id"]]
+    assert len(_records(ledger, "job")) == 1
