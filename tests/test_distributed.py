@@ -246,3 +246,27 @@ def test_hugging_face_trainer_under_torchrun_gathers_the_job(
     assert proc.stderr.count("carbonsdk · job") == 1
     assert [r["run_id"] for r in _records(ledger, "run")] == [ranks[0]["run_id"]]
     assert len(_records(ledger, "job")) == 1
+
+
+def test_lightning_ddp_under_torchrun_gathers_the_job(
+        tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    require_module("lightning.pytorch", "pip install -r tests/requirements-engines.txt")
+    ledger = tmp_path / "ledger.jsonl"
+    env = {**subprocess_env, "CARBONSDK_LEDGER": str(ledger)}
+    out = tmp_path / "out"
+    out.mkdir()
+    worker = Path(__file__).parent / "workers" / "lightning_ddp.py"
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         str(worker), "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=240, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = _summaries(out)
+    assert ranks[0]["world_size"] == 2  # Lightning's DDP strategy on the torchrun ranks
+    assert ranks[0]["role"] == "host" and ranks[1]["role"] == "observer"
+    assert ranks[0]["status"] == "completed" and ranks[0]["epoch_ends"] == [0, 1]
+    assert ranks[0]["energy_kwh"] > 0 and ranks[1]["energy_kwh"] == 0.0
+    assert ranks[0]["job_runs"] == 1 and ranks[1]["job_runs"] is None
+    assert ranks[0]["job_energy_kwh"] == pytest.approx(ranks[0]["energy_kwh"], rel=1e-12)
+    assert [r["run_id"] for r in _records(ledger, "run")] == [ranks[0]["run_id"]]
+    assert len(_records(ledger, "job")) == 1
