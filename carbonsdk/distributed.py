@@ -76,14 +76,6 @@ class Launch:
             return self.hostname
         return f"{self.hostname}#{self.node_rank}"
 
-    @property
-    def expected_nodes(self) -> int | None:
-        """Number of nodes of the job (world size / local world size) when both are known."""
-        if self.world_size and self.local_world_size and self.world_size % self.local_world_size \
-                == 0:
-            return self.world_size // self.local_world_size
-        return None
-
 
 def _int(environ: Mapping[str, str], *names: str) -> int | None:
     for name in names:
