@@ -34,9 +34,6 @@ log = logging.getLogger("carbonsdk")
 #: ``CARBONSDK_JOB_ID`` overrides the job id derived from the launcher
 JOB_ID_ENV = "CARBONSDK_JOB_ID"
 
-ROLES = ("host", "rank", "observer")
-
-
 @attrs.frozen
 class Launch:
     """This process's place in a launch, from the launcher's environment variables.
@@ -328,7 +325,6 @@ def gather_records(
 
 __all__ = [
     "JOB_ID_ENV",
-    "ROLES",
     "Launch",
     "detect_launch",
     "elect_host_measurer",
