@@ -34,6 +34,7 @@ log = logging.getLogger("carbonsdk")
 #: ``CARBONSDK_JOB_ID`` overrides the job id derived from the launcher
 JOB_ID_ENV = "CARBONSDK_JOB_ID"
 
+
 @attrs.frozen
 class Launch:
     """This process's place in a launch, from the launcher's environment variables.
