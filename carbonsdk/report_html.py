@@ -42,7 +42,7 @@ from carbonsdk.report import (
     whatif_baseline_g,
     world_average_used,
 )
-from carbonsdk.result import RunResult
+from carbonsdk.result import Mark, RunResult
 
 #: Most points per series in a chart; longer timelines are resampled (time-weighted means).
 MAX_POINTS = 400
@@ -304,6 +304,14 @@ def power_chart(result: RunResult) -> str:
             )
     tick_frame = _Frame(starts[0], ends[-1], 0.0, ticks[-1])
     body.extend(_axes(tick_frame, ticks, unit))
+    for m in shown_marks(result):
+        t = m.at.timestamp()
+        if frame.t0 <= t <= frame.t1:
+            x = _fmt(frame.x(t))
+            body.append(
+                f'<line class="mark" x1="{x}" x2="{x}" y1="{frame.top}" y2="{frame.bottom}">'
+                f"<title>{_e(_mark_text(m))}</title></line>"
+            )
     for i, (comp, bottom, top) in enumerate(layers):
         color = _color(comp, i)
         label = comp + (" (estimated)" if is_estimated(result, comp) else "")
@@ -482,6 +490,51 @@ def whatif_table(result: RunResult, whatif: WhatIf | None) -> str:
     return "".join(parts) or '<p class="muted">The what-if analysis returned no rows.</p>'
 
 
+#: the most marks drawn and listed (a per-step marking run can hold thousands)
+MAX_SHOWN_MARKS = 200
+
+
+def shown_marks(result: RunResult) -> list[Mark]:
+    """The marks the HTML report shows: every mark that is not a ``"step"`` mark (epochs,
+    evaluations, your own), or the steps when there is nothing else; at most
+    :data:`MAX_SHOWN_MARKS`, evenly thinned."""
+    marks = [m for m in result.marks if m.label != "step"] or list(result.marks)
+    if len(marks) <= MAX_SHOWN_MARKS:
+        return marks
+    stride = len(marks) / MAX_SHOWN_MARKS
+    return [marks[int(i * stride)] for i in range(MAX_SHOWN_MARKS)]
+
+
+def _mark_text(mark: Mark) -> str:
+    data = ", ".join(f"{k}={v}" for k, v in mark.data.items())
+    return f"{mark.label}" + (f" ({data})" if data else "")
+
+
+def _marks_table(result: RunResult) -> str:
+    marks = shown_marks(result)
+    if not marks:
+        return ""
+    rows = []
+    previous_kwh = 0.0
+    for m in marks:
+        since = m.energy_kwh - previous_kwh
+        previous_kwh = m.energy_kwh
+        data = ", ".join(f"{k}={v}" for k, v in m.data.items())
+        rows.append(
+            f"<tr><td>{_e(format_time(m.at))}</td><td>{_e(m.label)}</td><td>{_e(data)}</td>"
+            f"<td>{_e(format_energy_kwh(m.energy_kwh))}</td>"
+            f"<td>{_e(format_energy_kwh(max(0.0, since)))}</td></tr>"
+        )
+    note = (f'<p class="muted">{len(marks)} of {len(result.marks)} marks shown.</p>'
+            if len(marks) < len(result.marks) else "")
+    return (
+        "<section><h2>Marks</h2>"
+        '<table class="marks"><thead><tr><th>time (UTC)</th><th>label</th><th>data</th>'
+        "<th>energy so far</th><th>since the previous row</th></tr></thead><tbody>"
+        + "".join(rows) + "</tbody></table>" + note + "</section>"
+    )
+
+
 def _energy_table(result: RunResult) -> str:
     rows = []
     total = result.energy_kwh
@@ -567,6 +620,19 @@ def _metadata(result: RunResult) -> str:
         pairs.append(("error", f'<span class="warn">{_e(result.error)}</span>'))
     if result.pauses:
         pairs.append(("pauses", str(len(result.pauses))))
+    if result.job is not None:
+        j = result.job
+        pairs.append(("job", f"<code>{_e(j.job_id or 'no job id')}</code> · {_e(j.launcher)} · "
+                             f"rank {_e(str(j.rank))}/{_e(str(j.world_size))} · node "
+                             f"{_e(j.node)} · {_e(j.role)}"))
+    if result.attribution:
+        att = result.attributed_energy_by_component_kwh
+        for comp, how in result.attribution.items():
+            value = format_energy_kwh(att[comp]) if comp in att else "–"
+            pairs.append((f"this process tree: {comp}", f"{_e(value)} · {_e(how)}"))
+        if result.attributed_emissions_g is not None:
+            pairs.append(("this process tree: CO2eq",
+                          _e(format_emissions_g(result.attributed_emissions_g))))
     for key, value in sorted(result.tags.items()):
         pairs.append((f"tag {key}", _e(str(value))))
     for key, value in sorted(result.host.items()):
@@ -591,6 +657,7 @@ svg.chart{width:100%;height:auto;display:block;border:1px solid var(--line);bord
 svg .grid{stroke:#eef0f3}svg .axis,svg .tickmark{stroke:#9ca3af}
 svg text{font-size:12px;fill:#4b5563}svg .unit{font-weight:600}
 svg .paused{fill:#9ca3af;fill-opacity:.18}svg .nodata{font-size:16px;fill:#9ca3af}
+svg .mark{stroke:#6366f1;stroke-dasharray:3 3}
 .legend{margin:6px 0 0;font-size:.9em}.key{margin-right:14px;white-space:nowrap}
 .swatch{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:5px;
 vertical-align:-1px}
@@ -648,6 +715,7 @@ dotted: energy-weighted mean.</p></section>
 <section><h2>Cumulative emissions</h2>{emissions_chart(result)}</section>
 <section><h2>What if</h2>{whatif_table(result, whatif)}</section>
 <section><h2>Energy by component</h2>{_energy_table(result)}</section>
+{_marks_table(result)}
 <section><h2>Statement</h2><p class="statement">{_e(statement(result))}</p></section>
 <section><h2>Run metadata</h2>{_metadata(result)}{_devices_table(result)}</section>
 <footer class="attribution">Equivalents from the

@@ -218,3 +218,47 @@ def test_real_schedule_whatif_table() -> None:
     assert "Flexible Start" in text and "Pause and Resume" in text
     rows = [a for t, a in doc.tags if t == "tr" and a.get("class") == "own"]
     assert len(rows) == 1
+
+
+def test_marks_job_and_attribution_are_shown() -> None:
+    from carbonsdk.result import JobInfo, Mark
+
+    base = make_run("full")
+    t0 = base.started_at
+    epochs = [Mark(at=t0 + timedelta(minutes=30 * (i + 1)), label="epoch_end",
+                   energy_kwh=0.5 * (i + 1), data={"epoch": i}) for i in range(3)]
+    steps = [Mark(at=t0 + timedelta(minutes=i), label="step", energy_kwh=0.01 * i,
+                  data={"step": i}) for i in range(60)]
+    result = attrs.evolve(
+        base, marks=tuple(sorted(epochs + steps, key=lambda m: m.at)),
+        job=JobInfo(launcher="torchrun", job_id="torchelastic-abc", job_id_source="x", rank=0,
+                    local_rank=0, world_size=8, local_world_size=4, node_rank=0,
+                    node="gpu-a#0", role="host"),
+        attributed_energy_by_component_kwh={"cpu": 0.25},
+        attributed_emissions_g=80.0,
+        attribution={"cpu": "this process tree's CPU time over the host's busy CPU time",
+                     "gpu": "unavailable: NVML reports no process ids of this namespace"})
+    page = render_html(result)
+    doc = parse(page)
+    lines = [a for t, a in doc.tags if t == "line" and a.get("class") == "mark"]
+    assert len(lines) == 3  # epochs drawn, the 60 step marks left out of the chart
+    texts = " ".join(doc.text)
+    assert "Marks" in texts and "epoch_end" in texts and "epoch=2" in texts
+    assert "step=5" not in texts
+    assert "torchelastic-abc" in texts and "rank 0/8" in texts and "gpu-a#0" in texts
+    assert "this process tree: cpu" in texts and "250 Wh" in texts
+    assert "unavailable: NVML reports" in texts
+
+
+def test_many_marks_are_thinned() -> None:
+    from carbonsdk.report_html import MAX_SHOWN_MARKS, shown_marks
+    from carbonsdk.result import Mark
+
+    base = make_run("full")
+    marks = tuple(Mark(at=base.started_at + timedelta(seconds=i), label="step",
+                       energy_kwh=i * 1e-3, data={"step": i}) for i in range(1000))
+    shown = shown_marks(attrs.evolve(base, marks=marks))
+    assert len(shown) == MAX_SHOWN_MARKS and shown[0].data["step"] == 0
+    assert [m.at for m in shown] == sorted(m.at for m in shown)
+    page = render_html(attrs.evolve(base, marks=marks))
+    assert f"{MAX_SHOWN_MARKS} of 1000 marks shown" in page
