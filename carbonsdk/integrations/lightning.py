@@ -22,6 +22,7 @@ either, importing this module raises :class:`ImportError` saying how to install 
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 from carbonsdk.integrations import CallbackHandle, framework_missing
@@ -37,6 +38,11 @@ except ImportError as _exc:
                                 "carbonsdk.integrations.lightning", _exc) from _exc
 
 log = logging.getLogger("carbonsdk")
+
+# The carbon/* values are each host's own figures, logged only by the ranks that measure: they
+# must not be synced (averaged) across ranks, so Lightning's advice to pass sync_dist=True for
+# epoch-level values does not apply to them.
+warnings.filterwarnings("ignore", message=r"It is recommended to use `self\.log\('carbon/")
 
 #: the package the callback is built on: ``"lightning"`` or ``"pytorch_lightning"``
 FRAMEWORK = "lightning" if pl.__name__.startswith("lightning") else "pytorch_lightning"
@@ -92,12 +98,13 @@ class CarbonCallback(CallbackHandle, pl.Callback):  # type: ignore[misc]  # Any 
 
     # -- hooks --------------------------------------------------------------------------------
 
-    def _log(self, pl_module: pl.LightningModule, *, on_step: bool) -> None:
+    def _log(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *, on_step: bool) -> None:
         metrics = self._training.live_metrics()
+        to_logger = trainer.logger is not None  # else Lightning warns on every call
         for key, value in metrics.items():
             try:
                 pl_module.log(key, value, on_step=on_step, on_epoch=not on_step,
-                              prog_bar=False, logger=True, batch_size=1)
+                              prog_bar=False, logger=to_logger, batch_size=1)
             except Exception:  # a logging quirk must never fail the training
                 log.debug("carbonsdk: could not log %s", key, exc_info=True)
 
@@ -119,13 +126,13 @@ class CarbonCallback(CallbackHandle, pl.Callback):  # type: ignore[misc]  # Any 
             every = max(1, int(getattr(trainer, "log_every_n_steps", 50) or 50))
         if step > 0 and every > 0 and step % every == 0:
             self._training.mark_step(step, epoch=trainer.current_epoch, loss=_loss_of(outputs))
-        self._log(pl_module, on_step=True)
+        self._log(trainer, pl_module, on_step=True)
         self._training.pause_if_needed()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Mark ``"epoch_end"``; log ``carbon/*`` (on epoch)."""
         self._training.mark("epoch_end", epoch=trainer.current_epoch, step=trainer.global_step)
-        self._log(pl_module, on_step=False)
+        self._log(trainer, pl_module, on_step=False)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Close the run (``"completed"``) and send its exact figures to every logger (still
