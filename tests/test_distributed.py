@@ -38,8 +38,9 @@ def _free_port() -> int:
 
 
 def _torchrun(args: list[str], env: dict[str, str], out: Path, *extra: str,
+              worker_name: str = "dist_train.py",
               timeout: float = 180.0) -> subprocess.CompletedProcess[str]:
-    worker = Path(__file__).parent / "workers" / "dist_train.py"
+    worker = Path(__file__).parent / "workers" / worker_name
     out.mkdir(parents=True, exist_ok=True)
     return subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", *args, str(worker), "--out", str(out),
@@ -223,12 +224,8 @@ def test_hugging_face_trainer_under_torchrun_gathers_the_job(
     env = {**subprocess_env, "CARBONSDK_LEDGER": str(ledger), "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     out = tmp_path / "out"
-    out.mkdir()
-    worker = Path(__file__).parent / "workers" / "hf_ddp.py"
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         str(worker), "--out", str(out)],
-        env=env, capture_output=True, text=True, timeout=240, check=False)
+    proc = _torchrun(["--standalone", "--nproc-per-node", "2"], env, out,
+                     worker_name="hf_ddp.py", timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = _summaries(out)
     assert ranks[0]["world_size"] == 2  # a real DDP Trainer over gloo
@@ -254,12 +251,8 @@ def test_lightning_ddp_under_torchrun_gathers_the_job(
     ledger = tmp_path / "ledger.jsonl"
     env = {**subprocess_env, "CARBONSDK_LEDGER": str(ledger)}
     out = tmp_path / "out"
-    out.mkdir()
-    worker = Path(__file__).parent / "workers" / "lightning_ddp.py"
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         str(worker), "--out", str(out)],
-        env=env, capture_output=True, text=True, timeout=240, check=False)
+    proc = _torchrun(["--standalone", "--nproc-per-node", "2"], env, out,
+                     worker_name="lightning_ddp.py", timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = _summaries(out)
     assert ranks[0]["world_size"] == 2  # Lightning's DDP strategy on the torchrun ranks
