@@ -126,7 +126,9 @@ class RunResult:
     component with a known share, next to the whole-device figures, never instead of them),
     ``attributed_emissions_g`` (g CO2eq over those components, same intensity and PUE; None
     when no component had a known share) and ``attribution`` (per component, how the share was
-    computed, or why it could not be).
+    computed, or why it could not be). ``parent_run_id``: the ``run_id`` of the enclosing run
+    when this run was started inside another one in the same process (nested ``measure()`` /
+    ``@tracked``), None for a top-level run.
     """
 
     run_id: str
@@ -158,6 +160,7 @@ class RunResult:
         converter=_frozen_map, factory=dict)
     attributed_emissions_g: float | None = None
     attribution: Mapping[str, str] = attrs.field(converter=_frozen_map, factory=dict)
+    parent_run_id: str | None = None
 
     @property
     def emissions_kg(self) -> float:
