@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from carbonsdk._version import __version__
 from carbonsdk.exceptions import (
     CarbonSDKError,
     ConfigurationError,
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
     from carbonsdk.job import job_result
     from carbonsdk.ledger import Ledger
 
-__version__ = "0.1.0.dev0"
 
 _LAZY = {
     "Ledger": ("carbonsdk.ledger", "Ledger"),

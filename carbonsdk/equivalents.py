@@ -91,8 +91,10 @@ def home_years(emissions_g: float) -> float:
 def equivalents(emissions_g: float) -> tuple[Equivalent, ...]:
     """The everyday equivalents of ``emissions_g`` grams of CO2, in display order: smartphone
     charges, km driven, miles driven, and U.S. home energy use (days below a year, else
-    years)."""
-    g = max(0.0, float(emissions_g))
+    years). Negative or non-finite input counts as 0 g."""
+    g = float(emissions_g)
+    if not math.isfinite(g) or g < 0:
+        g = 0.0
     home = (
         Equivalent("home_years", "years of a U.S. home's energy", home_years(g), HOME_YEAR_T)
         if home_years(g) >= 1.0
@@ -108,6 +110,14 @@ def equivalents(emissions_g: float) -> tuple[Equivalent, ...]:
     )
 
 
+#: The smallest number an equivalent phrase shows: below it (in the smallest unit) a phrase
+#: says nothing a reader can picture ("0.08 seconds of a home's energy") and is left out.
+MIN_SHOWN = 0.1
+#: The largest count of a one-unit equivalent (smartphone charges) a phrase shows: above it
+#: the number is too big to picture and the other, scalable, phrases say it better.
+MAX_SHOWN = 1000.0
+
+
 def _count(value: float) -> str:
     """2 significant digits, thousands separated, no needless decimals."""
     if value >= 100:
@@ -118,32 +128,47 @@ def _count(value: float) -> str:
     return f"{value:.{decimals}f}"
 
 
-def phrases(emissions_g: float) -> tuple[str, ...]:
-    """Short human phrases for ``emissions_g`` grams, each in a unit that keeps the number
-    readable: ``"46 smartphone charges"``, ``"1.5 km by car (0.96 mi)"`` (or m / cm for tiny
-    amounts), ``"0.017 days of a U.S. home's energy"`` (or years / hours / minutes /
-    seconds). Pure unit conversions of the EPA figures above."""
-    g = max(0.0, float(emissions_g))
+def _distance(g: float) -> str | None:
     km = km_driven(g)
     if km >= 1:
-        distance = f"{_count(km)} km by car ({_count(miles_driven(g))} mi)"
-    elif km >= 0.001:
-        distance = f"{_count(km * 1000)} m by car"
-    else:
-        distance = f"{_count(km * 100_000)} cm by car"
+        return f"{_count(km)} km by car ({_count(miles_driven(g))} mi)"
+    if km * 1000 >= 1:
+        return f"{_count(km * 1000)} m by car"
+    if km * 100_000 >= MIN_SHOWN:
+        return f"{_count(km * 100_000)} cm by car"
+    return None
+
+
+def _home(g: float) -> str | None:
     days = home_days(g)
     if home_years(g) >= 1:
-        home = f"{_count(home_years(g))} years"
+        amount = f"{_count(home_years(g))} years"
     elif days >= 1:
-        home = f"{_count(days)} days"
+        amount = f"{_count(days)} days"
     elif days * 24 >= 1:
-        home = f"{_count(days * 24)} hours"
+        amount = f"{_count(days * 24)} hours"
     elif days * 1440 >= 1:
-        home = f"{_count(days * 1440)} minutes"
+        amount = f"{_count(days * 1440)} minutes"
+    elif days * 86400 >= MIN_SHOWN:
+        amount = f"{_count(days * 86400)} seconds"
     else:
-        home = f"{_count(days * 86400)} seconds"
-    return (
-        f"{_count(smartphone_charges(g))} smartphone charges",
-        distance,
-        f"{home} of a U.S. home's energy use",
-    )
+        return None
+    return f"{amount} of a U.S. home's energy use"
+
+
+def phrases(emissions_g: float) -> tuple[str, ...]:
+    """Short human phrases for ``emissions_g`` grams, each in the unit that keeps its number
+    readable (the largest unit giving at least 1, so between 0.1 and 1000 except in the
+    largest unit): ``"46 smartphone charges"`` (only between :data:`MIN_SHOWN` and
+    :data:`MAX_SHOWN`), ``"1.5 km by car (0.96 mi)"`` (or m / cm), ``"24 minutes of a U.S.
+    home's energy use"`` (or years / days / hours / seconds). A phrase whose number would be
+    below :data:`MIN_SHOWN` even in its smallest unit is left out, so the tuple holds 0 to 3
+    phrases (none for zero, negative or non-finite input). Pure unit conversions of the EPA
+    figures above."""
+    g = float(emissions_g)
+    if not math.isfinite(g) or g <= 0:
+        return ()
+    charges = smartphone_charges(g)
+    out = [f"{_count(charges)} smartphone charges"] if MIN_SHOWN <= charges <= MAX_SHOWN else []
+    out.extend(p for p in (_distance(g), _home(g)) if p is not None)
+    return tuple(out)

@@ -8,17 +8,17 @@ shared with :mod:`carbonsdk.report_html`.
 Output rules: ``NO_COLOR`` is honoured (rich reads it), output that is not a terminal gets plain
 text with no escape codes at all, a stream that cannot encode Unicode gets ASCII, and the
 panel fits 60-column terminals. :func:`print_report` never raises: a failure to render is
-logged.
+logged. Non-finite numbers (NaN or infinite values read from a ledger) print as ``"n/a"``.
+
+The report is handed its data: the what-if (``whatif=``) comes from the caller, which computes
+it with :func:`carbonsdk.schedule.whatif_for_run`; this module never imports the scheduler.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import math
 import sys
-import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
@@ -85,8 +85,8 @@ class WhatIfPlan(Protocol):
 
 
 class WhatIf(Protocol):
-    """What :func:`carbonsdk.schedule.whatif_for_run` returns (duck-typed here so that the
-    report works without :mod:`carbonsdk.schedule`)."""
+    """The what-if the caller hands to the report: what :func:`carbonsdk.schedule.whatif_for_run`
+    returns (duck-typed here: the report never imports :mod:`carbonsdk.schedule`)."""
 
     @property
     def regions(self) -> Sequence[WhatIfRegion]: ...
@@ -98,36 +98,27 @@ class WhatIf(Protocol):
     def pause_and_resume(self) -> WhatIfPlan | None: ...
 
 
-def whatif_for(result: RunResult) -> WhatIf | None:
-    """The what-if of ``result`` from :func:`carbonsdk.schedule.whatif_for_run` when that
-    module is available, else None. Never raises (a failure is logged at debug level)."""
-    if not result.timeline or result.energy_kwh <= 0:
-        return None
-    try:
-        if importlib.util.find_spec("carbonsdk.schedule") is None:
-            return None
-        module = importlib.import_module("carbonsdk.schedule")
-        func = getattr(module, "whatif_for_run", None)
-        if func is None:
-            return None
-        started = time.monotonic()
-        value: WhatIf | None = func(result)
-        elapsed_s = time.monotonic() - started
-        if elapsed_s > 1.0:
-            logger.debug("carbonsdk: what-if for run %s took %.2f s", result.run_id, elapsed_s)
-        return value
-    except Exception:
-        logger.debug("carbonsdk: what-if unavailable for run %s", result.run_id, exc_info=True)
-        return None
-
-
 # --------------------------------------------------------------------------- formatting
 
 
+#: What a formatter prints for a value that is not a finite number (NaN or infinite).
+NOT_AVAILABLE = "n/a"
+
+
+def is_finite(value: object) -> bool:
+    """True when ``value`` is a real, finite number (not None, NaN or infinite)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value)
+
+
 def format_sig(value: float, digits: int = 3) -> str:
-    """``value`` with ``digits`` significant digits, fixed-point, thousands separated."""
-    if value == 0 or not math.isfinite(value):
-        return "0" if value == 0 else str(value)
+    """``value`` with ``digits`` significant digits, fixed-point, thousands separated;
+    ``"n/a"`` when it is not a finite number."""
+    if not is_finite(value):
+        return NOT_AVAILABLE
+    if value == 0:
+        return "0"
     magnitude = math.floor(math.log10(abs(value)))
     decimals = max(0, digits - 1 - magnitude)
     rounded = round(value, decimals)
@@ -138,7 +129,9 @@ def format_sig(value: float, digits: int = 3) -> str:
 
 def format_energy_kwh(energy_kwh: float) -> str:
     """Energy for people: ``"1.23 kWh"``, ``"45.6 Wh"``, ``"2.35 MWh"`` (3 significant
-    digits; input in kWh)."""
+    digits; input in kWh); ``"n/a"`` when not finite."""
+    if not is_finite(energy_kwh):
+        return NOT_AVAILABLE
     if energy_kwh >= 1000:
         return f"{format_sig(energy_kwh / 1000)} MWh"
     if energy_kwh >= 1 or energy_kwh == 0:
@@ -147,7 +140,10 @@ def format_energy_kwh(energy_kwh: float) -> str:
 
 
 def format_emissions_g(emissions_g: float) -> str:
-    """Emissions for people: ``"412 g"``, ``"1.23 kg"``, ``"4.56 t"`` (input in g CO2eq)."""
+    """Emissions for people: ``"412 g"``, ``"1.23 kg"``, ``"4.56 t"`` (input in g CO2eq);
+    ``"n/a"`` when not finite."""
+    if not is_finite(emissions_g):
+        return NOT_AVAILABLE
     if emissions_g >= 1e6:
         return f"{format_sig(emissions_g / 1e6)} t"
     if emissions_g >= 1000:
@@ -156,14 +152,20 @@ def format_emissions_g(emissions_g: float) -> str:
 
 
 def format_power_w(power_w: float) -> str:
-    """Power for people: ``"412 W"``, ``"1.23 kW"`` (input in W)."""
+    """Power for people: ``"412 W"``, ``"1.23 kW"`` (input in W); ``"n/a"`` when not
+    finite."""
+    if not is_finite(power_w):
+        return NOT_AVAILABLE
     if power_w >= 1000:
         return f"{format_sig(power_w / 1000)} kW"
     return f"{format_sig(power_w)} W"
 
 
 def format_duration_s(duration_s: float) -> str:
-    """Duration for people: ``"45.2 s"``, ``"12m 05s"``, ``"3h 04m"``, ``"2d 03h"``."""
+    """Duration for people: ``"45.2 s"``, ``"12m 05s"``, ``"3h 04m"``, ``"2d 03h"`` (input in
+    seconds); ``"n/a"`` when not finite."""
+    if not is_finite(duration_s):
+        return NOT_AVAILABLE
     if duration_s < 60:
         return f"{duration_s:.1f} s"
     total = round(duration_s)
@@ -175,6 +177,16 @@ def format_duration_s(duration_s: float) -> str:
     if hours:
         return f"{hours}h {minutes:02d}m"
     return f"{minutes}m {seconds:02d}s"
+
+
+def format_percent(part: float, whole: float) -> str:
+    """``part`` as a whole-number percentage of ``whole`` (``"87%"``); ``"–"`` when ``whole``
+    is not positive, ``"n/a"`` when either is not finite."""
+    if not (is_finite(part) and is_finite(whole)):
+        return NOT_AVAILABLE
+    if whole <= 0:
+        return "–"
+    return f"{part / whole * 100:.0f}%"
 
 
 def format_time(when: datetime) -> str:
@@ -197,8 +209,9 @@ def bucket_means(
 ) -> list[float | None]:
     """Time-weighted mean of a piecewise-constant rate over ``n_buckets`` equal buckets of
     ``[t0_s, t1_s)`` (epoch seconds). Interval ``i`` holds ``rates[i]`` over
-    ``[starts_s[i], ends_s[i])``; a bucket no interval covers is None. O(intervals + buckets).
-    Used for power (W: the mean is energy / covered time) and intensity (g/kWh)."""
+    ``[starts_s[i], ends_s[i])``; a bucket no interval covers is None, and an interval whose
+    rate is not finite covers nothing. O(intervals + buckets). Used for power (W: the mean is
+    energy / covered time) and intensity (g/kWh)."""
     span = t1_s - t0_s
     if n_buckets <= 0 or span <= 0:
         return []
@@ -207,7 +220,7 @@ def bucket_means(
     cov = [0.0] * n_buckets
     for start, end, rate in zip(starts_s, ends_s, rates, strict=True):
         s, e = max(start, t0_s), min(end, t1_s)
-        if e <= s:
+        if e <= s or not is_finite(rate):
             continue
         i = min(n_buckets - 1, max(0, int((s - t0_s) // width)))
         while i < n_buckets:
@@ -268,13 +281,14 @@ def sparkline(
 ) -> str:
     """One character per value on an 8-level scale from ``lo`` (default: the minimum) to
     ``hi`` (default: the maximum); a missing value is a space, a flat series sits mid-height
-    (at the bottom when it is all zero)."""
+    (at the bottom when it is all zero); a value that is not finite is missing too."""
     chars = SPARK_CHARS_ASCII if ascii_only else SPARK_CHARS
+    values = [v if v is not None and is_finite(v) else None for v in values]
     present = [v for v in values if v is not None]
     if not present:
         return " " * len(values)
-    low = min(present) if lo is None else lo
-    high = max(present) if hi is None else hi
+    low = min(present) if lo is None or not is_finite(lo) else lo
+    high = max(present) if hi is None or not is_finite(hi) else hi
     span = high - low
     out = []
     for v in values:
@@ -317,13 +331,80 @@ def device_summary(result: RunResult, component: str) -> str:
     return f"{len(devices)} devices"
 
 
+#: Known causes of an unmeasured component, as (substring of the recorded reason, the short
+#: phrase the report shows). The first match wins; the full reason stays in the result.
+_REASON_PHRASES: tuple[tuple[str, str], ...] = (
+    ("NVML_ERROR_LIBRARY_NOT_FOUND", "no NVIDIA driver (libnvidia-ml not found)"),
+    ("libnvidia-ml.so.1 was not found", "no NVIDIA driver (libnvidia-ml not found)"),
+    ("NVML_ERROR_DRIVER_NOT_LOADED", "the NVIDIA driver is not loaded"),
+    ("NVML_ERROR_LIB_RM_VERSION_MISMATCH", "NVIDIA driver and library differ (reboot?)"),
+    ("NVML_ERROR_NO_PERMISSION", "no permission to read the GPU"),
+    ("nvidia-ml-py is not installed", "nvidia-ml-py is not installed"),
+    ("NVML reports 0 GPUs", "no NVIDIA GPU found"),
+    ("CUDA_VISIBLE_DEVICES", "no GPU visible to this process (CUDA_VISIBLE_DEVICES)"),
+)
+#: The longest short reason the terminal report shows (characters); the rest is cut with "…".
+MAX_REASON_CHARS = 72
+
+
+def _outer_parentheses_only(text: str) -> str:
+    """``text`` with every parenthesised part nested inside another one removed."""
+    out: list[str] = []
+    depth = 0
+    for ch in text:
+        if ch == "(":
+            depth += 1
+            if depth == 1:
+                out.append(ch)
+        elif ch == ")" and depth > 0:
+            depth -= 1
+            if depth == 0:
+                out.append(ch)
+        elif depth <= 1:
+            out.append(ch)
+    return " ".join("".join(out).replace("( ", "(").replace(" )", ")").split())
+
+
+def short_reason(reason: str | None) -> str:
+    """Why a component was not measured, in a few words for the terminal report: a known
+    cause in plain words (``"no NVIDIA driver (libnvidia-ml not found)"``), else the recorded
+    reason without nested parentheses, cut at :data:`MAX_REASON_CHARS` characters. The full
+    reason stays in ``RunResult.not_measured`` (JSON, HTML report)."""
+    text = " ".join(str(reason or "").split())
+    if not text:
+        return "no reason recorded"
+    for needle, phrase in _REASON_PHRASES:
+        if needle in text:
+            return phrase
+    text = _outer_parentheses_only(text)
+    if len(text) > MAX_REASON_CHARS:
+        text = text[: MAX_REASON_CHARS - 1].rstrip() + "…"
+    return text
+
+
+#: How a region was found (``Region.source``), in words.
+_REGION_SOURCE_TEXT = {
+    "explicit": "as you gave it",
+    "env": "from CARBONSDK_REGION",
+    "aws-imds": "detected from AWS instance metadata",
+    "gcp-metadata": "detected from GCP instance metadata",
+    "azure-imds": "detected from Azure instance metadata",
+}
+
+
+def region_source_text(source: str) -> str:
+    """How the region was found, in words: ``"as you gave it"`` (``region=`` or
+    ``--region``), ``"from CARBONSDK_REGION"``, ``"detected from AWS instance metadata"``..."""
+    return _REGION_SOURCE_TEXT.get(source, f"found by {source}")
+
+
 def _equivalents_line(emissions_g: float) -> str:
     return " · ".join(phrases(emissions_g))
 
 
 def _relative(value_g: float, baseline_g: float) -> str:
-    if baseline_g <= 0:
-        return ""
+    if not (is_finite(value_g) and is_finite(baseline_g)) or baseline_g <= 0:
+        return NOT_AVAILABLE
     change = (value_g - baseline_g) / baseline_g * 100
     return f"{change:+.0f}%".replace("-", "−")
 
@@ -337,16 +418,75 @@ def whatif_baseline_g(result: RunResult, whatif: WhatIf | None) -> float:
     return float(value) if value is not None else result.emissions_g
 
 
+#: Rescheduling advice is given only for a job that ran at least this long (seconds): hourly
+#: intensity data cannot tell a shorter job's start times apart, and moving a short job by
+#: hours is not advice anyone takes. A design choice, not a data figure.
+MIN_SHIFT_DURATION_S = 3600.0
+#: ... or that used at least this much energy (kWh), however short it was.
+MIN_SHIFT_ENERGY_KWH = 1.0
+#: A schedule is suggested only when it saves at least this share of the emissions (0..1).
+MIN_SAVING_FRACTION = 0.05
+
+
+def _run_span_s(result: RunResult) -> float:
+    if is_finite(result.duration_s):
+        return float(result.duration_s)
+    return (result.ended_at - result.started_at).total_seconds()
+
+
+def worth_rescheduling(result: RunResult) -> bool:
+    """True when rescheduling advice makes sense for ``result``: it ran at least
+    :data:`MIN_SHIFT_DURATION_S` seconds or used at least :data:`MIN_SHIFT_ENERGY_KWH` kWh."""
+    energy_kwh = result.energy_kwh
+    if is_finite(energy_kwh) and energy_kwh >= MIN_SHIFT_ENERGY_KWH:
+        return True
+    span_s = _run_span_s(result)
+    return is_finite(span_s) and span_s >= MIN_SHIFT_DURATION_S
+
+
+def _saves(plan: WhatIfPlan | None) -> bool:
+    if plan is None:
+        return False
+    fraction = plan.savings_fraction
+    return is_finite(fraction) and fraction >= MIN_SAVING_FRACTION
+
+
+def _saved_g(result: RunResult, plan: WhatIfPlan) -> float:
+    base = getattr(plan, "baseline_emissions_g", None)
+    saved_g = (base if base is not None else result.emissions_g) - plan.emissions_g
+    return max(0.0, saved_g) if is_finite(saved_g) else saved_g
+
+
+def finish_delay_s(plan: object) -> float | None:
+    """How much later than running now a plan finishes (seconds): its last end minus (its
+    earliest start + the job's running time), i.e. the start delay plus every pause. None
+    when ``plan`` lacks ``end``, ``earliest_start`` or ``duration_s`` (or they are not
+    finite)."""
+    end = getattr(plan, "end", None)
+    earliest = getattr(plan, "earliest_start", None)
+    duration_s = getattr(plan, "duration_s", None)
+    if not isinstance(end, datetime) or not isinstance(earliest, datetime):
+        return None
+    if duration_s is None or not is_finite(duration_s):
+        return None
+    return max(0.0, (end - earliest).total_seconds() - float(duration_s))
+
+
 def whatif_lines(result: RunResult, whatif: WhatIf | None) -> list[str]:
-    """The what-if as short lines (cleanest and dirtiest region relative to this run, what
-    Flexible Start and Pause and Resume would have saved); empty when there is nothing
+    """The what-if as short lines: the cleanest and dirtiest region relative to this run, and
+    what Flexible Start and Pause and Resume would have saved, but only for a job
+    :func:`worth_rescheduling` and a schedule saving at least :data:`MIN_SAVING_FRACTION`
+    (a long job that no schedule helps gets one line saying so). Empty when there is nothing
     meaningful to say."""
-    if whatif is None or result.energy_kwh <= 0:
+    energy_kwh = result.energy_kwh
+    if whatif is None or not is_finite(energy_kwh) or energy_kwh <= 0:
         return []
     baseline_g = whatif_baseline_g(result, whatif)
     lines: list[str] = []
-    regions = [r for r in (whatif.regions or ()) if r is not None]
-    if len(regions) > 1 and baseline_g > 0:
+    regions = [
+        r for r in (whatif.regions or ()) if r is not None and is_finite(r.emissions_g)
+    ]
+    if len(regions) > 1 and is_finite(baseline_g) and baseline_g > 0:
         clean = min(regions, key=lambda r: r.emissions_g)
         dirty = max(regions, key=lambda r: r.emissions_g)
         lines.append(
@@ -355,39 +495,39 @@ def whatif_lines(result: RunResult, whatif: WhatIf | None) -> list[str]:
             f"dirtiest {dirty.zone}: {format_emissions_g(dirty.emissions_g)} "
             f"({_relative(dirty.emissions_g, baseline_g)})"
         )
+    fs, pr = whatif.flexible_start, whatif.pause_and_resume
+    if not worth_rescheduling(result) or (fs is None and pr is None):
+        return lines
     plans = []
-    fs = whatif.flexible_start
-    if fs is not None:
-        base = getattr(fs, "baseline_emissions_g", None)
-        saved_g = max(0.0, (base if base is not None else result.emissions_g) - fs.emissions_g)
+    if fs is not None and _saves(fs):
         delay_s = getattr(fs, "delay_s", None)
         later = f", start {format_duration_s(delay_s)} later" if delay_s else ""
         plans.append(
             f"flexible start saves {fs.savings_fraction * 100:.0f}% "
-            f"({format_emissions_g(saved_g)}{later})"
-            if fs.savings_fraction >= 0.005
-            else "flexible start: no saving"
+            f"({format_emissions_g(_saved_g(result, fs))}{later})"
         )
-    pr = whatif.pause_and_resume
-    if pr is not None:
-        base = getattr(pr, "baseline_emissions_g", None)
-        saved_g = max(0.0, (base if base is not None else result.emissions_g) - pr.emissions_g)
+    if pr is not None and _saves(pr):
         pauses = getattr(pr, "pauses", None)
         paused = f", {pauses} pause{'s' if pauses != 1 else ''}" if pauses else ""
         plans.append(
             f"pause & resume saves {pr.savings_fraction * 100:.0f}% "
-            f"({format_emissions_g(saved_g)}{paused})"
-            if pr.savings_fraction >= 0.005
-            else "pause & resume: no saving"
+            f"({format_emissions_g(_saved_g(result, pr))}{paused})"
         )
-    if plans:
-        lines.append(" · ".join(plans))
+    if not plans:
+        plans.append(
+            f"starting later or pausing would save under {MIN_SAVING_FRACTION * 100:.0f}%"
+        )
+    lines.append(" · ".join(plans))
     return lines
 
 
 def world_average_used(result: RunResult) -> bool:
     """True when the run's intensity is the world average (what an unknown region gets)."""
     return result.intensity_source.provider == "world-average"
+
+
+def _pue_text(pue: float) -> str:
+    return f"{pue:.2f}" if is_finite(pue) else NOT_AVAILABLE
 
 
 def _region_text(result: RunResult) -> tuple[str, bool]:
@@ -398,7 +538,7 @@ def _region_text(result: RunResult) -> tuple[str, bool]:
             f"unknown{used}; pass region= to measure() or set CARBONSDK_REGION",
             True,
         )
-    return f"{region.label} · via {region.source}", False
+    return f"{region.label} · {region_source_text(region.source)}", False
 
 
 def _source_text(result: RunResult) -> list[tuple[str, str]]:
@@ -433,6 +573,8 @@ def _hardware_phrase(result: RunResult) -> str:
 
 
 def _paper_duration(duration_s: float) -> str:
+    if not is_finite(duration_s):
+        return NOT_AVAILABLE
     if duration_s >= 3600:
         return f"{duration_s / 3600:.1f} hours"
     if duration_s >= 60:
@@ -441,6 +583,8 @@ def _paper_duration(duration_s: float) -> str:
 
 
 def _paper_emissions(emissions_g: float) -> str:
+    if not is_finite(emissions_g):
+        return f"{NOT_AVAILABLE} CO2eq"
     if emissions_g >= 1e6:
         return f"{format_sig(emissions_g / 1e6)} t CO2eq"
     if emissions_g >= 100:
@@ -498,7 +642,7 @@ def statement(result: RunResult) -> str:
     if detail:
         sentences.append("Energy " + "; ".join(detail) + ".")
     if result.pue != 1.0:
-        sentences.append(f"Emissions include a data-centre PUE of {result.pue:.2f}.")
+        sentences.append(f"Emissions include a data-centre PUE of {_pue_text(result.pue)}.")
     if not result.region.known and world_average_used(result):
         sentences.append("The region was not known, so a world-average intensity was used.")
     elif not result.region.known:
@@ -567,10 +711,10 @@ class RunReport:
         for comp in components_in(r):
             if comp in r.not_measured:
                 reason = r.not_measured[comp]
-                row(f"  {comp}", ("not measured" + (f" ({reason})" if reason else ""), "magenta"))
+                row(f"  {comp}", (f"not measured: {short_reason(reason)}", "magenta"))
                 continue
             kwh = r.energy_by_component_kwh.get(comp, 0.0)
-            pct = f"{kwh / total * 100:.0f}%" if total > 0 else "–"
+            pct = format_percent(kwh, total)
             how = ("estimated", "yellow") if is_estimated(r, comp) else ("measured", "green")
             devices = device_summary(r, comp)
             row(
@@ -591,14 +735,18 @@ class RunReport:
             "emissions",
             (f"{format_emissions_g(r.emissions_g)} CO2eq", "bold"),
             (intensity, ""),
-            (f" · PUE {r.pue:.2f}", "" if r.pue != 1.0 else "dim"),
+            (f" · PUE {_pue_text(r.pue)}", "" if r.pue != 1.0 else "dim"),
         )
         if r.attributed_energy_by_component_kwh or r.attribution:
             att_kwh = r.attributed_energy_kwh or 0.0
             known = [c for c in r.attribution if c in r.attributed_energy_by_component_kwh]
             base = sum(r.energy_by_component_kwh.get(c, 0.0) for c in known)
             over = " " + "+".join(known) if len(known) < len(r.attribution) else ""
-            share = f" ({att_kwh / base * 100:.0f}% of measured{over})" if base > 0 else ""
+            share = (
+                f" ({format_percent(att_kwh, base)} of measured{over})"
+                if is_finite(base) and base > 0
+                else ""
+            )
             parts = [(f"{format_energy_kwh(att_kwh)}{share}", "")]
             if r.attributed_emissions_g is not None:
                 parts.append((f" · {format_emissions_g(r.attributed_emissions_g)} CO2eq", ""))
@@ -624,18 +772,19 @@ class RunReport:
             row("flags", (", ".join(r.flags), "yellow"))
         if r.error:
             row("error", (r.error, "red"))
-        if r.timeline and r.duration_s > 0:
-            avg_w = r.energy_kwh * J_PER_KWH / r.duration_s
+        span_s = _run_span_s(r)
+        if r.timeline and span_s > 0:
+            avg_w = r.energy_kwh * J_PER_KWH / span_s
             spark_w = max(8, min(48, value_w - 27))
             power = power_profile_w(r, spark_w)
-            peak = max((v for v in power if v is not None), default=0.0)
+            peak = max((v for v in power if v is not None and is_finite(v)), default=math.nan)
             row(
                 "power",
                 (sparkline(power, lo=0.0, ascii_only=ascii_only), "cyan"),
                 (f" avg {format_power_w(avg_w)} · max {format_power_w(peak)}", "dim"),
             )
             inten = intensity_profile_g_per_kwh(r, spark_w)
-            present = [v for v in inten if v is not None]
+            present = [v for v in inten if v is not None and is_finite(v)]
             if present:
                 lo, hi = min(present), max(present)
                 rng = format_sig(lo) if abs(hi - lo) < 0.5 else f"{format_sig(lo)}–{format_sig(hi)}"
@@ -644,8 +793,9 @@ class RunReport:
                     (sparkline(inten, ascii_only=ascii_only), "green"),
                     (f" {rng} g/kWh", "dim"),
                 )
-        if r.emissions_g > 0:
-            row("same as", (_equivalents_line(r.emissions_g), ""))
+        same_as = _equivalents_line(r.emissions_g)
+        if same_as:
+            row("same as", (same_as, ""))
         for i, line in enumerate(whatif_lines(r, self.whatif)):
             row("what-if" if i == 0 else "", (line, ""))
 
@@ -729,8 +879,9 @@ class JobReport:
                 if j.intensity_g_per_kwh is not None else "")
         head.add_row(txt("emissions"), Text.assemble(
             txt(f"{format_emissions_g(j.emissions_g)} CO2eq", "bold"), txt(mean)))
-        if j.emissions_g > 0:
-            head.add_row(txt("same as"), txt(_equivalents_line(j.emissions_g)))
+        same_as = _equivalents_line(j.emissions_g)
+        if same_as:
+            head.add_row(txt("same as"), txt(same_as))
 
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False,
                       safe_box=ascii_only)
@@ -828,8 +979,8 @@ def print_report(
     result: RunResult | JobResult, *, file: IO[str] | None = None, whatif: WhatIf | None = None
 ) -> None:
     """Print the end-of-run report (or a :class:`JobResult`'s job report) to ``file`` (default
-    ``sys.stderr``), with the what-if from :mod:`carbonsdk.schedule` when available. Never
-    raises: a failure is logged."""
+    ``sys.stderr``), with the ``whatif`` the caller computed (none: no what-if lines; this
+    function never runs the scheduler). Never raises: a failure is logged."""
     try:
         out = file if file is not None else sys.stderr
         if out is None:  # pythonw and friends
@@ -837,8 +988,6 @@ def print_report(
         if isinstance(result, JobResult):
             make_console(out).print(JobReport(result))
             return
-        if whatif is None:
-            whatif = whatif_for(result)
         make_console(out).print(RunReport(result, whatif=whatif))
     except Exception:
         logger.warning("carbonsdk: could not print the run report", exc_info=True)
@@ -959,6 +1108,10 @@ def progress_iter(
 
 
 __all__ = [
+    "MIN_SAVING_FRACTION",
+    "MIN_SHIFT_DURATION_S",
+    "MIN_SHIFT_ENERGY_KWH",
+    "NOT_AVAILABLE",
     "JobReport",
     "LivePanel",
     "RunReport",
@@ -968,23 +1121,28 @@ __all__ = [
     "bucket_means",
     "components_in",
     "device_summary",
+    "finish_delay_s",
     "format_duration_s",
     "format_emissions_g",
     "format_energy_kwh",
+    "format_percent",
     "format_power_w",
     "format_sig",
     "format_time",
     "intensity_profile_g_per_kwh",
     "is_estimated",
+    "is_finite",
     "make_console",
     "power_profile_w",
     "print_report",
     "progress_iter",
+    "region_source_text",
     "render_text",
+    "short_reason",
     "sparkline",
     "statement",
     "whatif_baseline_g",
-    "whatif_for",
     "whatif_lines",
     "world_average_used",
+    "worth_rescheduling",
 ]

@@ -32,15 +32,21 @@ from carbonsdk.report import (
     bucket_means,
     components_in,
     device_summary,
+    finish_delay_s,
     format_duration_s,
     format_emissions_g,
     format_energy_kwh,
+    format_percent,
     format_sig,
     format_time,
     is_estimated,
+    is_finite,
+    region_source_text,
+    short_reason,
     statement,
     whatif_baseline_g,
     world_average_used,
+    worth_rescheduling,
 )
 from carbonsdk.result import Mark, RunResult
 
@@ -411,7 +417,10 @@ def _legend(result: RunResult) -> str:
             f"</span>{_e(comp)}{est}</span>"
         )
     for comp, reason in result.not_measured.items():
-        items.append(f'<span class="key muted">{_e(comp)}: not measured ({_e(reason)})</span>')
+        items.append(
+            f'<span class="key muted" title="{_e(reason)}">{_e(comp)}: not measured: '
+            f"{_e(short_reason(reason))}</span>"
+        )
     return f'<p class="legend">{"".join(items)}</p>'
 
 
@@ -419,14 +428,16 @@ def _rows(pairs: Sequence[tuple[str, str]]) -> str:
     return "".join(f"<tr><th>{_e(k)}</th><td>{v}</td></tr>" for k, v in pairs)
 
 
+def _fraction(value: float) -> str:
+    return f"{value * 100:.1f}%" if is_finite(value) else "n/a"
+
+
 def whatif_table(result: RunResult, whatif: WhatIf | None) -> str:
     """The what-if section: this run's energy profile in other zones (relative to the run
     replayed in its own zone with the same data), the schedules, and the what-if's notes."""
     if whatif is None:
-        return (
-            '<p class="muted">No what-if analysis for this run (the scheduling module did not '
-            "provide one).</p>"
-        )
+        return '<p class="muted">No what-if analysis was given for this run.</p>'
+
     parts = []
     baseline_g = whatif_baseline_g(result, whatif)
     regions = sorted(whatif.regions or (), key=lambda r: r.emissions_g)
@@ -436,7 +447,7 @@ def whatif_table(result: RunResult, whatif: WhatIf | None) -> str:
         for r in regions:
             rel = (
                 f"{(r.emissions_g - baseline_g) / baseline_g * 100:+.0f}%"
-                if baseline_g > 0
+                if is_finite(baseline_g) and baseline_g > 0 and is_finite(r.emissions_g)
                 else "–"
             )
             own = bool(getattr(r, "is_own", r.zone == own_zone))
@@ -470,10 +481,14 @@ def whatif_table(result: RunResult, whatif: WhatIf | None) -> str:
         pauses = getattr(plan, "pauses", None)
         if pauses is not None:
             detail.append(f"{pauses} pause{'s' if pauses != 1 else ''}")
+        done_s = finish_delay_s(plan)
+        if done_s is not None:
+            detail.append(f"done {format_duration_s(done_s)} later" if done_s else "done on time")
         plan_rows.append(
             f"<tr><td>{label}</td><td>{_e(format_emissions_g(plan.emissions_g))}</td>"
             f"<td>{_e(format_emissions_g(base)) if base is not None else '–'}</td>"
-            f"<td>{plan.savings_fraction * 100:.1f}%</td><td>{_e(', '.join(detail))}</td></tr>"
+            f"<td>{_e(_fraction(plan.savings_fraction))}</td>"
+            f"<td>{_e(', '.join(detail))}</td></tr>"
         )
     if plan_rows:
         parts.append(
@@ -482,7 +497,14 @@ def whatif_table(result: RunResult, whatif: WhatIf | None) -> str:
             + "".join(plan_rows)
             + "</tbody></table>"
         )
-    notes = getattr(whatif, "notes", ()) or ()
+    notes = list(getattr(whatif, "notes", ()) or ())
+    if plan_rows and not worth_rescheduling(result):
+        notes.insert(
+            0,
+            f"This run is short ({format_duration_s(result.duration_s)}, "
+            f"{format_energy_kwh(result.energy_kwh)}): moving or pausing it saves little, "
+            "the schedules above show the shape of the grid, not advice.",
+        )
     if notes:
         parts.append(
             '<ul class="notes muted">' + "".join(f"<li>{_e(str(n))}</li>" for n in notes) + "</ul>"
@@ -540,13 +562,15 @@ def _energy_table(result: RunResult) -> str:
     total = result.energy_kwh
     for comp in components_in(result):
         if comp in result.not_measured:
+            reason = result.not_measured[comp]
             rows.append(
-                f'<tr><td>{_e(comp)}</td><td colspan="3" class="muted">not measured '
-                f"({_e(result.not_measured[comp])})</td></tr>"
+                f'<tr><td>{_e(comp)}</td><td colspan="3" class="muted">not measured: '
+                f"{_e(short_reason(reason))}"
+                f'<br><small>{_e(reason)}</small></td></tr>'
             )
             continue
         kwh = result.energy_by_component_kwh.get(comp, 0.0)
-        pct = f"{kwh / total * 100:.0f}%" if total > 0 else "–"
+        pct = format_percent(kwh, total)
         how = "estimated" if is_estimated(result, comp) else "measured"
         rows.append(
             f"<tr><td>{_e(comp)}</td><td>{_e(format_energy_kwh(kwh))}</td><td>{pct}</td>"
@@ -582,7 +606,7 @@ def _metadata(result: RunResult) -> str:
     region = result.region
     used = " — world-average intensity used" if world_average_used(result) else ""
     region_txt = (
-        f"{_e(region.label)} (found via {_e(region.source)})"
+        f"{_e(region.label)} ({_e(region_source_text(region.source))})"
         if region.known
         else f'<strong class="warn">unknown</strong>{used}; pass '
         "<code>region=</code> to <code>measure()</code> or set <code>CARBONSDK_REGION</code>"
@@ -612,8 +636,9 @@ def _metadata(result: RunResult) -> str:
         pairs.append(("note", _e(src.note)))
     if src.dataset:
         pairs.append(("dataset", _e(src.dataset)))
-    pairs.append(("PUE", f"{result.pue:.2f}"))
-    pairs.append(("sampling interval", f"{result.interval_s:g} s"))
+    pairs.append(("PUE", f"{result.pue:.2f}" if is_finite(result.pue) else "n/a"))
+    interval = f"{result.interval_s:g} s" if is_finite(result.interval_s) else "n/a"
+    pairs.append(("sampling interval", interval))
     if result.flags:
         pairs.append(("flags", _e(", ".join(result.flags))))
     if result.error:
@@ -691,6 +716,7 @@ def render_html(result: RunResult, *, whatif: WhatIf | None = None) -> str:
         for k, v in cards
     )
     same_as = " · ".join(_e(p) for p in phrases(result.emissions_g))
+    same_as_html = f'<p class="equivalents">Same CO2 as {same_as}.</p>' if same_as else ""
     region_note = (
         ""
         if result.region.known
@@ -707,7 +733,7 @@ started {_e(format_time(result.started_at))} UTC · {_e(result.region.label)}</p
 </header>
 {region_note}
 <section class="cards">{card_html}</section>
-<p class="equivalents">Same CO2 as {same_as}.</p>
+{same_as_html}
 <section><h2>Power by component</h2>{power_chart(result)}{_legend(result)}</section>
 <section><h2>Grid carbon intensity</h2>{intensity_chart(result)}
 <p class="legend muted">Solid: values for the time they held; dashed: estimated values;

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import sys
 import threading
@@ -30,6 +31,15 @@ if TYPE_CHECKING:
     from carbonsdk.sensors import SensorEnvironment
 
 log = logging.getLogger("carbonsdk")
+
+#: a sensor read that has not returned after this many seconds is hung: the device is degraded
+#: (NVML calls do hang when a GPU falls off the bus) and the run goes on without it
+READ_DEADLINE_S = 1.0
+#: no single device (a GPU, a CPU package, a host's DRAM) draws more than this; an energy jump
+#: implying more is a glitch, dropped from its interval and flagged ``device-glitch:KEY``
+DEFAULT_MAX_DEVICE_POWER_W = 10_000.0
+#: the plausibility bound allows at least this long a span per delta (counters update in steps)
+_MIN_PLAUSIBILITY_SPAN_S = 1.0
 
 
 class Subscriber(Protocol):
@@ -91,9 +101,16 @@ class Sampler:
         discover: DiscoverFn | None = None,
         threaded: bool = True,
         environment: SensorEnvironment | None = None,
+        read_deadline_s: float = READ_DEADLINE_S,
     ) -> None:
         self.clock = clock
         self.threaded = threaded
+        self.read_deadline_s = read_deadline_s
+        #: serialises batches of sensor reads; replaced (not released) when a read hangs
+        self._read_lock = threading.Lock()
+        self._read_gen = 0
+        #: the read in progress: (generation, device key, monotonic start, reading thread)
+        self._reading: tuple[int, str, float, threading.Thread] | None = None
         self._environment = environment
         self._discover: DiscoverFn = discover if discover is not None else self._default_discover
         self._lock = threading.RLock()
@@ -144,8 +161,8 @@ class Sampler:
         self, sub: Subscriber, components: Sequence[str], interval_s: float
     ) -> Subscription:
         """Start delivering energy of ``components`` to ``sub`` every ``interval_s`` seconds."""
+        self._read_now()  # close the interval of runs already open
         with self._lock:
-            self._tick_locked()  # close the interval of runs already open
             self._ensure(components)
             self._subs[id(sub)] = (sub, frozenset(components), interval_s)
             devices = tuple(
@@ -160,7 +177,7 @@ class Sampler:
             for key, msg in self._failed.items():
                 if self._sensors[key].info.component in components:
                     sub.on_device_error(key, msg)
-            if self.threaded and self._thread is None:
+            if self.threaded and (self._thread is None or not self._thread.is_alive()):
                 self._thread = threading.Thread(
                     target=self._loop, name="carbonsdk-sampler", daemon=True
                 )
@@ -170,9 +187,10 @@ class Sampler:
         return sub_state
 
     def unsubscribe(self, sub: Subscriber) -> float:
-        """Stop delivering to ``sub`` after a last read; returns the end time (UTC epoch s)."""
+        """Stop delivering to ``sub`` after a last read; returns the end time (UTC epoch s).
+        Bounded: a hung sensor read delays it by at most about twice the read deadline."""
+        self._read_now()
         with self._lock:
-            self._tick_locked()
             self._subs.pop(id(sub), None)
             end_s = self._timebase.epoch_s(self._last_mono)
             self._wake.set()
@@ -181,14 +199,19 @@ class Sampler:
     def tick(self) -> None:
         """Read every sensor now, deliver the interval since the previous read, then let each
         subscriber do its periodic work (checkpoints, live display) outside the lock."""
+        self._read_batch()
         with self._lock:
-            self._tick_locked()
             subs = [s for s, _, _ in self._subs.values()]
         for sub in subs:
             try:
                 sub.after_tick()
             except Exception:
                 log.exception("carbonsdk: periodic run work failed")
+
+    def flush(self) -> None:
+        """Read every sensor now and deliver the interval since the previous read (no periodic
+        work): a mark then sees the energy up to its own time. Bounded like :meth:`unsubscribe`."""
+        self._read_now()
 
     def close(self) -> None:
         """Stop the thread (bounded: at most ~1 s wait) and close all sensors."""
@@ -237,37 +260,153 @@ class Sampler:
                 log.warning("carbonsdk: %s", w)
         self._discovered.update(missing)
 
-    def _tick_locked(self) -> None:
-        mono = self.clock.monotonic()
-        if mono <= self._last_mono:
+    def _read_now(self) -> None:
+        """A read from the user's thread (a run starting, ending or marking): on a threaded
+        sampler it runs in a short-lived thread, so a hung sensor cannot block the caller for
+        more than the read deadline (twice, if the first batch had to drop a hung device)."""
+        if not self.threaded:
+            self._read_batch()
             return
+        for _attempt in range(2):
+            done = threading.Event()
+
+            def work(done: threading.Event = done) -> None:
+                try:
+                    self._read_batch()
+                except Exception:
+                    log.exception("carbonsdk: sensor read failed")
+                finally:
+                    done.set()
+
+            threading.Thread(target=work, name="carbonsdk-read", daemon=True).start()
+            if done.wait(self.read_deadline_s * 2):
+                return
+            self._declare_hung()
+
+    def _acquire_read(self) -> tuple[threading.Lock, int] | None:
+        """The read lock and its generation, waiting at most the read deadline per holder; a
+        holder stuck in a read past the deadline is declared hung."""
+        for _attempt in range(3):
+            lock = self._read_lock
+            if lock.acquire(timeout=self.read_deadline_s):
+                if lock is self._read_lock:
+                    return lock, self._read_gen
+                lock.release()  # replaced while we waited: take the new one
+                continue
+            self._declare_hung()
+        return None
+
+    def _declare_hung(self) -> None:
+        """The read in progress has not returned within the deadline: degrade its device, and
+        give the other devices a fresh read lock (the hung thread's results are discarded)."""
+        with self._lock:
+            reading = self._reading
+            if reading is None:
+                return
+            gen, key, since, reader = reading
+            if gen != self._read_gen or self.clock.monotonic() - since < self.read_deadline_s:
+                return
+            self._read_gen += 1
+            self._read_lock = threading.Lock()
+            self._reading = None
+            sensor = self._sensors.get(key)
+            name = sensor.info.name if sensor is not None else key
+            self._degrade_locked(
+                key, f"{name}: a read did not return within {self.read_deadline_s:g} s (hung)")
+            if reader is self._thread:
+                # the sampler thread is the one stuck in the read: a new one takes over
+                self._thread = None
+                if self._subs:
+                    self._thread = threading.Thread(
+                        target=self._loop, name="carbonsdk-sampler", daemon=True)
+                    self._thread.start()
+
+    def _degrade_locked(self, key: str, message: str) -> None:
+        if key in self._failed:
+            return
+        self._failed[key] = message
+        log.warning("carbonsdk: %s stopped reporting, degraded: %s", key, message)
+        sensor = self._sensors.get(key)
+        component = sensor.info.component if sensor is not None else None
+        for sub, comps, _ in list(self._subs.values()):
+            if component in comps:
+                try:
+                    sub.on_device_error(key, message)
+                except Exception:
+                    log.exception("carbonsdk: subscriber failed")
+
+    def _read_batch(self) -> None:
+        """Read every sensor (serialised; sensor calls outside the state lock, with the read in
+        progress recorded so a hang can be detected), then deliver the interval."""
+        held = self._acquire_read()
+        if held is None:
+            log.warning("carbonsdk: sensors unreadable (reads keep hanging); interval skipped")
+            return
+        lock, gen = held
+        try:
+            with self._lock:
+                mono = self.clock.monotonic()
+                if mono <= self._last_mono:
+                    return
+                todo = [(k, s) for k, s in self._sensors.items() if k not in self._failed]
+            values: dict[str, float] = {}
+            errors: dict[str, BaseException] = {}
+            for key, sensor in todo:
+                self._reading = (gen, key, self.clock.monotonic(), threading.current_thread())
+                try:
+                    values[key] = sensor.read_energy_j(mono)
+                except Exception as exc:
+                    errors[key] = exc
+                finally:
+                    self._reading = None
+                if gen != self._read_gen:
+                    return  # declared hung while we were stuck: discard everything
+            with self._lock:
+                if gen != self._read_gen or mono <= self._last_mono:
+                    return
+                self._deliver_locked(mono, values, errors)
+        finally:
+            lock.release()
+
+    def _deliver_locked(
+        self, mono: float, values: Mapping[str, float], errors: Mapping[str, BaseException]
+    ) -> None:
+        span_s = max(mono - self._last_mono, _MIN_PLAUSIBILITY_SPAN_S)
         deltas: dict[str, float] = {}
-        for key, sensor in self._sensors.items():
-            if key in self._failed:
+        glitches: dict[str, str] = {}
+        for key, exc in errors.items():
+            sensor = self._sensors.get(key)
+            name = sensor.info.name if sensor is not None else key
+            self._degrade_locked(key, f"{name}: {exc}")
+        for key, value in values.items():
+            sensor = self._sensors.get(key)
+            if sensor is None or key in self._failed:
                 continue
-            try:
-                value = sensor.read_energy_j(mono)
-            except Exception as exc:
-                message = f"{sensor.info.name}: {exc}"
-                self._failed[key] = message
-                log.warning("carbonsdk: %s stopped reporting, degraded: %s", key, exc)
-                for sub, comps, _ in list(self._subs.values()):
-                    if sensor.info.component in comps:
-                        try:
-                            sub.on_device_error(key, message)
-                        except Exception:
-                            log.exception("carbonsdk: subscriber failed")
-                continue
+            if not math.isfinite(value):
+                glitches[key] = f"non-finite energy reading {value!r}"
+                continue  # keep the last good baseline
             delta = value - self._last_j[key]
             self._last_j[key] = value
+            max_w = sensor.info.max_power_w or DEFAULT_MAX_DEVICE_POWER_W
+            if delta > max_w * span_s:
+                glitches[key] = (f"energy jump of {delta:.3g} J in {mono - self._last_mono:.3g} s "
+                                 f"implies more than {max_w:g} W: dropped")
+                continue
             deltas[key] = delta if delta > 0 else 0.0
         start_s = self._timebase.epoch_s(self._last_mono)
         end_s = self._timebase.epoch_s(mono)
         self._last_mono = mono
         self.ticks += 1
+        for key, message in glitches.items():
+            log.warning("carbonsdk: %s: %s", key, message)
         for sub, _, _ in list(self._subs.values()):
             try:
                 sub.on_interval(start_s, end_s, deltas)
+                if glitches:
+                    on_glitch = getattr(sub, "on_device_glitch", None)
+                    if on_glitch is not None:
+                        for key, message in glitches.items():
+                            on_glitch(key, message)
             except Exception:
                 log.exception("carbonsdk: subscriber failed")
 
@@ -304,6 +443,9 @@ class Sampler:
 
     def _reset_after_fork(self) -> None:
         self._lock = threading.RLock()
+        self._read_lock = threading.Lock()
+        self._read_gen = 0
+        self._reading = None
         self._wake = threading.Event()
         self._subs = {}
         self._thread = None

@@ -222,6 +222,10 @@ class FakeGPU:
         self.fail_at_mono_s = fail_at_mono_s
         self.fail_with = _error_code(fail_with)
         self._failing: int | None = None
+        self._hang = threading.Event()
+        self._hang.set()
+        self._hang_s: float | None = None
+        self._counter_offset_mj = 0
         self._lock = threading.Lock()
         self._power_w = float(power_w)
         self._energy_j = float(initial_energy_j)
@@ -347,11 +351,28 @@ class FakeGPU:
         self._failing = _error_code(error)
 
     def recover(self) -> None:
-        """Undo :meth:`fail` and ``fail_at_mono_s``."""
+        """Undo :meth:`fail`, :meth:`hang` and ``fail_at_mono_s``."""
         self._failing = None
         self.fail_at_mono_s = None
+        self._hang_s = None
+        self._hang.set()
+
+    def hang(self, seconds: float | None = None) -> None:
+        """Make every following call on this GPU block (real wall-clock time), as NVML calls do
+        when a GPU falls off the bus: ``seconds`` per call, or until :meth:`recover` (None)."""
+        self._hang_s = seconds
+        self._hang.clear()
+
+    def glitch_counter(self, jump_mj: int = 2**63) -> None:
+        """Add ``jump_mj`` millijoules to the energy counter from now on (a misread counter)."""
+        self._counter_offset_mj += int(jump_mj)
+
+    def _block(self) -> None:
+        if not self._hang.is_set():
+            self._hang.wait(self._hang_s)
 
     def _check(self) -> None:
+        self._block()
         if self._failing is not None:
             raise FakeNVMLError(self._failing)
         if self.fail_at_mono_s is not None and self._now() >= self.fail_at_mono_s:
@@ -481,7 +502,7 @@ class FakeNVML:
         gpu = self._gpu(handle)
         if not gpu.energy_counter:
             raise FakeNVMLError(self.NVML_ERROR_NOT_SUPPORTED)
-        return round(gpu.energy_j() * 1000.0)
+        return round(gpu.energy_j() * 1000.0) + gpu._counter_offset_mj
 
     def nvmlDeviceGetPowerUsage(self, handle: Any) -> int:
         """Current power in milliwatts."""

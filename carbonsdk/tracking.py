@@ -26,6 +26,8 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
 
+import contextvars
+
 import attrs
 
 from carbonsdk import config
@@ -88,7 +90,7 @@ class RunOptions:
     intensity: IntensityProvider | None
     intensity_option: str
     ledger: Path | None
-    report: bool
+    report: bool | None
     pue: float
     tags: Mapping[str, str]
     checkpoint_s: float
@@ -96,6 +98,12 @@ class RunOptions:
     per_rank: bool = False
     gather: bool = False
     attribution: str | None = None
+    #: the options the caller gave explicitly (the rest may be inherited from an enclosing run)
+    explicit: frozenset[str] = frozenset()
+
+
+#: options a nested run inherits from the run it is started in, unless given explicitly
+INHERITED_OPTIONS = ("region", "intensity", "pue")
 
 
 #: the accepted values of ``measure(attribution=...)``
@@ -104,17 +112,46 @@ ATTRIBUTIONS = (None, "process")
 MAX_MARKS = 10_000
 
 
-def _positive(option: str, value: Any, *, minimum: float | None = None) -> float:
+#: upper bounds of numeric options: beyond them a value is a typo, not a configuration
+MAX_INTERVAL_S = 3600.0
+MAX_CHECKPOINT_S = 7 * 86_400.0
+#: no data centre runs above this PUE (the worst reported are ~2.5-3)
+MAX_PUE = 10.0
+#: no grid exceeds this (lignite is ~1,100-1,200 g/kWh life-cycle)
+MAX_CONSTANT_INTENSITY_G_PER_KWH = 5000.0
+
+
+def _shown(value: Any) -> str:
+    """``repr`` of an option's value, short even for a huge integer."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"<an integer of about 10**{int(value.bit_length() * 0.30103)}>"
+    return repr(value)
+
+
+def _option_text(option: str, value: Any) -> str:
+    return f"{option}={_shown(value)}"
+
+
+def _positive(
+    option: str, value: Any, *, minimum: float | None = None, maximum: float | None = None
+) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise ConfigurationError(f"{option}={value!r} is not valid: expected a number")
-    v = float(value)
+        raise ConfigurationError(f"{_option_text(option, value)} is not valid: expected a number")
+    try:
+        v = float(value)
+    except (OverflowError, ValueError):
+        v = math.inf
+    shown = _shown(value)
     if not math.isfinite(v):
-        raise ConfigurationError(f"{option}={value!r} is not valid: expected a finite number")
+        raise ConfigurationError(f"{option}={shown} is not valid: expected a finite number"
+                                 + (f" <= {maximum:g}" if maximum is not None else ""))
     if minimum is not None:
         if v < minimum:
-            raise ConfigurationError(f"{option}={value!r} is not valid: expected >= {minimum}")
+            raise ConfigurationError(f"{option}={shown} is not valid: expected >= {minimum}")
     elif v <= 0:
-        raise ConfigurationError(f"{option}={value!r} is not valid: expected a number > 0")
+        raise ConfigurationError(f"{option}={shown} is not valid: expected a number > 0")
+    if maximum is not None and v > maximum:
+        raise ConfigurationError(f"{option}={shown} is not valid: expected <= {maximum:g}")
     return v
 
 
@@ -127,7 +164,7 @@ def validate_options(
     interval_s: Any = 1.0,
     intensity: Any = "auto",
     ledger: Any = None,
-    report: Any = True,
+    report: Any = None,
     pue: Any = 1.0,
     tags: Any = None,
     checkpoint_s: Any = 60.0,
@@ -135,6 +172,7 @@ def validate_options(
     per_rank: Any = False,
     gather: Any = False,
     attribution: Any = None,
+    explicit: Iterable[str] | None = None,
 ) -> RunOptions:
     """Check every option of :func:`measure`; raises :class:`ConfigurationError` naming the bad
     value and what is accepted."""
@@ -171,7 +209,9 @@ def validate_options(
         if not all(isinstance(g, int) and not isinstance(g, bool) and g >= 0 for g in gpu_list):
             raise ConfigurationError(
                 f"gpus={gpus!r} is not valid: expected None or a list of GPU indices (ints >= 0)")
-    interval = _positive("interval_s", interval_s)
+    interval = _positive("interval_s", interval_s, maximum=MAX_INTERVAL_S)
+    if isinstance(intensity, Real) and not isinstance(intensity, bool):
+        _positive("intensity", intensity, minimum=0.0, maximum=MAX_CONSTANT_INTENSITY_G_PER_KWH)
     from carbonsdk.intensity.choose import make_provider
 
     provider = make_provider(intensity)
@@ -191,8 +231,10 @@ def validate_options(
     else:
         raise ConfigurationError(
             f"ledger={ledger!r} is not valid: expected None (default path), a path, or False")
-    if not isinstance(report, bool):
-        raise ConfigurationError(f"report={report!r} is not valid: expected True or False")
+    if report is not None and not isinstance(report, bool):
+        raise ConfigurationError(
+            f"report={report!r} is not valid: expected True, False or None (the default: a "
+            "report for a top-level run, none for a run nested in another)")
     if not isinstance(live, bool):
         raise ConfigurationError(f"live={live!r} is not valid: expected True or False")
     if not isinstance(per_rank, bool):
@@ -203,7 +245,7 @@ def validate_options(
         raise ConfigurationError(
             f"attribution={attribution!r} is not valid: expected None (whole devices only) or "
             "'process' (also the share of this process tree)")
-    pue_v = _positive("pue", pue, minimum=1.0)
+    pue_v = _positive("pue", pue, minimum=1.0, maximum=MAX_PUE)
     if tags is None:
         tag_map: dict[str, str] = {}
     elif isinstance(tags, Mapping) and all(
@@ -212,13 +254,27 @@ def validate_options(
         tag_map = dict(tags)
     else:
         raise ConfigurationError(f"tags={tags!r} is not valid: expected a dict of str to str")
-    checkpoint = _positive("checkpoint_s", checkpoint_s)
+    checkpoint = _positive("checkpoint_s", checkpoint_s, maximum=MAX_CHECKPOINT_S)
     return RunOptions(
         name=name, region=parsed_region, components=comps, gpus=gpu_list, interval_s=interval,
         intensity=provider, intensity_option=repr(intensity) if not isinstance(intensity, str)
         else intensity, ledger=ledger_path, report=report, pue=pue_v, tags=tag_map,
         checkpoint_s=checkpoint, live=live, per_rank=per_rank, gather=gather,
-        attribution=attribution)
+        attribution=attribution,
+        explicit=frozenset(explicit) if explicit is not None else _explicit_by_value(
+            region=region, intensity=intensity, pue=pue))
+
+
+def _explicit_by_value(*, region: Any, intensity: Any, pue: Any) -> frozenset[str]:
+    """The inheritable options that differ from their defaults (what :func:`measure` was given)."""
+    given = set()
+    if region is not None:
+        given.add("region")
+    if not (isinstance(intensity, str) and intensity == "auto"):
+        given.add("intensity")
+    if not (isinstance(pue, (int, float)) and pue == 1.0):
+        given.add("pue")
+    return frozenset(given)
 
 
 def _script_name() -> str:
@@ -233,10 +289,23 @@ def _script_name() -> str:
 _sig_lock = threading.Lock()
 _sig_depth = 0
 _sig_previous: Any = None
+#: SIGTERMs received while a run was open (a run compares it at enter and exit)
+_sigterm_count = 0
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    global _sigterm_count
+    _sigterm_count += 1
     raise Terminated()
+
+
+def _on_sigterm_chained(signum: int, frame: FrameType | None) -> None:
+    """The program had its own SIGTERM handler: note the signal, then leave it in charge."""
+    global _sigterm_count
+    _sigterm_count += 1
+    previous = _sig_previous
+    if callable(previous):
+        previous(signum, frame)
 
 
 def _install_sigterm() -> bool:
@@ -247,9 +316,10 @@ def _install_sigterm() -> bool:
         if _sig_depth == 0:
             try:
                 current = signal.getsignal(signal.SIGTERM)
-                if current is not signal.SIG_DFL:
-                    return False  # respect the program's own handler
-                _sig_previous = signal.signal(signal.SIGTERM, _on_sigterm)
+                if current is signal.SIG_IGN or current is None:
+                    return False  # an ignored signal interrupts nothing
+                handler = _on_sigterm if current is signal.SIG_DFL else _on_sigterm_chained
+                _sig_previous = signal.signal(signal.SIGTERM, handler)
             except (ValueError, OSError):
                 return False
         _sig_depth += 1
@@ -262,16 +332,37 @@ def _uninstall_sigterm() -> None:
         _sig_depth -= 1
         if _sig_depth == 0:
             try:
-                if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+                if signal.getsignal(signal.SIGTERM) in (_on_sigterm, _on_sigterm_chained):
                     signal.signal(signal.SIGTERM, _sig_previous or signal.SIG_DFL)
             except (ValueError, OSError):
                 pass
+
+
+def _error_text(exc: BaseException) -> str:
+    """``"Type: message"`` of the user's exception, whatever its ``__str__`` does (raises,
+    returns a non-str): building it must never replace the user's exception."""
+    try:
+        name = type(exc).__name__
+    except Exception:
+        name = "Exception"
+    try:
+        text = exc.__str__()
+        if not isinstance(text, str):
+            text = f"<__str__ returned {type(text).__name__}, not str>"
+    except Exception as str_exc:
+        text = f"<__str__ raised {type(str_exc).__name__}>"
+    return f"{name}: {text}"[:500]
 
 
 # -- the run ------------------------------------------------------------------------------------
 
 #: launch warnings already logged by this process
 _launch_warned: set[str] = set()
+
+
+#: the innermost open run of this thread / task (a new run started inside it is nested)
+_current_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
+    "carbonsdk_current_run", default=None)
 
 
 class _RegionLookup:
@@ -295,6 +386,37 @@ class _RegionLookup:
     def result(self, timeout_s: float) -> Region:
         self._done.wait(timeout_s)
         return self.region
+
+
+#: estimate warnings already logged by this process (once each, whatever ``report`` says)
+_estimate_warned: set[str] = set()
+
+_ESTIMATE_WARNINGS = {
+    "region-unknown": "the region is unknown: emissions use the world-average intensity; pass "
+    "region= (e.g. 'aws:us-east-1' or 'DE') or set CARBONSDK_REGION",
+    "intensity-fallback": "the intensity provider failed: emissions use a fallback series "
+    "(see result.flags)",
+    "intensity-estimated": "the grid intensity of this run is an estimate (no measured value "
+    "for its time; e.g. the embedded typical year)",
+}
+
+
+def _warn_estimates(result: RunResult) -> None:
+    """Say out loud, once per process and kind, when a figure is estimated or a fallback was
+    used (also with ``report=False``)."""
+    notes = [flag for flag in _ESTIMATE_WARNINGS if flag in result.flags]
+    if result.estimated_components:
+        notes.append("estimated-components")
+    for note in notes:
+        if note in _estimate_warned:
+            continue
+        _estimate_warned.add(note)
+        if note == "estimated-components":
+            text = (f"the energy of {', '.join(result.estimated_components)} is estimated from a "
+                    "model (no hardware counter readable)")
+        else:
+            text = _ESTIMATE_WARNINGS[note]
+        log.warning("carbonsdk: %s", text)
 
 
 def _status_of(exc_type: type[BaseException] | None, exc: BaseException | None) -> str:
@@ -329,6 +451,7 @@ class Run:
         self._devices: tuple[DeviceInfo, ...] = ()
         self._device_j: dict[str, float] = {}
         self._device_errors: dict[str, str] = {}
+        self._glitches: dict[str, int] = {}
         self._not_measured: dict[str, str] = {}
         self._keys: dict[str, str] = {}
         self._region_fixed: Region | None = None
@@ -338,6 +461,8 @@ class Run:
         self._checkpointed_until_s: float | None = None
         self._provisional: IntensitySeries | None = None
         self._sigterm = False
+        self._sigterm_seen = 0
+        self._extra_flags: list[str] = []
         self._live: Any = None
         self._live_energy_kwh = 0.0
         self._live_emissions_g = 0.0
@@ -349,6 +474,10 @@ class Run:
         self._marks: list[Mark] = []
         self._marks_dropped = 0
         self._attributor: Any = None
+        #: the run this one was started in (same thread or task), None for a top-level run
+        self.parent: Run | None = None
+        self._context_token: contextvars.Token[Run | None] | None = None
+        self._report = bool(options.report) if options.report is not None else True
         from carbonsdk.distributed import detect_launch, role_for
 
         self.launch = detect_launch()
@@ -485,8 +614,8 @@ class Run:
 
     def mark(self, label: str, **data: Any) -> Mark | None:
         """Mark a point of the run (an epoch, a step, an evaluation): stored in ``result.marks``
-        and the ledger with the time and the energy measured so far (kWh, up to the latest
-        sample, so at most ``interval_s`` old). ``data``: JSON scalars (str, int, float, bool,
+        and the ledger with the time and the energy measured so far (kWh, read from the sensors
+        at the mark's own time). ``data``: JSON scalars (str, int, float, bool,
         None), e.g. ``run.mark("epoch", epoch=3, loss=0.41)``. A run keeps at most
         :data:`MAX_MARKS` marks; later ones are counted in a ``marks-dropped:N`` flag and
         return None."""
@@ -506,10 +635,25 @@ class Run:
         if len(self._marks) >= MAX_MARKS:
             self._marks_dropped += 1
             return None
+        if self.role != "observer":
+            try:  # the energy up to this very moment, not up to the last periodic sample
+                self._sampler.flush()
+            except Exception:
+                log.debug("carbonsdk: sensor read for a mark failed", exc_info=True)
         mark = Mark(at=to_datetime(self._sampler.now_s()), label=label,
                     energy_kwh=self.energy_kwh, data=data)
         self._marks.append(mark)
         return mark
+
+    def require_result(self) -> RunResult:
+        """The frozen :class:`RunResult`, typed without ``None``: raises ``RuntimeError`` when
+        called before the block has exited (or if the SDK could not build the record)."""
+        if self.result is None:
+            raise RuntimeError(
+                "run.require_result() is only available after the measure() block has exited"
+                if self._state != "done" else
+                "the run's result could not be built (see the carbonsdk log)")
+        return self.result
 
     @property
     def marks(self) -> tuple[Mark, ...]:
@@ -523,6 +667,8 @@ class Run:
             raise RuntimeError(
                 "a measure() block can be entered only once; call carbonsdk.measure() again")
         self._state = "running"
+        self._adopt_parent(_current_run.get())
+        self._context_token = _current_run.set(self)
         self._resolve_region_start()
         sampler = self._sampler_override or get_sampler()
         self._sampler = sampler
@@ -553,6 +699,7 @@ class Run:
             if missing:
                 sampler.unsubscribe(self)
                 self._state = "done"
+                self._leave_context()
                 raise ConfigurationError(
                     f"gpus={list(self.options.gpus)!r} is not valid: GPU index {missing[0]} is "
                     "not visible to this process (visible: "
@@ -586,9 +733,44 @@ class Run:
 
             self._writer = LedgerWriter(self.options.ledger)
         self._sigterm = _install_sigterm()
+        self._sigterm_seen = _sigterm_count
         if self.options.live:
             self._start_live()
         return self
+
+    def _adopt_parent(self, parent: Run | None) -> None:
+        """A run started inside another inherits its region, intensity and PUE (unless given
+        explicitly), links to it (``parent_run_id``) and prints no report of its own unless
+        ``report=True`` was passed."""
+        if parent is None or parent._state != "running" or parent._pid != os.getpid():
+            return
+        self.parent = parent
+        opts = self.options
+        changes: dict[str, Any] = {}
+        if "region" not in opts.explicit:
+            if parent._region_fixed is not None:
+                changes["region"] = parent._region_fixed
+            else:
+                self._region_lookup = parent._region_lookup
+        if "intensity" not in opts.explicit:
+            changes["intensity"] = parent.options.intensity
+            changes["intensity_option"] = parent.options.intensity_option
+        if "pue" not in opts.explicit:
+            changes["pue"] = parent.options.pue
+        if changes:
+            self.options = attrs.evolve(opts, **changes)
+        if opts.report is None:
+            self._report = False
+
+    def _leave_context(self) -> None:
+        token, self._context_token = self._context_token, None
+        if token is None:
+            return
+        try:
+            _current_run.reset(token)
+        except ValueError:  # exited in another context (a generator resumed elsewhere)
+            if _current_run.get() is self:
+                _current_run.set(self.parent)
 
     def _enter_observer(self, sampler: Sampler) -> None:
         """Another rank of this host measures it: record nothing that could be counted twice."""
@@ -602,6 +784,7 @@ class Run:
             self._timeline = TimelineBuilder(())
             self._start_s = sampler.now_s()
         self._sigterm = _install_sigterm()
+        self._sigterm_seen = _sigterm_count
 
     def __exit__(
         self,
@@ -612,6 +795,7 @@ class Run:
         if self._state != "running":
             return
         self._state = "done"
+        self._leave_context()
         if os.getpid() != self._pid:
             return  # a forked child leaving an inherited block: the parent records the run
         try:
@@ -627,9 +811,13 @@ class Run:
             _uninstall_sigterm()
         self._stop_live()
         status = _status_of(exc_type, exc)
+        signalled = _sigterm_count != self._sigterm_seen
+        if signalled:  # the program's own handler may have exited with code 0
+            status = "interrupted"
+            self._extra_flags.append("signal:SIGTERM")
         error = None
         if status == "failed" and exc is not None:
-            error = f"{type(exc).__name__}: {exc}"[:500]
+            error = _error_text(exc)
         try:
             if self.role == "observer":
                 self.result = self._finish_observer(status, end_s, error)
@@ -638,6 +826,8 @@ class Run:
         except Exception:
             log.exception("carbonsdk: could not complete the run record")
             self.result = None
+        if self.result is not None:
+            _warn_estimates(self.result)
         if self.options.gather:
             if status == "completed":
                 self._gather()
@@ -645,7 +835,7 @@ class Run:
                 log.warning("carbonsdk: gather skipped on a %s run; each host's record is in "
                             "its own ledger", status)
                 self._gather_failed = True
-        if self.options.report and self.result is not None:
+        if self._report and self.result is not None:
             try:
                 from carbonsdk.report import print_report
 
@@ -694,6 +884,13 @@ class Run:
             if key in self._keys:
                 self._device_errors[key] = message
 
+    def on_device_glitch(self, key: str, message: str) -> None:
+        """Sampler callback: an implausible reading of device ``key`` (a counter jump beyond
+        what the device can draw, a non-finite value) was dropped from its interval."""
+        with self._lock:
+            if key in self._keys:
+                self._glitches[key] = self._glitches.get(key, 0) + 1
+
     def after_tick(self) -> None:
         """Sampler callback, outside its lock: checkpoints and the live panel."""
         if os.getpid() != self._pid or self._state != "running":
@@ -720,6 +917,8 @@ class Run:
         if self.options.region is not None:
             self._region_fixed = self.options.region
             return
+        if self._region_lookup is not None:
+            return  # inherited from the enclosing run, still in flight
         from carbonsdk.region import resolve_region
 
         quick = resolve_region(None, offline=True)  # env var only: no network
@@ -800,13 +999,21 @@ class Run:
         self._checkpointed_until_s = end_s
 
     def _finish(self, status: str, end_s: float, error: str | None) -> RunResult:
-        from carbonsdk.intensity.choose import series_for_run
+        from carbonsdk.intensity.choose import is_local, series_for_run
 
         region = self._final_region()
         with self._lock:
             assert self._timeline is not None
             energy = self._timeline.snapshot()
-        outcome = series_for_run(self._provider(), region, self._start_s, end_s,
+        provider = self._provider()
+        if self._writer is not None and not is_local(provider):
+            # make the whole measurement durable before any network wait: a Ctrl-C or SIGTERM
+            # during the lookup then loses nothing (the run is rebuilt from the checkpoints)
+            try:
+                self._write_checkpoint()
+            except Exception:
+                log.warning("carbonsdk: final checkpoint failed", exc_info=True)
+        outcome = series_for_run(provider, region, self._start_s, end_s,
                                  budget_s=PROVIDER_BUDGET_S)
         series = extend_to_cover(outcome.series, self._start_s, end_s)
         flags = list(outcome.flags)
@@ -910,6 +1117,7 @@ class Run:
             measured = self._timeline.components
             device_j = dict(self._device_j)
             errors = dict(self._device_errors)
+            glitched = tuple(f"device-glitch:{k}" for k in self._glitches)
             comp_j = {c: self._timeline.total_j(c) for c in measured}
         devices = tuple(
             DeviceResult(
@@ -931,7 +1139,7 @@ class Run:
             pauses = [*self._pauses, PauseEvent(to_datetime(self._paused_since), None)]
         else:
             pauses = list(self._pauses)
-        extra_flags: list[str] = []
+        extra_flags: list[str] = list(self._extra_flags)
         if self._marks_dropped:
             extra_flags.append(f"marks-dropped:{self._marks_dropped}")
         if self.launch.distributed and not self.launch.job_id_unique:
@@ -956,13 +1164,14 @@ class Run:
             not_measured=self._not_measured,
             estimated_components=tuple(
                 c for c in measured if any(d.estimated for d in self._devices if d.component == c)),
-            flags=tuple(dict.fromkeys((*flags, *degraded, *extra_flags))),
+            flags=tuple(dict.fromkeys((*flags, *degraded, *glitched, *extra_flags))),
             pauses=tuple(pauses),
             interval_s=self.options.interval_s,
             host=_host_info(),
             error=error,
             marks=tuple(self._marks),
             job=self._job_info(),
+            parent_run_id=self.parent.run_id if self.parent is not None else None,
         )
 
     def _start_live(self) -> None:
@@ -1025,7 +1234,7 @@ def measure(
     interval_s: float = 1.0,
     intensity: Any = "auto",
     ledger: str | os.PathLike[str] | bool | None = None,
-    report: bool = True,
+    report: bool | None = None,
     pue: float = 1.0,
     tags: Mapping[str, str] | None = None,
     checkpoint_s: float = 60.0,
@@ -1082,12 +1291,13 @@ def tracked(name_or_func: Any = None, /, **options: Any) -> Any:
             raise ConfigurationError(
                 f"name={name_or_func!r} is not valid: expected a string or None")
     if callable(name_or_func) and not isinstance(name_or_func, str):
-        return _decorate(name_or_func, None, validate_options(None, **options))
+        return _decorate(name_or_func, None,
+                         validate_options(None, explicit=options.keys(), **options))
     if name_or_func is not None and not isinstance(name_or_func, str):
         raise ConfigurationError(
             f"tracked({name_or_func!r}) is not valid: expected a function, a name string or "
             "nothing")
-    opts = validate_options(name_or_func, **options)
+    opts = validate_options(name_or_func, explicit=options.keys(), **options)
 
     def decorator(func: Callable[P, R]) -> Callable[P, R]:
         return _decorate(func, name_or_func, opts)

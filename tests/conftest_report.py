@@ -21,6 +21,11 @@ from carbonsdk.result import DeviceResult, RunResult, TimelineInterval
 START = datetime(2024, 3, 5, 14, 0, 0, tzinfo=UTC)
 J_PER_KWH = 3.6e6
 VARIANTS = ("full", "no_gpu", "unknown_region", "fallback", "failed", "empty")
+#: What carbonsdk.sensors.nvml records on a machine without an NVIDIA driver (verbatim).
+NO_DRIVER_REASON = (
+    "no NVIDIA GPU visible (NVML: the NVML library libnvidia-ml.so.1 was not found (no NVIDIA "
+    "driver installed) (NVML_ERROR_LIBRARY_NOT_FOUND))"
+)
 
 
 def gpu_power_w(t_s: float) -> float:
@@ -156,7 +161,7 @@ def make_run(
             dataset="Electricity Maps 2023 hourly (ODbL)",
         )
         flags = ()
-    not_measured = {} if measure_gpu else {"gpu": "no NVIDIA driver found"}
+    not_measured = {} if measure_gpu else {"gpu": NO_DRIVER_REASON}
     return RunResult(
         run_id=run_id,
         name=name,

@@ -14,6 +14,7 @@ from werkzeug import Request, Response
 
 from carbonsdk.region import Region, detect
 from carbonsdk.region.detect import clear_detection_cache, detect_cloud_region
+from carbonsdk.region.table import cloud_region
 
 TOKEN = "AQAEAKxQ-example-token=="
 
@@ -93,7 +94,8 @@ def test_aws_falls_back_to_imdsv1_when_token_request_is_refused(
     )
     region = _detect(metadata)
     assert region is not None and (region.provider, region.code) == ("aws", "us-west-2")
-    assert region.zone == "US-NW-PACW"
+    entry = cloud_region("aws", "us-west-2")
+    assert entry is not None and region.zone == entry.zone
     get = next(req for req, _ in metadata.log if req.path.endswith("/placement/region"))
     assert "X-aws-ec2-metadata-token" not in get.headers
 
@@ -287,3 +289,106 @@ def test_default_urls_are_cached_per_process(monkeypatch: pytest.MonkeyPatch) ->
         assert len(calls) == 2
     finally:
         clear_detection_cache()
+
+
+# -- behaving like the services' own clients (issue 17) --------------------------------------
+
+
+def test_aws_token_timeout_falls_back_to_imdsv1_within_the_budget(
+    metadata: HTTPServer, release: threading.Event
+) -> None:
+    """botocore ``IMDSFetcher._fetch_metadata_token`` returns None on a ``ReadTimeoutError``
+    (and after retryable connection errors), and the metadata GET is then sent without a token
+    (IMDSv1). Here the token PUT never answers within the budget; the region still comes back
+    from the IMDSv1 GET inside the same 1 s budget."""
+    metadata.expect_request("/latest/api/token", method="PUT").respond_with_handler(
+        _slow(release, 10.0, TOKEN)
+    )
+    metadata.expect_request("/latest/meta-data/placement/region", method="GET").respond_with_data(
+        "eu-west-1", content_type="text/plain"
+    )
+    started = time.monotonic()
+    region = _detect(metadata, timeout_s=1.0)
+    elapsed_s = time.monotonic() - started
+    assert region is not None and (region.provider, region.code, region.source) == (
+        "aws",
+        "eu-west-1",
+        "aws-imds",
+    )
+    get = next(req for req, _ in metadata.log if req.path.endswith("/placement/region"))
+    assert "X-aws-ec2-metadata-token" not in get.headers
+    assert elapsed_s < 1.0 + 2.0  # a bound on a hang, not a speed check
+
+
+def test_aws_token_refused_with_other_status_still_tries_imdsv1(metadata: HTTPServer) -> None:
+    """botocore retries a token PUT answered with any status other than 200/400/403/404/405 and
+    then returns None: the GET goes without a token."""
+    metadata.expect_request("/latest/api/token", method="PUT").respond_with_data("", status=503)
+    metadata.expect_request("/latest/meta-data/placement/region").respond_with_data("us-east-1")
+    region = _detect(metadata)
+    assert region is not None and region.code == "us-east-1"
+
+
+@pytest.mark.parametrize("code", ["eusc-de-east-1", "us-isob-east-1", "eu-isoe-west-1"])
+def test_aws_other_partitions_keep_the_code_with_zone_unknown_and_warn(
+    metadata: HTTPServer, code: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Region codes of every partition in botocore's ``data/partitions.json`` (``aws-eusc``:
+    ``^eusc\\-(de)\\-\\w+\\-\\d+$``, ``aws-iso-b``, ``aws-iso-e``) are real regions: kept, zone unknown
+    unless the packaged table knows them, and said loudly."""
+    _aws_v2(metadata, region=code)
+    caplog.set_level("WARNING", logger="carbonsdk.region.detect")
+    detect._warned.clear()
+    region = _detect(metadata)
+    assert region is not None and (region.provider, region.code) == ("aws", code)
+    entry = cloud_region("aws", code)
+    if entry is None:
+        assert region.zone is None and not region.known
+        assert code in caplog.text and "not in the packaged region table" in caplog.text
+    else:
+        assert region.zone == entry.zone
+
+
+def test_gcp_cloud_run_region_from_instance_region(
+    metadata: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cloud Run / Cloud Functions: the metadata server's ``instance/region`` is
+    ``projects/PROJECT_NUMBER/regions/REGION`` (Cloud Run container contract); the OpenTelemetry
+    GCP detector (``detectors/gcp/faas.go``, ``FaaSCloudRegion``) reads it when
+    ``K_CONFIGURATION`` or ``FUNCTION_TARGET`` is set and keeps the text after the last ``/``."""
+    monkeypatch.setenv("K_CONFIGURATION", "my-service")
+    flavor = {"Metadata-Flavor": "Google"}
+    metadata.expect_request(
+        "/computeMetadata/v1/instance/region", headers={"Metadata-Flavor": "Google"}
+    ).respond_with_data("projects/123456789012/regions/europe-west4", headers=flavor)
+    region = _detect(metadata)
+    assert region is not None and (region.provider, region.code, region.source) == (
+        "gcp",
+        "europe-west4",
+        "gcp-metadata",
+    )
+    entry = cloud_region("gcp", "europe-west4")
+    assert entry is not None and region.zone == entry.zone
+    paths = [req.path for req, _ in metadata.log]
+    assert "/computeMetadata/v1/instance/zone" not in paths  # asked region first, and it answered
+
+
+def test_gcp_without_a_gce_zone_falls_back_to_instance_region(metadata: HTTPServer) -> None:
+    """Outside the FaaS environment variables, a zone that is not a GCE zone (Cloud Run answers
+    e.g. ``projects/N/zones/us-central1-1``) or a missing one leads to ``instance/region``."""
+    flavor = {"Metadata-Flavor": "Google"}
+    metadata.expect_request("/computeMetadata/v1/instance/zone").respond_with_data(
+        "projects/1/zones/us-central1-1", headers=flavor
+    )
+    metadata.expect_request("/computeMetadata/v1/instance/region").respond_with_data(
+        "projects/1/regions/us-central1", headers=flavor
+    )
+    region = _detect(metadata)
+    assert region is not None and (region.provider, region.code) == ("gcp", "us-central1")
+
+
+def test_gcp_region_without_metadata_flavor_is_ignored(metadata: HTTPServer) -> None:
+    metadata.expect_request("/computeMetadata/v1/instance/region").respond_with_data(
+        "projects/1/regions/us-central1"
+    )
+    assert _detect(metadata) is None

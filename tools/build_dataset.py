@@ -4,7 +4,11 @@ data folder (``shared/data``, described by its README).
 
 Usage::
 
+    python -m pip install pyarrow   # build-time only: reads the OpenDC parquet files
     python tools/build_dataset.py [SOURCE_DIR] [--out carbonsdk/data]
+
+``pyarrow`` is needed by this script only (for ``extra_hourly/electricitymaps_opendc/*.parquet``);
+the installed package reads its data with the standard library and never needs it.
 
 ``SOURCE_DIR`` defaults to ``../shared/data`` relative to the repository root. The output is
 reproducible byte for byte: no timestamps, every list sorted, JSON with sorted keys, fixed zlib
@@ -38,8 +42,25 @@ Conversions (all recorded in DATA_LICENSES.md):
   only, labelled as its own data set (never spliced with Electricity Maps series); time stamps
   are hour ending, so each is moved back one hour to an hour-start stamp; values rounded to
   0.01 g/kWh.
+* OpenDC parquet files (``electricitymaps_opendc``): Electricity Maps' LCA column only
+  (``carbon_intensity``) -> ``lifecycle``; naive ``timestamp[ms]`` values are UTC hour starts
+  (README 5.5); no estimation flags are published, so none are set and the index records
+  ``"flags": false`` for those series. Each 2021-2024 file is split into calendar years (UTC).
 * A missing hour or empty value is filled by linear interpolation between its neighbours and
   flagged estimated; exact duplicate rows are dropped; conflicting duplicates stop the build.
+
+One series per zone, year and basis (README 5.1 and 5.5: releases of the same zone-year differ
+by up to about 15 %, so they are never averaged or spliced): where several files cover a
+zone-year, each basis is taken from the file with the highest ``precedence`` in
+:data:`DATASETS`, i.e. consumption-based Electricity Maps before production-based dc-rl, and a
+newer Electricity Maps release before an older one. A file keeps only the bases it wins (the
+older Data Portal files keep their ``direct`` values, which the newer parquet release lacks);
+a file that wins none is left out. The choices are listed under ``superseded`` in
+``intensity.json``. Two files of equal precedence for one zone-year-basis stop the build.
+
+Cloud regions: ``cloud_regions.csv`` gives each region a grid zone; :data:`ZONE_REVIEW`
+overrides a few after a review against the embedded hourly data and public sources, and every
+region carries a ``zone_source`` note saying where its zone comes from.
 """
 
 from __future__ import annotations
@@ -73,15 +94,21 @@ DEFAULT_OUT = REPO_ROOT / "carbonsdk" / "data"
 GENERATED_FILES = ("hourly.bin", "intensity.json", "regions.json")
 
 #: Data sets, keyed by the folder the files sit in. Provenance from shared/data/README.md
-#: (sections 1, 5.1 and 5.3) and extra_hourly/manifest.csv.
-DATASETS: dict[str, dict[str, str]] = {
+#: (sections 1, 5.1, 5.3, 5.5 and 5.6) and extra_hourly/manifest.csv. ``precedence`` (higher
+#: wins, per zone, year and basis) orders the Electricity Maps releases by vintage, newest
+#: first: green-dcc and OpenDC are the 2025-01-27 Data Portal release (README 5.5: OpenDC's LCA
+#: values equal green-dcc's exactly); green-dcc ranks first because its files also carry the
+#: direct values and the estimation flags. dc-rl is production-based and ranks below every
+#: consumption-based Electricity Maps series.
+DATASETS: dict[str, dict[str, Any]] = {
     "electricitymaps_hourly": {
         "id": "em-green-dcc",
         "publisher": "Electricity Maps",
         "licence": "ODbL-1.0",
         "host": "HewlettPackard/green-dcc",
         "commit": "3f6ea95cb835b89ba50b0ef76d66d14b8037643e",
-        "vintage": "about 2025",
+        "vintage": "2025-01-27 release",
+        "precedence": 60,
         "accounting": "consumption-based (flow-traced)",
         "timestamps": "hour start, UTC",
     },
@@ -92,6 +119,7 @@ DATASETS: dict[str, dict[str, str]] = {
         "host": "AIRI-Institute/eco4cast",
         "commit": "6bd35ce797fec9a36eaba5358aeb0d0f8724c25a",
         "vintage": "first half of 2023",
+        "precedence": 10,
         "accounting": "consumption-based (flow-traced)",
         "timestamps": "hour start, UTC",
     },
@@ -102,6 +130,7 @@ DATASETS: dict[str, dict[str, str]] = {
         "host": "umassos/decarbonization-potential",
         "commit": "3493a63016bd2aaa71cae1f33809576786b331d4",
         "vintage": "early 2024",
+        "precedence": 40,
         "accounting": "consumption-based (flow-traced)",
         "timestamps": "hour start, UTC",
     },
@@ -112,6 +141,7 @@ DATASETS: dict[str, dict[str, str]] = {
         "host": "westkath/ichnos",
         "commit": "f6630dd52130e979dbde242dd40fc3e8b274fee5",
         "vintage": "early 2024",
+        "precedence": 40,
         "accounting": "consumption-based (flow-traced)",
         "timestamps": "hour start, UTC",
     },
@@ -122,6 +152,7 @@ DATASETS: dict[str, dict[str, str]] = {
         "host": "Head9x/P1-projekt",
         "commit": "d7961dba74ac34bda6e0b5836644bc8623c37349",
         "vintage": "2023",
+        "precedence": 20,
         "accounting": "consumption-based (flow-traced)",
         "timestamps": "hour start, UTC",
     },
@@ -133,10 +164,77 @@ DATASETS: dict[str, dict[str, str]] = {
         "host": "HewlettPackard/dc-rl",
         "commit": "a92b4755aca560e34a98d14028dda629eb968482",
         "vintage": "2024-04-25",
+        "precedence": 0,
         "accounting": "production-based (balancing-authority generation only, no imports), "
         "IPCC AR5 median life-cycle factors",
         "timestamps": "hour ending, UTC, in the source; stored shifted back 1 h to hour start",
     },
+    "electricitymaps_opendc": {
+        "id": "em-opendc",
+        "publisher": "Electricity Maps (parquet conversion by AtLarge Research, OpenDC)",
+        "licence": "ODbL-1.0",
+        "host": "atlarge-research/opendc-traces",
+        "commit": "d46b15c4e2b9a99a950074f6fcbe976e5041f44f",
+        "vintage": "2025-01-27 release",
+        "precedence": 50,
+        "accounting": "consumption-based (flow-traced)",
+        "timestamps": "hour start, UTC",
+        "flags": "none published (no hour is flagged estimated)",
+    },
+    "electricitymaps_gridcarbon": {
+        "id": "em-gridcarbon",
+        "publisher": "Electricity Maps",
+        "licence": "ODbL-1.0",
+        "host": "jasonm-jones/grid-carbon-intensity",
+        "commit": "6b7720193e93dc2b060536ad6481ec16f6c35346",
+        "vintage": "2024-01-17 release",
+        "precedence": 40,
+        "accounting": "consumption-based (flow-traced)",
+        "timestamps": "hour start, UTC",
+    },
+}
+
+#: Zone assignments of cloud_regions.csv changed after review (shared/data README 4 lists them
+#: as "assignments that may surprise"). Key: (provider, region); value: (zone in
+#: cloud_regions.csv, which must still match, the zone used, the reason and its sources).
+#: Google's published grid intensity per region (gcp_region_carbon/2023.csv, which Google
+#: computes from Electricity Maps hourly data) is compared with the Electricity Maps 2023 direct
+#: means of the candidate zones (electricitymaps_gridcarbon, README 5.6).
+ZONE_REVIEW: dict[tuple[str, str], tuple[str, str, str]] = {
+    ("aws", "us-west-2"): (
+        "US-NW-PACW",
+        "US-NW-BPAT",
+        "reviewed: US-NW-BPAT, not US-NW-PACW (Electricity Maps data_centers.json and Cloud "
+        "Carbon Footprint). AWS's Oregon data centres near Boardman and Hermiston (Morrow and "
+        "Umatilla counties) are supplied by Umatilla Electric Cooperative (La Grande Observer "
+        "and The Oregonian, April 2023; Hermiston Herald), a Bonneville Power Administration "
+        "customer whose 230 kV lines connect at BPA's Longhorn and Morrow Flat substations "
+        "(BPA categorical exclusion CX-030834, May 2024), hence BPA's balancing authority "
+        "(BPAT), as for GCP us-west1 (The Dalles) on the Columbia",
+    ),
+    ("gcp", "us-west1"): (
+        "US-NW-PACW",
+        "US-NW-BPAT",
+        "reviewed: US-NW-BPAT, not US-NW-PACW (Electricity Maps data_centers.json). Google's "
+        "own 2023 grid intensity for us-west1 (The Dalles), 94 g/kWh (region-carbon-info "
+        "2023), matches Electricity Maps' 2023 direct mean for US-NW-BPAT (93.8) and not "
+        "US-NW-PACW's (160.9); 2024: 79.23",
+    ),
+    ("gcp", "us-central1"): (
+        "US-CENT-SWPP",
+        "US-MIDW-MISO",
+        "reviewed: US-MIDW-MISO, not US-CENT-SWPP (Electricity Maps data_centers.json); "
+        "Cloud Carbon Footprint also has MISO. Council Bluffs, Iowa is served by MidAmerican "
+        "Energy, a MISO member; Google's own 2023 grid intensity for us-central1, 430 g/kWh "
+        "(region-carbon-info 2023), matches Electricity Maps' 2023 direct mean for "
+        "US-MIDW-MISO (428.1) and not US-CENT-SWPP's (386.3)",
+    ),
+}
+
+#: The csv's ``zone:`` provenance tokens, spelled out for ``zone_source``.
+ZONE_TOKENS = {
+    "em_data_centers": "Electricity Maps data_centers.json (electricitymaps-contrib b354f28a)",
+    "ccf": "Cloud Carbon Footprint region table",
 }
 
 #: Electricity Maps zone keys (identifiers only), from electricitymaps/electricitymaps-contrib
@@ -296,6 +394,7 @@ class Series:
         values: dict[str, list[int]],
         estimated: list[bool],
         filled_hours: int,
+        flags: bool = True,
     ) -> None:
         self.zone = zone
         self.year = year
@@ -306,6 +405,8 @@ class Series:
         self.values = values
         self.estimated = estimated
         self.filled_hours = filled_hours
+        #: False when the source publishes no estimation flags (only filled hours are flagged)
+        self.flags = flags
 
     @property
     def hours(self) -> int:
@@ -387,12 +488,13 @@ def _read_em_file(path: Path, folder: str, rel: str) -> Series:
         if t % HOUR_S:
             raise BuildError(f"{where}: time stamp not on the hour")
         flag = row[c_est].strip().lower()
-        if flag not in ("true", "false"):
-            raise BuildError(f"{where}: Data Estimated is {row[c_est]!r}")
         vals: dict[str, int | None] = {
             "lifecycle": _centi(row[c_lca], where) if row[c_lca].strip() else None,
             "direct": _centi(row[c_direct], where) if row[c_direct].strip() else None,
         }
+        # an hour without values may have no flag either (README 5.6: US-NW-PACW 2023)
+        if flag not in ("true", "false") and not (flag == "" and None in vals.values()):
+            raise BuildError(f"{where}: Data Estimated is {row[c_est]!r}")
         est = flag == "true" or None in vals.values()
         if t in parsed:
             if parsed[t] != (vals, est):
@@ -429,6 +531,58 @@ def _read_dcrl_file(path: Path, folder: str, rel: str, zone: str) -> Series:
     return Series(zone, year, folder, rel, _sha256(path), start_s, values, estimated, filled)
 
 
+def _read_parquet_file(path: Path, folder: str, rel: str, zone: str) -> list[Series]:
+    """An OpenDC parquet file (README 5.5): ``timestamp`` (naive ``timestamp[ms]``, UTC hour
+    start) and ``carbon_intensity`` (Electricity Maps LCA, g/kWh), split into UTC calendar
+    years. Needs pyarrow (build time only)."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise BuildError(
+            f"{path}: reading parquet needs pyarrow (python -m pip install pyarrow); "
+            "only this build script needs it"
+        ) from None
+    table = pq.read_table(path)
+    names = table.column_names
+    if names != ["timestamp", "carbon_intensity"]:
+        raise BuildError(f"{path}: unexpected columns {names!r}")
+    if str(table.schema.field("timestamp").type) != "timestamp[ms]":
+        raise BuildError(f"{path}: timestamp column is {table.schema.field('timestamp').type}")
+    stamps_ms = table.column("timestamp").cast("int64").to_pylist()
+    values = table.column("carbon_intensity").to_pylist()
+    by_year: dict[int, dict[int, tuple[dict[str, int | None], bool]]] = {}
+    for i, (ms, value) in enumerate(zip(stamps_ms, values, strict=True)):
+        where = f"{path}: row {i}"
+        if ms is None or ms % (HOUR_S * 1000):
+            raise BuildError(f"{where}: time stamp {ms!r} not on the hour")
+        t = ms // 1000
+        vals: dict[str, int | None] = {
+            "lifecycle": None if value is None else _centi_float(value, where)
+        }
+        year = datetime.fromtimestamp(t, tz=UTC).year
+        rows = by_year.setdefault(year, {})
+        if t in rows:
+            if rows[t] != (vals, vals["lifecycle"] is None):
+                raise BuildError(f"{where}: conflicting duplicate hour")
+            continue
+        rows[t] = (vals, vals["lifecycle"] is None)
+    sha = _sha256(path)
+    out = []
+    for year, rows in sorted(by_year.items()):
+        start_s, vals_by_basis, estimated, filled = _contiguous(rows, ("lifecycle",), str(path))
+        out.append(
+            Series(zone, year, folder, rel, sha, start_s, vals_by_basis, estimated, filled, False)
+        )
+    return out
+
+
+def _centi_float(value: float, where: str) -> int:
+    """A float intensity (g/kWh) -> integer centi-g/kWh (see :func:`_centi`)."""
+    if not math.isfinite(value) or value < 0:
+        raise BuildError(f"{where}: invalid intensity {value!r}")
+    return round(value * SCALE)
+
+
 def _check_sha(path: Path, expected: str) -> None:
     actual = _sha256(path)
     if actual != expected:
@@ -458,19 +612,58 @@ def read_series(source: Path) -> list[Series]:
         path = source / rel
         _check_sha(path, entry["sha256"])
         if folder.startswith("hpe_dcrl"):
-            series = _read_dcrl_file(path, folder, rel, entry["zone_id"])
+            out.append(_read_dcrl_file(path, folder, rel, entry["zone_id"]))
+        elif path.suffix == ".parquet":
+            # no zone column in these files: the zone is the file name's (README 5.5)
+            if not entry["file"].startswith(entry["zone_id"] + "_"):
+                raise BuildError(f"{path}: file name does not start with {entry['zone_id']}")
+            out.extend(_read_parquet_file(path, folder, rel, entry["zone_id"]))
         else:
             series = _read_em_file(path, folder, rel)
             if series.zone != entry["zone_id"]:
                 raise BuildError(f"{path}: zone {series.zone} != manifest {entry['zone_id']}")
-        out.append(series)
+            out.append(series)
     out.sort(key=lambda s: (s.zone, s.year, s.folder))
-    seen: set[tuple[str, int]] = set()
-    for s in out:
-        if (s.zone, s.year) in seen:
-            raise BuildError(f"two series for {s.zone} {s.year}: the build keeps one per zone-year")
-        seen.add((s.zone, s.year))
     return out
+
+
+def select_series(series: Sequence[Series]) -> tuple[list[Series], list[dict[str, Any]]]:
+    """One series per zone, year and basis: the highest ``precedence`` wins (see the module
+    docstring). Returns the kept series (each reduced to the bases it won) and the list of
+    superseded (zone, year, basis, source, replacement) records."""
+    winners: dict[tuple[str, int, str], Series] = {}
+    for s in series:
+        rank = DATASETS[s.folder]["precedence"]
+        for basis in s.bases:
+            key = (s.zone, s.year, basis)
+            best = winners.get(key)
+            if best is None or rank > DATASETS[best.folder]["precedence"]:
+                winners[key] = s
+            elif rank == DATASETS[best.folder]["precedence"]:
+                raise BuildError(
+                    f"two series of equal precedence for {s.zone} {s.year} {basis}: "
+                    f"{best.source} and {s.source}"
+                )
+    kept: list[Series] = []
+    superseded: list[dict[str, Any]] = []
+    for s in series:
+        won = [b for b in s.bases if winners[(s.zone, s.year, b)] is s]
+        for basis in s.bases:
+            if basis not in won:
+                superseded.append(
+                    {
+                        "zone": s.zone,
+                        "year": s.year,
+                        "basis": basis,
+                        "source": s.source,
+                        "by": winners[(s.zone, s.year, basis)].source,
+                    }
+                )
+        if won:
+            s.values = {b: s.values[b] for b in won}
+            kept.append(s)
+    superseded.sort(key=lambda r: (r["zone"], r["year"], r["basis"], r["source"]))
+    return kept, superseded
 
 
 def _encode_series(series: Series) -> bytes:
@@ -551,6 +744,18 @@ def read_cloud_regions(source: Path) -> list[dict[str, str]]:
         if (provider, code) in seen:
             raise BuildError(f"{path}:{lineno}: duplicate region {provider}:{code}")
         seen.add((provider, code))
+        zone = row["grid_zone"].strip()
+        source_tokens = row["source"].strip()
+        review = ZONE_REVIEW.get((provider, code))
+        if review is not None:
+            if review[0] != zone:
+                raise BuildError(
+                    f"{path}:{lineno}: {provider}:{code} zone is {zone}, the review expects "
+                    f"{review[0]}: check ZONE_REVIEW"
+                )
+            zone, zone_source = review[1], review[2]
+        else:
+            zone_source = _zone_source(source_tokens, f"{path}:{lineno}")
         out.append(
             {
                 "provider": provider,
@@ -558,12 +763,28 @@ def read_cloud_regions(source: Path) -> list[dict[str, str]]:
                 "display_name": row["display_name"].strip(),
                 "city": row["city"].strip(),
                 "country": row["country_iso2"].strip(),
-                "zone": row["grid_zone"].strip(),
-                "source": row["source"].strip(),
+                "zone": zone,
+                "zone_source": zone_source,
+                "source": source_tokens,
             }
         )
+    unused = set(ZONE_REVIEW) - seen
+    if unused:
+        raise BuildError(f"{path}: ZONE_REVIEW names regions not in the table: {sorted(unused)}")
     out.sort(key=lambda r: (PROVIDER_ORDER[r["provider"]], r["code"]))
     return out
+
+
+def _zone_source(tokens: str, where: str) -> str:
+    """The ``zone`` provenance of a cloud_regions.csv ``source`` field, spelled out."""
+    for token in tokens.split(";"):
+        token = token.strip()
+        if token.startswith("zone:"):
+            names = [ZONE_TOKENS.get(t, t) for t in token[len("zone:") :].split("+")]
+            return "cloud_regions.csv: " + " and ".join(names)
+        if token.startswith(("zone_from_location", "zone_inferred_from_country")):
+            return f"cloud_regions.csv: {token}"
+    raise BuildError(f"{where}: no zone provenance token in {tokens!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -575,7 +796,7 @@ def build(source: Path, out: Path) -> dict[str, int]:
     written. Raises :class:`BuildError` when the source data is not as expected."""
     if not (source / "README.md").is_file():
         raise BuildError(f"{source}: not the shared reference data folder (no README.md)")
-    series = read_series(source)
+    series, superseded = select_series(read_series(source))
     annual = read_annual(source)
     gcp = read_gcp(source)
     regions = read_cloud_regions(source)
@@ -598,6 +819,7 @@ def build(source: Path, out: Path) -> dict[str, int]:
                 "length": len(chunk),
                 "estimated_hours": sum(s.estimated),
                 "filled_hours": s.filled_hours,
+                "flags": s.flags,
                 "mean_g_per_kwh": {
                     b: round(sum(s.values[b]) / s.hours / SCALE, 4) for b in s.bases
                 },
@@ -606,6 +828,7 @@ def build(source: Path, out: Path) -> dict[str, int]:
             }
         )
     blob_bytes = blob.getvalue()
+    used_folders = {s.folder for s in series}
 
     data_zones = {s.zone for s in series}
     table_zones = {r["zone"] for r in regions}
@@ -625,10 +848,13 @@ def build(source: Path, out: Path) -> dict[str, int]:
         "zlib_version": zlib.ZLIB_VERSION,
         "default_basis": "lifecycle",
         "datasets": {
-            d["id"]: {k: v for k, v in d.items() if k != "id"} | {"folder": folder}
+            d["id"]: {k: v for k, v in d.items() if k not in ("id", "precedence")}
+            | {"folder": folder}
             for folder, d in DATASETS.items()
+            if folder in used_folders
         },
         "series": index,
+        "superseded": superseded,
         "annual": annual,
         "annual_dataset": {
             "publisher": "Ember",

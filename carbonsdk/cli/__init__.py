@@ -29,7 +29,10 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every available command."""
+    from carbonsdk._version import __version__
+
     parser = _Parser(prog="carbonsdk", description="Energy and location-aware CO2 of your code.")
+    parser.add_argument("--version", action="version", version=f"carbonsdk {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for _name, module_name in COMMANDS.items():
         try:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import shutil
 import sys
-from typing import Any, TextIO
+import textwrap
+from typing import Any
 
 from carbonsdk.intensity import embedded
 from carbonsdk.region.table import CLOUD_PROVIDERS, cloud_regions
@@ -84,62 +85,148 @@ def _years_text(row: dict[str, Any]) -> str:
     return f"{span} (EIA-930)" if "EIA-930" in row["dataset"] else span
 
 
-def _cells(row: dict[str, Any]) -> list[str]:
+def _cells(row: dict[str, Any]) -> dict[str, str]:
+    """The display cells of one region row, by column key."""
     place = row["city"] or row["display_name"]
     mean = row["mean_intensity_g_per_kwh"]
-    return [
-        row["provider"],
-        row["code"],
-        f"{place}, {row['country']}",
-        row["zone"],
-        "yes" if row["hourly"] else "no",
-        "-" if mean is None else f"{mean:.0f}",
-        _years_text(row),
-    ]
+    return {
+        "provider": row["provider"],
+        "region": row["code"],
+        "where": f"{row['provider']}:{row['code']}",
+        "location": f"{place}, {row['country']}",
+        "zone": row["zone"],
+        "hourly": "yes" if row["hourly"] else "no",
+        "intensity": "-" if mean is None else f"{mean:.0f}",
+        "years": _years_text(row),
+    }
 
 
-HEADERS = ["provider", "region", "location", "zone", "hourly", "g/kWh (LCA)", "data years"]
+#: column key -> header
+HEADER_TEXT = {
+    "provider": "provider",
+    "region": "region",
+    "where": "region",
+    "location": "location",
+    "zone": "zone",
+    "hourly": "hourly",
+    "intensity": "g/kWh (LCA)",
+    "years": "data years",
+}
+HEADERS = [HEADER_TEXT[k] for k in ("provider", "region", "location", "zone", "hourly",
+                                    "intensity", "years")]
+#: right-aligned columns
+RIGHT = frozenset({"intensity"})
+#: columns that may wrap onto several lines, and the narrowest they get (characters)
+FOLDABLE = {"location": 12, "years": 9}
+#: the layouts tried in order until one fits the width: the full table, then without the
+#: hourly column (data years says "(annual)" instead), with provider and region as one
+#: ``aws:us-east-1`` column (the form ``--region`` takes), without data years, without location
+LAYOUTS: tuple[tuple[str, ...], ...] = (
+    ("provider", "region", "location", "zone", "hourly", "intensity", "years"),
+    ("provider", "region", "location", "zone", "intensity", "years"),
+    ("where", "location", "zone", "intensity", "years"),
+    ("where", "location", "zone", "intensity"),
+    ("where", "zone", "intensity"),
+)
+GAP = 2
 
 
-def _plain(table: list[list[str]], out: TextIO) -> None:
-    widths = [max(len(r[i]) for r in [HEADERS, *table]) for i in range(len(HEADERS))]
-    right = {5}
-    for r in [HEADERS, *table]:
-        cells = [
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        ]
-        print("  ".join(cells).rstrip(), file=out)
+def _natural(keys: tuple[str, ...], cells: list[dict[str, str]]) -> dict[str, int]:
+    return {k: max(len(HEADER_TEXT[k]), *(len(c[k]) for c in cells)) for k in keys}
 
 
-def _rich(table_rows: list[list[str]], title: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def choose_layout(
+    cells: list[dict[str, str]], width: int | None
+) -> tuple[tuple[str, ...], dict[str, int]]:
+    """The first of :data:`LAYOUTS` that fits ``width`` columns (None: no limit), folding a
+    :data:`FOLDABLE` column down to its minimum where that is enough, and the width of each
+    of its columns. When even the last layout does not fit, its columns fold to share the
+    width (never narrower than 4 characters)."""
+    for keys in LAYOUTS:
+        widths = _natural(keys, cells)
+        total = sum(widths.values()) + GAP * (len(keys) - 1)
+        if width is None or total <= width:
+            return keys, widths
+        excess = total - width
+        for key in keys:
+            if key in FOLDABLE and excess > 0:
+                give = min(excess, widths[key] - FOLDABLE[key])
+                if give > 0:
+                    widths[key] -= give
+                    excess -= give
+        if excess <= 0:
+            return keys, widths
+    keys = LAYOUTS[-1]
+    widths = _natural(keys, cells)
+    room = max(4 * len(keys), width - GAP * (len(keys) - 1))
+    while sum(widths.values()) > room:
+        widest = max(keys, key=lambda k: widths[k])
+        widths[widest] -= 1
+    return keys, widths
 
-    table = Table(title=title)
-    for i, header in enumerate(HEADERS):
-        table.add_column(header, justify="right" if i == 5 else "left")
-    for r in table_rows:
-        table.add_row(*r)
-    Console().print(table)
+
+def _fold(text: str, width: int) -> list[str]:
+    if len(text) <= width:
+        return [text]
+    return textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [""]
+
+
+def format_table(data: list[dict[str, Any]], width: int | None = None) -> list[str]:
+    """The region table as lines of plain text no wider than ``width`` columns (None: as wide
+    as the content): a header line, then each region (a region may take several lines when a
+    column folds). Columns are dropped or folded by priority, see :data:`LAYOUTS`."""
+    cells = [_cells(r) for r in data]
+    keys, widths = choose_layout(cells, width)
+    lines: list[str] = []
+    for row in [{k: HEADER_TEXT[k] for k in keys}, *cells]:
+        parts = {k: _fold(row[k], widths[k]) for k in keys}
+        height = max(len(p) for p in parts.values())
+        for i in range(height):
+            out = []
+            for k in keys:
+                text = parts[k][i] if i < len(parts[k]) else ""
+                out.append(text.rjust(widths[k]) if k in RIGHT else text.ljust(widths[k]))
+            lines.append((" " * GAP).join(out).rstrip())
+    return lines
+
+
+def title_text(data: list[dict[str, Any]]) -> str:
+    """The line above the table: how many regions, how many with hourly data."""
+    hourly = sum(1 for r in data if r["hourly"])
+    return (
+        f"{len(data)} cloud regions, {hourly} with embedded hourly data "
+        "(mean life-cycle intensity; annual = Ember country average)"
+    )
+
+
+def render(data: list[dict[str, Any]], width: int | None = None) -> str:
+    """The title (wrapped to ``width``) and :func:`format_table`, as one string."""
+    title = title_text(data)
+    head = [title] if width is None else textwrap.wrap(title, max(width, 20))
+    return "\n".join([*head, *format_table(data, width)]) + "\n"
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the region list (table or ``--json``); returns the exit code."""
+    """Print the region list (table or ``--json``); returns the exit code. On a terminal the
+    table fits its width (``COLUMNS`` or the terminal size); piped output is never cut (use
+    ``--json`` in scripts)."""
     data = rows(getattr(args, "provider", None))
     if getattr(args, "json", False):
         json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0
-    table = [_cells(r) for r in data]
-    hourly = sum(1 for r in data if r["hourly"])
-    title = (
-        f"{len(data)} cloud regions, {hourly} with embedded hourly data "
-        "(mean life-cycle intensity; annual = Ember country average)"
-    )
-    if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
-        _rich(table, title)
-    else:
-        print(title)
-        _plain(table, sys.stdout)
+    if not sys.stdout.isatty():
+        sys.stdout.write(render(data))
+        return 0
+    from rich.console import Console
+    from rich.text import Text
+
+    width = shutil.get_terminal_size().columns
+    console = Console(file=sys.stdout, width=width, highlight=False, markup=False, emoji=False,
+                      soft_wrap=True)
+    text = render(data, width)
+    head_lines = len(textwrap.wrap(title_text(data), max(width, 20)))
+    for i, line in enumerate(text.splitlines()):
+        style = "bold" if i <= head_lines else ""
+        console.print(Text(line, style=style))
     return 0

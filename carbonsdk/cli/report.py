@@ -1,16 +1,26 @@
 """``carbonsdk report``: the end-of-run report of a past run, its paper-ready statement, its
-self-contained HTML report, or its full JSON record."""
+self-contained HTML report, or its full JSON record.
+
+The report is handed its what-if: :func:`whatif_or_none` computes it here (the report module
+never runs the scheduler)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import math
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from carbonsdk.cli.runs import open_ledger
 from carbonsdk.exceptions import ConfigurationError, LedgerError
 from carbonsdk.result import RunResult
+
+if TYPE_CHECKING:
+    from carbonsdk.schedule.whatif import WhatIf
+
+logger = logging.getLogger(__name__)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,6 +58,35 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.set_defaults(func=run)
 
 
+def whatif_or_none(result: RunResult) -> WhatIf | None:
+    """The what-if of ``result`` (:func:`carbonsdk.schedule.whatif_for_run` with its defaults:
+    every embedded zone, up to 24 h later, up to twice as long), or None when the run has no
+    timeline or no finite, positive energy to replay, or the what-if fails. Never raises (a
+    failure is logged at debug level)."""
+    energy_kwh = result.energy_kwh
+    if not result.timeline or not math.isfinite(energy_kwh) or energy_kwh <= 0:
+        return None
+    try:
+        from carbonsdk.schedule.whatif import whatif_for_run
+
+        return whatif_for_run(result)
+    except Exception:
+        logger.debug("carbonsdk: no what-if for run %s", result.run_id, exc_info=True)
+        return None
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, inf: possible in a hand-edited or foreign
+    ledger) replaced by None, so that the CLI prints strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def find_run(args: argparse.Namespace) -> RunResult:
     """The run named by ``RUN_ID`` (or unique prefix) or ``--last``."""
     if args.run_id is not None and args.last:
@@ -72,12 +111,12 @@ def find_run(args: argparse.Namespace) -> RunResult:
 def run(args: argparse.Namespace) -> int:
     """Print the report (or statement / JSON) and write the HTML file; exit 0, 1 for a missing
     ledger, unknown run id or unwritable file, 2 for bad usage."""
-    from carbonsdk.report import make_console, statement, whatif_for
+    from carbonsdk.report import make_console, statement
 
     if args.job is not None:
         return _job_report(args)
     result = find_run(args)
-    whatif = None if args.no_whatif else whatif_for(result)
+    whatif = None if args.no_whatif else whatif_or_none(result)
     html_path = None
     if args.html:
         from carbonsdk.report_html import write_html
@@ -96,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
             record["statement"] = statement(result)
         if html_path is not None:
             record["html"] = str(html_path)
-        json.dump(record, sys.stdout, indent=2, ensure_ascii=False)
+        json.dump(json_safe(record), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0
     if args.statement:
@@ -125,7 +164,7 @@ def _job_report(args: argparse.Namespace) -> int:
     if args.json:
         from carbonsdk.ledger import job_result_to_dict
 
-        json.dump(job_result_to_dict(job), sys.stdout, indent=2, ensure_ascii=False)
+        json.dump(json_safe(job_result_to_dict(job)), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0
     make_console(sys.stdout).print(JobReport(job))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -35,6 +37,36 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=run)
 
 
+_PYTHON_NAME = re.compile(r"^(python|pypy)[0-9.]*(\.exe)?$")
+#: interpreter options that take a value (``python -X importtime train.py``)
+_PYTHON_VALUE_OPTIONS = ("-W", "-X", "-Q")
+
+
+def run_name(cmd: Sequence[str]) -> str:
+    """The default run name of a command: the script for ``python [opts] train.py`` (``train.py``),
+    the module for ``python -m pkg.mod`` (``pkg.mod``), else the program's file name."""
+    program = Path(cmd[0]).name
+    if not _PYTHON_NAME.match(program):
+        return program
+    i = 1
+    while i < len(cmd):
+        arg = cmd[i]
+        if arg == "-m" and i + 1 < len(cmd):
+            return cmd[i + 1]
+        if arg.startswith("-m") and len(arg) > 2:
+            return arg[2:]
+        if arg in ("-c", "-"):
+            return program
+        if arg in _PYTHON_VALUE_OPTIONS:
+            i += 2
+            continue
+        if arg.startswith("-"):
+            i += 1
+            continue
+        return Path(arg).name
+    return program
+
+
 def _intensity(text: str) -> object:
     try:
         return float(text)
@@ -58,9 +90,11 @@ def run(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise ConfigurationError(f"--tag {item!r} is not valid: expected KEY=VALUE")
         tags[key] = value
-    tags.setdefault("command", " ".join(cmd)[:200])
+    from carbonsdk.redaction import redact_argv
+
+    tags.setdefault("command", " ".join(redact_argv(cmd))[:200])
     measured = carbonsdk.measure(
-        args.name or Path(cmd[0]).name, region=args.region, interval_s=args.interval,
+        args.name or run_name(cmd), region=args.region, interval_s=args.interval,
         intensity=_intensity(args.intensity), pue=args.pue,
         ledger=False if args.no_ledger else args.ledger, report=not args.no_report, tags=tags)
     try:
@@ -70,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     except PermissionError:
         print(f"carbonsdk run: error: permission denied: {cmd[0]}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # ENOEXEC (not a program), ENAMETOOLONG, E2BIG, ...
+        reason = exc.strerror or str(exc)
+        print(f"carbonsdk run: error: cannot execute {cmd[0]}: {reason}", file=sys.stderr)
         return 1
     forwarded: list[int] = []
 

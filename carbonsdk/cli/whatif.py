@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from carbonsdk.result import RunResult
+    from carbonsdk.schedule.plans import Plan
     from carbonsdk.schedule.whatif import WhatIf
 
 
@@ -76,18 +78,31 @@ def whatif_to_dict(w: WhatIf) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Compute and print the what-if; returns the exit code."""
+    """Compute and print the what-if; returns the exit code (1 when the recorded run has no
+    finite, positive energy to replay)."""
+    from carbonsdk.cli.report import json_safe
+    from carbonsdk.exceptions import CarbonSDKError
+    from carbonsdk.report import format_energy_kwh, is_finite
     from carbonsdk.schedule.durations import extension_s, window_s
     from carbonsdk.schedule.whatif import whatif_for_run
 
     result = _load(args)
-    job_s = max(result.duration_s, 1e-9)
+    # the what-if replays the run's wall-clock span (as whatif_for_run does), which a ledger
+    # always holds as timestamps even when duration_s was recorded as NaN
+    job_s = max((result.ended_at - result.started_at).total_seconds(), 1e-9)
     extension = _extension(args.max_extension)
     window_s(args.max_delay, job_s, name="--max-delay")  # usage errors name the option
     extension_s(extension, job_s, name="--max-extension")
+    if not is_finite(result.energy_kwh) or any(
+        not is_finite(iv.energy_kwh) for iv in result.timeline
+    ):
+        raise CarbonSDKError(
+            f"run {result.run_id} recorded energy {format_energy_kwh(result.energy_kwh)} (not a "
+            "finite number): there is nothing to replay"
+        )
     w = whatif_for_run(result, max_delay=args.max_delay, max_extension=extension)
     if args.json:
-        print(json.dumps(whatif_to_dict(w), indent=2))
+        print(json.dumps(json_safe(whatif_to_dict(w)), indent=2))
         return 0
     _print(result, w)
     return 0
@@ -101,23 +116,54 @@ def _extension(text: str) -> str | float:
 
 
 def _g(grams: float) -> str:
-    """Grams with 3 significant digits (tiny runs stay readable)."""
+    """Grams with 3 significant digits (tiny runs stay readable; ``"n/a"`` when not finite)."""
     from carbonsdk.report import format_sig
 
     return format_sig(grams)
+
+
+def _duration(seconds: float) -> str:
+    """``"1d 2h"``, ``"45s"``...; ``"n/a"`` when not finite."""
+    from carbonsdk.report import NOT_AVAILABLE, is_finite
+    from carbonsdk.schedule.durations import format_duration
+
+    return format_duration(seconds) if is_finite(seconds) else NOT_AVAILABLE
+
+
+def _share(fraction: float) -> str:
+    """``"12%"``; ``"n/a"`` when not finite."""
+    from carbonsdk.report import NOT_AVAILABLE, is_finite
+
+    return f"{fraction:.0%}" if is_finite(fraction) else NOT_AVAILABLE
+
+
+def pause_and_resume_text(plan: Plan, max_extension_fraction: float) -> str:
+    """The Pause and Resume line: when it starts, its pauses and how much later it is done
+    (start delay plus pauses: a plan that waits 5 h and never pauses is done 5 h later)."""
+    from carbonsdk.report import finish_delay_s
+
+    done_s = finish_delay_s(plan)
+    start = f"start {_duration(plan.delay_s)} later, " if plan.delay_s > 0 else ""
+    pauses = "no pauses" if plan.pauses == 0 else f"{plan.pauses} pause(s)"
+    done = "done on time" if not done_s else f"done {_duration(done_s)} later"
+    return (
+        f"Pause and resume (up to {_share(max_extension_fraction)} longer): {start}{pauses}, "
+        f"{done}, {_g(plan.emissions_g)} g instead of {_g(plan.baseline_emissions_g)} g "
+        f"([bold]{_share(plan.savings_fraction)}[/bold] less)"
+    )
 
 
 def _print(result: RunResult, w: WhatIf) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from carbonsdk.schedule.durations import format_duration
+    from carbonsdk.report import format_energy_kwh, format_sig
 
     console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
     own = w.own
     console.print(f"[bold]What if run {result.run_id}[/bold] ({result.name}) had run "
-                  f"elsewhere or later: {result.energy_kwh:.4g} kWh, PUE {result.pue:g}, "
-                  f"{format_duration(result.duration_s)} from "
+                  f"elsewhere or later: {format_energy_kwh(result.energy_kwh)}, PUE "
+                  f"{format_sig(result.pue)}, {_duration(result.duration_s)} from "
                   f"{result.started_at.strftime('%Y-%m-%d %H:%M UTC')}")
     console.print(f"Recorded: {_g(result.emissions_g)} g CO2eq "
                   f"({result.intensity_source.provider}, {result.region.label})")
@@ -130,23 +176,22 @@ def _print(result: RunResult, w: WhatIf) -> None:
     for row in w.regions:
         vs = ""
         if own is not None and own.emissions_g > 0:
-            vs = f"{(row.emissions_g / own.emissions_g - 1):+.0%}"
+            ratio = row.emissions_g / own.emissions_g - 1
+            vs = f"{ratio:+.0%}" if math.isfinite(ratio) else "n/a"
         zone = f"[bold]{row.zone} (own)[/bold]" if row.is_own else row.zone
         est = "*" if row.estimated else ""
-        table.add_row(zone + est, f"{_g(row.emissions_g)}", f"{row.intensity_g_per_kwh:.0f}",
-                      vs)
+        intensity = row.intensity_g_per_kwh
+        table.add_row(zone + est, _g(row.emissions_g),
+                      f"{intensity:.0f}" if math.isfinite(intensity) else "n/a", vs)
     console.print(table)
     if w.flexible_start is not None:
         p = w.flexible_start
-        console.print(f"Flexible start (up to {format_duration(w.max_delay_s)} later): start "
-                      f"{format_duration(p.delay_s)} later, {_g(p.emissions_g)} g instead of "
-                      f"{_g(p.baseline_emissions_g)} g ([bold]{p.savings_fraction:.0%}[/bold] "
-                      "less)")
+        start = f"start {_duration(p.delay_s)} later" if p.delay_s > 0 else "start now"
+        console.print(f"Flexible start (up to {_duration(w.max_delay_s)} later): {start}, "
+                      f"{_g(p.emissions_g)} g instead of {_g(p.baseline_emissions_g)} g "
+                      f"([bold]{_share(p.savings_fraction)}[/bold] less)")
     if w.pause_and_resume is not None:
-        p = w.pause_and_resume
-        console.print(f"Pause and resume (up to {w.max_extension_fraction:.0%} longer): "
-                      f"{p.pauses} pause(s), done {format_duration(p.paused_s)} later, "
-                      f"{_g(p.emissions_g)} g ([bold]{p.savings_fraction:.0%}[/bold] less)")
+        console.print(pause_and_resume_text(w.pause_and_resume, w.max_extension_fraction))
     for note in w.notes:
         console.print(f"[dim]note: {note}[/dim]")
     if any(r.estimated for r in w.regions):

@@ -1,12 +1,17 @@
-"""Framework integrations: the Hugging Face ``Trainer``, PyTorch Lightning and Jupyter.
+"""Framework and tracker integrations.
 
 * :mod:`carbonsdk.integrations.huggingface`: ``CarbonCallback`` for ``transformers.Trainer``;
 * :mod:`carbonsdk.integrations.lightning`: ``CarbonCallback`` for ``lightning.pytorch.Trainer``
   (or ``pytorch_lightning``);
 * :mod:`carbonsdk.integrations.jupyter`: the ``%%measure`` cell magic
-  (``%load_ext carbonsdk.integrations.jupyter``).
+  (``%load_ext carbonsdk.integrations.jupyter``);
+* :mod:`carbonsdk.integrations.mlflow`, :mod:`carbonsdk.integrations.wandb`,
+  :mod:`carbonsdk.integrations.tensorboard`: ``autolog()`` sends every finished run to the
+  tracker (the :mod:`carbonsdk.sinks` registry); the callbacks above use the same code for
+  the trackers they find;
+* :mod:`carbonsdk.integrations.sinks`: the ``carbon/*`` names and values they all log.
 
-Importing this package imports no framework (nor torch): each submodule imports its framework
+Importing this package imports no framework or tracker (nor torch): each submodule imports its framework
 when it is imported, and raises :class:`ImportError` naming the package to install when it is
 missing. :class:`TrainingRun` is the framework-neutral part the callbacks share: one measured
 training run with epoch and step marks, live ``carbon/*`` metrics and the pause policy.
@@ -27,16 +32,13 @@ from typing import Any
 import attrs
 
 from carbonsdk.exceptions import ConfigurationError
+from carbonsdk.integrations.sinks import EMISSIONS_KEY, ENERGY_KEY, summary_metrics
 from carbonsdk.intensity.series import IntensitySeries
 from carbonsdk.result import RunResult
 from carbonsdk.tracking import MAX_MARKS, Run, RunOptions, Terminated, validate_options
 
 log = logging.getLogger("carbonsdk")
 
-#: metric name of the energy measured so far, kWh (all measured components)
-ENERGY_KEY = "carbon/energy_kwh"
-#: metric name of the emissions so far, g CO2eq (PUE included)
-EMISSIONS_KEY = "carbon/emissions_g"
 #: step marks stop at this many marks in a run, keeping room for epoch marks (a run keeps at
 #: most :data:`carbonsdk.tracking.MAX_MARKS`)
 STEP_MARK_BUDGET = MAX_MARKS - 1_000
@@ -280,12 +282,23 @@ class TrainingRun:
             return {}
 
     def final_metrics(self) -> dict[str, float]:
-        """The finished run's exact ``carbon/energy_kwh`` and ``carbon/emissions_g``; empty
-        when there is none or on observer ranks."""
+        """The finished run's exact figures, as every tracker sink logs them
+        (:func:`carbonsdk.integrations.sinks.summary_metrics`: ``carbon/energy_kwh``,
+        ``carbon/emissions_g``, ``carbon/intensity_g_per_kwh``, ``carbon/duration_s``,
+        ``carbon/energy_<component>_kwh``); empty when there is none or on observer ranks."""
         result = self.result
         if result is None or not self.logs:
             return {}
-        return {ENERGY_KEY: result.energy_kwh, EMISSIONS_KEY: result.emissions_g}
+        return summary_metrics(result)
+
+    def add_flags(self, flags: tuple[str, ...]) -> None:
+        """Add ``flags`` to the latest finished run's result (a tracker the callback sent it
+        to failed: ``sink-failed:<name>``). The ledger keeps the record it already has."""
+        run = self.run
+        if not flags or run is None or self._open or run.result is None:
+            return
+        run.result = attrs.evolve(
+            run.result, flags=tuple(dict.fromkeys((*run.result.flags, *flags))))
 
     # -- pausing ------------------------------------------------------------------------------
 

@@ -2,19 +2,22 @@
 
 Data (``carbonsdk/data/``, built by ``tools/build_dataset.py``; licences in DATA_LICENSES.md):
 
-* hourly series, g/kWh, per grid zone and year: Electricity Maps Data Portal files 2021–2024
-  (ODbL 1.0; consumption-based, with a *direct* and a *life-cycle* value per hour and a flag for
-  estimated hours), and for four U.S. balancing authorities the 2022 EIA-930 series of
-  HewlettPackard/dc-rl (MIT; production-based, life-cycle only);
+* hourly series, g/kWh, per grid zone, year and basis: Electricity Maps Data Portal data
+  2021–2024 (ODbL 1.0; consumption-based). 48 zones have *life-cycle* values for 2021–2024 (the
+  2025-01-27 release; where only OpenDC's parquet conversion has a zone, no estimation flags
+  were published and none are set); *direct* values come from the Data Portal CSV files only,
+  for some zones from an older release (the dataset label names it), with a flag per
+  estimated hour. One series per zone, year and basis: releases are never spliced within a
+  series (``tools/build_dataset.py`` picks the newest);
 * Ember's annual country averages, every year from 2019 (CC BY 4.0; life-cycle,
   production-based);
 * Google Cloud's per-region CFE and grid intensity (Apache-2.0), exposed for reference.
 
 **Basis.** The default is ``"lifecycle"`` (Electricity Maps' LCA column), because Ember's annual
 figures, the fallback for zones without hourly data, are life-cycle too. ``"direct"``
-(operational emissions only) is selectable and served only where the data has it (the Electricity
-Maps zones); series of different bases are never spliced, so asking for ``direct`` where only
-life-cycle data exists raises :class:`ProviderError`.
+(operational emissions only) is selectable and served only where the data has it; series of
+different bases are never spliced, so asking for ``direct`` where only life-cycle data exists
+raises :class:`ProviderError`.
 
 **Time.** Steps are whole UTC hours, hour-start stamped. A time outside the embedded years takes
 the value of the same month, weekday and hour (UTC) from the nearest year with data (the closest
@@ -73,6 +76,8 @@ class _Entry:
     offset: int
     length: int
     mean_g_per_kwh: Mapping[str, float]
+    #: False when the source published no estimation flags (only filled gaps are flagged)
+    flags: bool = True
 
     @property
     def end_s(self) -> int:
@@ -110,6 +115,7 @@ def _index() -> _Index:
             offset=int(e["offset"]),
             length=int(e["length"]),
             mean_g_per_kwh=dict(e["mean_g_per_kwh"]),
+            flags=bool(e.get("flags", True)),
         )
         for i, e in enumerate(doc["series"])
     )
@@ -297,9 +303,13 @@ def _hourly_label(zone: str, basis: str, used: set[int] | None) -> str:
         accounting = meta["accounting"].split(" (")[0]
         if dataset_id.startswith("em-"):
             column = "LCA" if basis == "lifecycle" else "direct"
+            release = meta.get("vintage", "")
+            release = f" ({release})" if release.endswith("release") else ""
+            unflagged = any(not e.flags for e in entries if e.dataset == dataset_id)
+            flags = ", no estimation flags published" if unflagged else ""
             parts.append(
-                f"Electricity Maps hourly {zone} {years}, {column} values, {accounting}, "
-                f"ODbL 1.0, via {meta['host']}"
+                f"Electricity Maps hourly {zone} {years}{release}, {column} values, "
+                f"{accounting}{flags}, ODbL 1.0, via {meta['host']}"
             )
         else:
             parts.append(

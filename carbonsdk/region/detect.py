@@ -7,12 +7,23 @@ None instead of raising, in the manner of OpenTelemetry resource detectors. Wire
 
 * AWS EC2 IMDS: ``PUT /latest/api/token`` with ``X-aws-ec2-metadata-token-ttl-seconds``
   (IMDSv2) returns a token; ``GET /latest/meta-data/placement/region`` with
-  ``X-aws-ec2-metadata-token`` returns the region code as plain text (``us-east-1``). When the
-  token request is answered 403, 404 or 405 the GET is sent without a token (IMDSv1), as
-  botocore's ``IMDSFetcher`` does.
+  ``X-aws-ec2-metadata-token`` returns the region code as plain text (``us-east-1``). As
+  botocore's ``IMDSFetcher._fetch_metadata_token`` does, the GET is sent without a token
+  (IMDSv1) when the token request is answered 403, 404 or 405, times out, or fails to connect;
+  only a 400 (a malformed request) ends the AWS lookup. The token request gets at most half of
+  the time left, so the IMDSv1 GET still fits in the same budget. Region codes of every AWS
+  partition are accepted (``us-east-1``, ``cn-north-1``, ``us-gov-west-1``, ``us-isob-east-1``,
+  the European Sovereign Cloud's ``eusc-de-east-1``; botocore ``data/partitions.json``
+  ``regionRegex`` values); a code the packaged table lacks keeps provider and code with the
+  zone unknown, and is logged as a warning.
 * GCP metadata server: ``GET /computeMetadata/v1/instance/zone`` with ``Metadata-Flavor:
   Google`` returns ``projects/PROJECT_NUMBER/zones/us-central1-a``; the region is the zone
-  without its last ``-x``. The reply must carry ``Metadata-Flavor: Google``.
+  without its last ``-x``. Cloud Run and Cloud Functions (``K_CONFIGURATION`` or
+  ``FUNCTION_TARGET`` set) have no GCE zone: there ``GET .../instance/region`` returns
+  ``projects/PROJECT_NUMBER/regions/us-central1`` (the Cloud Run container contract; the
+  OpenTelemetry GCP detector's ``FaaSCloudRegion`` reads the same attribute). It is asked first
+  on those platforms, and elsewhere when the zone is missing or not a GCE zone. Every reply must
+  carry ``Metadata-Flavor: Google``.
 * Azure IMDS: ``GET /metadata/instance/compute/location?api-version=2021-02-01&format=text``
   with ``Metadata: true`` returns the location as plain text (``westus2``).
 
@@ -23,6 +34,7 @@ Results for the default (real) endpoints are cached for the life of the process;
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import re
 import threading
@@ -33,6 +45,7 @@ from carbonsdk import config
 from carbonsdk.exceptions import CarbonSDKError
 from carbonsdk.http import HttpError, request
 from carbonsdk.region.base import Region
+from carbonsdk.region.parse import AWS_REGION_RE
 from carbonsdk.region.table import cloud_region
 
 log = logging.getLogger(__name__)
@@ -46,13 +59,17 @@ AZURE_API_VERSION = "2021-02-01"
 #: Lifetime requested for an IMDSv2 session token, seconds (AWS allows 1 to 21600).
 AWS_TOKEN_TTL_S = 60
 
-_AWS_REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
 _GCP_ZONE_RE = re.compile(r"^projects/[^/\s]+/zones/([a-z]+-[a-z]+\d+)-[a-z]$")
+_GCP_REGION_RE = re.compile(r"^projects/[^/\s]+/regions/([a-z]+-[a-z]+\d+)$")
+#: Environment variables set on Cloud Run (``K_CONFIGURATION``) and Cloud Functions
+#: (``FUNCTION_TARGET``), as the OpenTelemetry GCP detector checks them.
+GCP_FAAS_ENV = ("K_CONFIGURATION", "FUNCTION_TARGET")
 _AZURE_LOCATION_RE = re.compile(r"^[a-z][a-z0-9]*$")
 _MAX_ANSWER_CHARS = 200
 
 _cache_lock = threading.Lock()
 _cache: dict[tuple[str, str, str], Region | None] = {}
+_warned: set[tuple[str, str]] = set()
 
 
 def clear_detection_cache() -> None:
@@ -65,7 +82,14 @@ def _region(provider: str, code: str, source: str) -> Region:
     entry = cloud_region(provider, code)
     if entry is None:
         # a real region our table does not know yet: keep provider and code, zone unknown
-        log.info("carbonsdk: detected %s region %s is not in the packaged table", provider, code)
+        if (provider, code) not in _warned:
+            _warned.add((provider, code))
+            log.warning(
+                "carbonsdk: detected %s region %s is not in the packaged region table: its "
+                "grid zone is unknown (pass region='<zone>' to set it)",
+                provider,
+                code,
+            )
         return Region(provider=provider, code=code, zone=None, source=source, country=None)
     return Region(
         provider=provider, code=code, zone=entry.zone, source=source, country=entry.country
@@ -81,24 +105,27 @@ def _answer(text: str) -> str | None:
 
 def detect_aws(base_url: str, deadline_s: float) -> Region | None:
     """Region from the AWS EC2 instance metadata service at ``base_url`` (IMDSv2, IMDSv1
-    fallback), or None. ``deadline_s`` is a :func:`time.monotonic` value."""
+    fallback as botocore does), or None. ``deadline_s`` is a :func:`time.monotonic` value."""
     base = base_url.rstrip("/")
     headers: dict[str, str] = {}
+    # the token request may use half the time left: an IMDSv1 GET must still fit
+    token_deadline_s = time.monotonic() + max(0.0, deadline_s - time.monotonic()) / 2.0
     try:
         token = request(
             "PUT",
             f"{base}/latest/api/token",
             headers={"X-aws-ec2-metadata-token-ttl-seconds": str(AWS_TOKEN_TTL_S)},
             retries=0,
-            deadline_s=deadline_s,
+            deadline_s=token_deadline_s,
             trust_env=False,
         ).text.strip()
         if token:
             headers["X-aws-ec2-metadata-token"] = token
     except HttpError as exc:
-        if exc.status not in (403, 404, 405):
-            return None
-        # IMDSv2 unavailable but the service answered: try IMDSv1 (botocore does the same)
+        if exc.status == 400:
+            return None  # botocore raises BadIMDSRequestError: the request itself is wrong
+        # refused (403/404/405), another status, timed out or unreachable: botocore's token
+        # fetch returns None in all these cases and the metadata GET goes without a token
     try:
         text = request(
             "GET",
@@ -111,18 +138,18 @@ def detect_aws(base_url: str, deadline_s: float) -> Region | None:
     except CarbonSDKError:
         return None
     code = _answer(text)
-    if code is None or not _AWS_REGION_RE.match(code):
+    if code is None or not AWS_REGION_RE.match(code):
         return None
     return _region("aws", code, "aws-imds")
 
 
-def detect_gcp(base_url: str, deadline_s: float) -> Region | None:
-    """Region from the GCP metadata server at ``base_url`` (instance zone without its last
-    ``-x``), or None. ``deadline_s`` is a :func:`time.monotonic` value."""
+def _gcp_get(base_url: str, attribute: str, deadline_s: float) -> str | None:
+    """One metadata attribute (``instance/zone``), or None; the reply must come from Google's
+    metadata server (``Metadata-Flavor: Google``)."""
     try:
         resp = request(
             "GET",
-            f"{base_url.rstrip('/')}/computeMetadata/v1/instance/zone",
+            f"{base_url.rstrip('/')}/computeMetadata/v1/{attribute}",
             headers={"Metadata-Flavor": "Google"},
             retries=0,
             deadline_s=deadline_s,
@@ -132,11 +159,36 @@ def detect_gcp(base_url: str, deadline_s: float) -> Region | None:
         return None
     if resp.headers.get("metadata-flavor", "").strip() != "Google":
         return None  # not Google's metadata server (a proxy or captive portal answered)
-    zone = _answer(resp.text)
+    return _answer(resp.text)
+
+
+def _gcp_from_zone(base_url: str, deadline_s: float) -> str | None:
+    zone = _gcp_get(base_url, "instance/zone", deadline_s)
     match = _GCP_ZONE_RE.match(zone) if zone else None
-    if match is None:
-        return None
-    return _region("gcp", match.group(1), "gcp-metadata")
+    return match.group(1) if match else None
+
+
+def _gcp_from_region(base_url: str, deadline_s: float) -> str | None:
+    region = _gcp_get(base_url, "instance/region", deadline_s)
+    match = _GCP_REGION_RE.match(region) if region else None
+    return match.group(1) if match else None
+
+
+def detect_gcp(base_url: str, deadline_s: float) -> Region | None:
+    """Region from the GCP metadata server at ``base_url``: the instance zone without its last
+    ``-x``, or ``instance/region`` on Cloud Run / Cloud Functions (asked first there, and
+    elsewhere when there is no GCE zone), or None. ``deadline_s`` is a :func:`time.monotonic`
+    value."""
+    order = [_gcp_from_zone, _gcp_from_region]
+    if any(os.environ.get(name) for name in GCP_FAAS_ENV):
+        order.reverse()
+    for lookup in order:
+        if time.monotonic() >= deadline_s:
+            return None
+        code = lookup(base_url, deadline_s)
+        if code is not None:
+            return _region("gcp", code, "gcp-metadata")
+    return None
 
 
 def detect_azure(base_url: str, deadline_s: float) -> Region | None:

@@ -27,7 +27,10 @@ class CloudRegion:
     (``"us-east-1"``); ``display_name``: the provider's name for it; ``city``: the most specific
     public location (may be a state or country, empty when unpublished); ``country``: ISO 3166-1
     alpha-2; ``zone``: Electricity Maps grid zone id; ``source``: ``;``-separated provenance
-    tokens (which public files establish the region, its location and its zone).
+    tokens (which public files establish the region, its location and its zone);
+    ``zone_source``: where the zone assignment comes from, in words (for the few regions whose
+    zone was changed after review, e.g. ``aws:us-west-2`` -> ``US-NW-BPAT``, the reason and its
+    sources).
     """
 
     provider: str
@@ -37,6 +40,7 @@ class CloudRegion:
     country: str
     zone: str
     source: str
+    zone_source: str = ""
 
     @property
     def key(self) -> str:

@@ -23,7 +23,8 @@ class DeviceInfo:
     ``"rapl"``, ``"model-cpu-utilisation"``, ``"model-ram-size"``); ``estimated`` is True for
     models, False for hardware counters and power readings. ``index`` is the GPU index as the
     process sees it (0..n-1 in ``CUDA_VISIBLE_DEVICES`` order; the NVML index is in ``detail``),
-    ``detail`` also documents a model's coefficients and source.
+    ``detail`` also documents a model's coefficients and source. ``max_power_w``: the
+    plausibility bound of a reading (W), None for the sampler's generic bound.
     """
 
     component: str
@@ -34,6 +35,9 @@ class DeviceInfo:
     index: int | None = None
     uuid: str | None = None
     detail: str = ""
+    #: the most this device can draw, W (e.g. 2 x a GPU's power limit); an energy reading
+    #: implying more is a glitch. None: the sampler's generic bound
+    max_power_w: float | None = None
 
 
 class EnergySensor(Protocol):

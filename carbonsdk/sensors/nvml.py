@@ -341,6 +341,13 @@ def _gpu_info(
             uuid = _text(lib.nvmlDeviceGetUUID(handle))
         except Exception:
             uuid = None
+    max_power_w: float | None = None
+    try:  # transients exceed the limit briefly, never 2x over a whole sampling interval
+        limit_mw = lib.nvmlDeviceGetPowerManagementLimit(handle)
+        if isinstance(limit_mw, (int, float)) and limit_mw > 0:
+            max_power_w = 2.0 * float(limit_mw) / 1000.0
+    except Exception:
+        max_power_w = None
     how = (
         "total-energy counter deltas (mJ)"
         if method == METHOD_COUNTER
@@ -355,6 +362,7 @@ def _gpu_info(
         index=ordinal,
         uuid=uuid,
         detail=f"NVML index {nvml_index}; {how}",
+        max_power_w=max_power_w,
     )
 
 

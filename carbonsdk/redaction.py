@@ -1,0 +1,53 @@
+"""Keeping secrets out of what the SDK records: a command line stored with a run
+(``carbonsdk run``'s ``tags.command``) has the values of secret-looking arguments replaced."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+#: what replaces a secret value
+REDACTED = "***"
+
+#: option names whose value is a secret (``--token=...``, ``--api-key ...``, ``-p``-style not)
+_SECRET_OPTION = re.compile(
+    r"^--?[\w.-]*(token|secret|passw(or)?d|pwd|api[-_]?key|access[-_]?key|private[-_]?key|"
+    r"auth|credential|key)s?$",
+    re.IGNORECASE,
+)
+#: ``NAME=value`` arguments (env-style) whose name says secret: ``*_KEY``, ``*_TOKEN``, ...
+_SECRET_ASSIGNMENT = re.compile(
+    r"^([A-Za-z_][A-Za-z0-9_]*(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|CREDENTIALS?|AUTH)"
+    r"[A-Za-z0-9_]*)=(.+)$",
+    re.IGNORECASE,
+)
+#: ``scheme://user:password@host``
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/\s:@]+:)(?P<pw>[^/\s@]+)@",
+                           re.IGNORECASE)
+
+
+def redact_argv(argv: Sequence[str]) -> list[str]:
+    """``argv`` with the values of secret-looking arguments replaced by ``***``: options named
+    like a secret (``--token=X``, ``--api-key X``, ``--password X``), ``NAME_KEY=X`` style
+    assignments, and passwords in URLs (``https://user:X@host``). Everything else is kept."""
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append(REDACTED)
+            hide_next = False
+            continue
+        name, sep, _value = arg.partition("=")
+        if arg.startswith("-") and _SECRET_OPTION.match(name):
+            if sep:
+                out.append(f"{name}={REDACTED}")
+            else:
+                out.append(arg)
+                hide_next = True
+            continue
+        match = _SECRET_ASSIGNMENT.match(arg)
+        if match and not arg.startswith("-"):
+            out.append(f"{match.group(1)}={REDACTED}")
+            continue
+        out.append(_URL_PASSWORD.sub(lambda m: f"{m.group('head')}{REDACTED}@", arg))
+    return out
