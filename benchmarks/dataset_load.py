@@ -4,7 +4,7 @@ Measures, with the in-process caches cleared before each measurement:
 
 * the index (``intensity.json``) and the region table (``regions.json``);
 * every zone-year from ``hourly.bin`` (decompress + decode, both bases), cold: min / median /
-  max over all 92 zone-years, against the 50 ms target;
+  max over all zone-years (220 series since the OpenDC release), against the 50 ms target;
 * all zones at once (every zone-year), as a whole;
 * one provider call (a day of hourly steps) after the zone-year is cached.
 

@@ -11,14 +11,14 @@ REDACTED = "***"
 
 #: option names whose value is a secret (``--token=...``, ``--api-key ...``, ``-p``-style not)
 _SECRET_OPTION = re.compile(
-    r"^--?[\w.-]*(token|secret|passw(or)?d|pwd|api[-_]?key|access[-_]?key|private[-_]?key|"
+    r"^--?([\w.-]*[-_.])?(token|secret|passw(or)?d|pwd|api[-_]?key|access[-_]?key|private[-_]?key|"
     r"auth|credential|key)s?$",
     re.IGNORECASE,
 )
 #: ``NAME=value`` arguments (env-style) whose name says secret: ``*_KEY``, ``*_TOKEN``, ...
 _SECRET_ASSIGNMENT = re.compile(
-    r"^([A-Za-z_][A-Za-z0-9_]*(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|CREDENTIALS?|AUTH)"
-    r"[A-Za-z0-9_]*)=(.+)$",
+    r"^((?:[A-Za-z0-9]+_)*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|CREDENTIALS?|AUTH)"
+    r"(?:_[A-Za-z0-9]+)*)=(.+)$",
     re.IGNORECASE,
 )
 #: ``scheme://user:password@host``

@@ -483,9 +483,7 @@ def whatif_lines(result: RunResult, whatif: WhatIf | None) -> list[str]:
         return []
     baseline_g = whatif_baseline_g(result, whatif)
     lines: list[str] = []
-    regions = [
-        r for r in (whatif.regions or ()) if r is not None and is_finite(r.emissions_g)
-    ]
+    regions = [r for r in (whatif.regions or ()) if r is not None and is_finite(r.emissions_g)]
     if len(regions) > 1 and is_finite(baseline_g) and baseline_g > 0:
         clean = min(regions, key=lambda r: r.emissions_g)
         dirty = max(regions, key=lambda r: r.emissions_g)
@@ -514,9 +512,7 @@ def whatif_lines(result: RunResult, whatif: WhatIf | None) -> list[str]:
             f"({format_emissions_g(_saved_g(result, pr))}{paused})"
         )
     if not plans:
-        plans.append(
-            f"starting later or pausing would save under {MIN_SAVING_FRACTION * 100:.0f}%"
-        )
+        plans.append(f"starting later or pausing would save under {MIN_SAVING_FRACTION * 100:.0f}%")
     lines.append(" · ".join(plans))
     return lines
 
@@ -766,8 +762,10 @@ class RunReport:
             rank = f"rank {j.rank}/{j.world_size}" if j.rank is not None else "rank ?"
             row("job", (f"{j.job_id or 'no job id'} · {rank} · node {j.node} · {j.role}", ""))
         if r.marks:
-            row("marks", (f"{len(r.marks)} (first {r.marks[0].label!r}, last "
-                          f"{r.marks[-1].label!r})", "dim"))
+            row(
+                "marks",
+                (f"{len(r.marks)} (first {r.marks[0].label!r}, last {r.marks[-1].label!r})", "dim"),
+            )
         if r.flags:
             row("flags", (", ".join(r.flags), "yellow"))
         if r.error:
@@ -832,8 +830,10 @@ def job_flag_text(flag: str) -> str:
     if name == "overlapping-host-runs":
         return f"node {arg} has overlapping host-mode runs: energy may be counted twice"
     if name == "nodes-share-machine":
-        return (f"several nodes ran on machine {arg}: if they measured the same devices, "
-                "energy is counted twice")
+        return (
+            f"several nodes ran on machine {arg}: if they measured the same devices, "
+            "energy is counted twice"
+        )
     return _JOB_FLAG_TEXT.get(flag, flag)
 
 
@@ -867,24 +867,43 @@ class JobReport:
         head.add_column(style="bold", no_wrap=True, width=10)
         head.add_column(overflow="fold")
         expected = f" of {j.expected_nodes}" if j.expected_nodes is not None else ""
-        head.add_row(txt("job"), txt(f"{j.job_id} · {j.launcher} · {len(j.nodes)}{expected} "
-                                     f"node(s) · {len(j.runs)} run(s)"))
-        head.add_row(txt("duration"), txt(f"{format_duration_s(j.duration_s)}  "
-                                          f"{format_time(j.started_at)} UTC"))
-        comps = " · ".join(f"{c} {format_energy_kwh(j.energy_by_component_kwh[c])}"
-                           for c in COMPONENT_ORDER if c in j.energy_by_component_kwh)
-        head.add_row(txt("energy"), Text.assemble(txt(format_energy_kwh(j.energy_kwh), "bold"),
-                                                  txt(f"  {comps}" if comps else "", "dim")))
-        mean = (f" · {format_sig(j.intensity_g_per_kwh)} g/kWh mean"
-                if j.intensity_g_per_kwh is not None else "")
-        head.add_row(txt("emissions"), Text.assemble(
-            txt(f"{format_emissions_g(j.emissions_g)} CO2eq", "bold"), txt(mean)))
+        head.add_row(
+            txt("job"),
+            txt(
+                f"{j.job_id} · {j.launcher} · {len(j.nodes)}{expected} "
+                f"node(s) · {len(j.runs)} run(s)"
+            ),
+        )
+        head.add_row(
+            txt("duration"),
+            txt(f"{format_duration_s(j.duration_s)}  {format_time(j.started_at)} UTC"),
+        )
+        comps = " · ".join(
+            f"{c} {format_energy_kwh(j.energy_by_component_kwh[c])}"
+            for c in COMPONENT_ORDER
+            if c in j.energy_by_component_kwh
+        )
+        head.add_row(
+            txt("energy"),
+            Text.assemble(
+                txt(format_energy_kwh(j.energy_kwh), "bold"),
+                txt(f"  {comps}" if comps else "", "dim"),
+            ),
+        )
+        mean = (
+            f" · {format_sig(j.intensity_g_per_kwh)} g/kWh mean"
+            if j.intensity_g_per_kwh is not None
+            else ""
+        )
+        head.add_row(
+            txt("emissions"),
+            Text.assemble(txt(f"{format_emissions_g(j.emissions_g)} CO2eq", "bold"), txt(mean)),
+        )
         same_as = _equivalents_line(j.emissions_g)
         if same_as:
             head.add_row(txt("same as"), txt(same_as))
 
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False,
-                      safe_box=ascii_only)
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, safe_box=ascii_only)
         table.add_column(txt("node"), overflow="fold")
         table.add_column(txt("ranks"), overflow="fold")
         table.add_column(txt("zone"), overflow="fold")
@@ -897,10 +916,14 @@ class JobReport:
             if n.intensity_estimated:
                 zone += "*"
             table.add_row(
-                txt(n.node), txt(ranks), txt(zone, "" if n.region.known else "bold red"),
-                txt(format_energy_kwh(n.energy_kwh)), txt(format_emissions_g(n.emissions_g)),
+                txt(n.node),
+                txt(ranks),
+                txt(zone, "" if n.region.known else "bold red"),
+                txt(format_energy_kwh(n.energy_kwh)),
+                txt(format_emissions_g(n.emissions_g)),
                 txt(format_sig(n.intensity_g_per_kwh) if n.intensity_g_per_kwh else "–"),
-                style=None if n.status == "completed" else "yellow")
+                style=None if n.status == "completed" else "yellow",
+            )
         parts: list[object] = [head, table]
         if any(n.intensity_estimated for n in j.nodes):
             parts.append(txt("* intensity estimated for some intervals", "dim"))

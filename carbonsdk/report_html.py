@@ -212,9 +212,11 @@ def _steps(result: RunResult) -> tuple[list[float], list[float]]:
 
 
 def _resampled(result: RunResult, rates: Sequence[float]) -> list[float | None]:
+    """``rates`` per interval, resampled to :data:`MAX_POINTS` buckets when the timeline is
+    longer; a value that is not finite is missing (None)."""
     tl = result.timeline
     if len(tl) <= MAX_POINTS:
-        return list(rates)
+        return [v if is_finite(v) else None for v in rates]
     return bucket_means(
         [iv.start.timestamp() for iv in tl],
         [iv.end.timestamp() for iv in tl],
@@ -359,7 +361,7 @@ def intensity_chart(result: RunResult) -> str:
             f'fill="none" stroke="{INTENSITY_COLOR}" stroke-width="2" stroke-dasharray="6 4" '
             f'd="{_step_path(frame, starts, ends, estimated)}"><title>estimated</title></path>'
         )
-    if result.intensity_g_per_kwh is not None:
+    if result.intensity_g_per_kwh is not None and is_finite(result.intensity_g_per_kwh):
         y = _fmt(frame.y(result.intensity_g_per_kwh))
         body.append(
             f'<line class="mean" x1="{frame.left}" x2="{frame.right}" y1="{y}" y2="{y}" '
@@ -381,7 +383,7 @@ def emissions_chart(result: RunResult) -> str:
     total = 0.0
     stride = max(1, math.ceil(len(tl) / MAX_POINTS))
     for i, iv in enumerate(tl):
-        total += iv.emissions_g
+        total += iv.emissions_g if is_finite(iv.emissions_g) else 0.0  # n/a adds nothing
         if (i + 1) % stride == 0 or i == len(tl) - 1:
             xs.append(iv.end.timestamp())
             ys.append(total)
@@ -547,13 +549,19 @@ def _marks_table(result: RunResult) -> str:
             f"<td>{_e(format_energy_kwh(m.energy_kwh))}</td>"
             f"<td>{_e(format_energy_kwh(max(0.0, since)))}</td></tr>"
         )
-    note = (f'<p class="muted">{len(marks)} of {len(result.marks)} marks shown.</p>'
-            if len(marks) < len(result.marks) else "")
+    note = (
+        f'<p class="muted">{len(marks)} of {len(result.marks)} marks shown.</p>'
+        if len(marks) < len(result.marks)
+        else ""
+    )
     return (
         "<section><h2>Marks</h2>"
         '<table class="marks"><thead><tr><th>time (UTC)</th><th>label</th><th>data</th>'
         "<th>energy so far</th><th>since the previous row</th></tr></thead><tbody>"
-        + "".join(rows) + "</tbody></table>" + note + "</section>"
+        + "".join(rows)
+        + "</tbody></table>"
+        + note
+        + "</section>"
     )
 
 
@@ -566,7 +574,7 @@ def _energy_table(result: RunResult) -> str:
             rows.append(
                 f'<tr><td>{_e(comp)}</td><td colspan="3" class="muted">not measured: '
                 f"{_e(short_reason(reason))}"
-                f'<br><small>{_e(reason)}</small></td></tr>'
+                f"<br><small>{_e(reason)}</small></td></tr>"
             )
             continue
         kwh = result.energy_by_component_kwh.get(comp, 0.0)
@@ -647,17 +655,23 @@ def _metadata(result: RunResult) -> str:
         pairs.append(("pauses", str(len(result.pauses))))
     if result.job is not None:
         j = result.job
-        pairs.append(("job", f"<code>{_e(j.job_id or 'no job id')}</code> · {_e(j.launcher)} · "
-                             f"rank {_e(str(j.rank))}/{_e(str(j.world_size))} · node "
-                             f"{_e(j.node)} · {_e(j.role)}"))
+        pairs.append(
+            (
+                "job",
+                f"<code>{_e(j.job_id or 'no job id')}</code> · {_e(j.launcher)} · "
+                f"rank {_e(str(j.rank))}/{_e(str(j.world_size))} · node "
+                f"{_e(j.node)} · {_e(j.role)}",
+            )
+        )
     if result.attribution:
         att = result.attributed_energy_by_component_kwh
         for comp, how in result.attribution.items():
             value = format_energy_kwh(att[comp]) if comp in att else "–"
             pairs.append((f"this process tree: {comp}", f"{_e(value)} · {_e(how)}"))
         if result.attributed_emissions_g is not None:
-            pairs.append(("this process tree: CO2eq",
-                          _e(format_emissions_g(result.attributed_emissions_g))))
+            pairs.append(
+                ("this process tree: CO2eq", _e(format_emissions_g(result.attributed_emissions_g)))
+            )
     for key, value in sorted(result.tags.items()):
         pairs.append((f"tag {key}", _e(str(value))))
     for key, value in sorted(result.host.items()):

@@ -99,12 +99,14 @@ def register(sink: Sink, *, name: str | None = None) -> SinkHandle:
     callable or ``name`` is not valid."""
     if not callable(sink):
         raise ConfigurationError(
-            f"sink={sink!r} is not valid: expected a callable taking a carbonsdk.RunResult")
+            f"sink={sink!r} is not valid: expected a callable taking a carbonsdk.RunResult"
+        )
     if name is None:
         name = _default_name(sink)
     elif not isinstance(name, str) or not _NAME_RE.match(name):
         raise ConfigurationError(
-            f"name={name!r} is not valid: expected 1-64 letters, digits, '_', '.' or '-'")
+            f"name={name!r} is not valid: expected 1-64 letters, digits, '_', '.' or '-'"
+        )
     with _lock:
         for handle in _handles:
             if handle.sink is sink:
@@ -120,7 +122,8 @@ def unregister(handle: SinkHandle) -> bool:
     ``handle`` is not a :class:`SinkHandle`."""
     if not isinstance(handle, SinkHandle):
         raise ConfigurationError(
-            f"handle={handle!r} is not valid: expected the SinkHandle that register() returned")
+            f"handle={handle!r} is not valid: expected the SinkHandle that register() returned"
+        )
     with _lock:
         for i, h in enumerate(_handles):
             if h is handle:
@@ -135,16 +138,26 @@ def registered() -> tuple[SinkHandle, ...]:
         return tuple(_handles)
 
 
-def _failed(name: str, exc: BaseException) -> None:
+def failure_flag(name: str, exc: BaseException) -> str:
+    """Record that the sink (or tracker) ``name`` failed with ``exc``: logged as a warning the
+    first time per ``name`` in the process, at debug level after that; returns the flag for the
+    run, ``sink-failed:<name>``. For code that sends a run to a tracker outside :func:`emit`
+    (the framework callbacks)."""
     with _lock:
         first = name not in _warned
         _warned.add(name)
     if first:
-        log.warning("carbonsdk: the %s sink failed (%s: %s); the run is flagged "
-                    "sink-failed:%s, later failures of this sink are logged at debug level",
-                    name, type(exc).__name__, exc, name)
+        log.warning(
+            "carbonsdk: the %s sink failed (%s: %s); the run is flagged "
+            "sink-failed:%s, later failures of this sink are logged at debug level",
+            name,
+            type(exc).__name__,
+            exc,
+            name,
+        )
     else:
         log.debug("carbonsdk: the %s sink failed again", name, exc_info=exc)
+    return FAILED_FLAG_PREFIX + name
 
 
 def emit(result: RunResult) -> tuple[str, ...]:
@@ -170,8 +183,7 @@ def emit(result: RunResult) -> tuple[str, ...]:
                 if extra is not None:
                     flags.extend(f for f in extra if isinstance(f, str) and f)
             except Exception as exc:
-                _failed(handle.name, exc)
-                flags.append(FAILED_FLAG_PREFIX + handle.name)
+                flags.append(failure_flag(handle.name, exc))
     finally:
         _emitting.active = False
     return tuple(dict.fromkeys(flags))
@@ -189,6 +201,7 @@ __all__ = [
     "Sink",
     "SinkHandle",
     "emit",
+    "failure_flag",
     "register",
     "registered",
     "unregister",

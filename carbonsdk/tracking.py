@@ -993,7 +993,11 @@ class Run:
             "interrupted", end_s, aligned=None, source=series.source, region=region, flags=(),
             error=None)
         full = self._checkpoint_seq % CHECKPOINT_FULL_EVERY == 0
-        record = checkpoint_record(partial, self._checkpoint_seq, _intervals(aligned), full=full)
+        # marks are incremental: each checkpoint carries only the marks since the previous one
+        marks_from: int = getattr(self, "_marks_checkpointed", 0)
+        record = checkpoint_record(partial, self._checkpoint_seq, _intervals(aligned), full=full,
+                                   marks_from=marks_from)
+        self._marks_checkpointed = len(partial.marks)
         self._writer.write(record)
         self._checkpoint_seq += 1
         self._checkpointed_until_s = end_s

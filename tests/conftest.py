@@ -18,6 +18,8 @@ _CLEARED = (
     "WATTTIME_PASSWORD",
     "CUDA_VISIBLE_DEVICES",
     "CARBONSDK_JOB_ID",
+    "EIA_API_KEY",
+    "ENTSOE_API_TOKEN",
 )
 #: launcher variables: a test run inside torchrun / SLURM / MPI must not look distributed
 _LAUNCH_PREFIXES = ("SLURM_", "OMPI_", "PMI_", "PMIX_", "TORCHELASTIC_", "MPI_LOCAL")

@@ -1,9 +1,11 @@
-"""``carbonsdk report`` through a real subprocess: the report, --statement, --html, --json and
-every error path."""
+"""``carbonsdk report`` through a real subprocess: the report, --statement, --html, --json,
+every error path, a ledger holding NaN / Infinity, and the what-if the CLI hands in."""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -12,7 +14,8 @@ from pathlib import Path
 import pytest
 from conftest_report import START, make_run
 
-from carbonsdk.ledger import append_run
+from carbonsdk.cli.report import json_safe
+from carbonsdk.ledger import append_run, result_to_record
 
 IDS = ("3f2a9c1e" + "0" * 24, "3f2b0000" + "1" * 24, "a7c1d2e3" + "2" * 24)
 
@@ -197,3 +200,61 @@ def test_unknown_option(subprocess_env: dict[str, str]) -> None:
     proc = cli(subprocess_env, "report", "--pdf", "x.pdf")
     assert proc.returncode == 2
     assert "--pdf" in one_line(proc.stderr)
+
+
+def _nan_ledger(tmp_path: Path) -> Path:
+    """A ledger whose record holds NaN and Infinity (hand-edited, or written by another tool:
+    carbonsdk's own writer refuses them, Python's json reader accepts them)."""
+    record = result_to_record(make_run("full", run_id=IDS[0]))
+    record["duration_s"] = math.nan
+    record["energy_kwh"] = math.inf
+    record["emissions_g"] = math.nan
+    record["timeline"][2]["energy_kwh"] = math.nan
+    path = tmp_path / "nan.jsonl"
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    assert "NaN" in path.read_text(encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("columns", ["80", "60"])
+def test_non_finite_values_from_a_ledger_print_na(
+    tmp_path: Path, subprocess_env: dict[str, str], columns: str
+) -> None:
+    path = _nan_ledger(tmp_path)
+    proc = cli(dict(subprocess_env, COLUMNS=columns), "report", "--ledger", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert "n/a" in proc.stdout and "Traceback" not in proc.stderr
+    assert not re.search(r"\b(nan|inf)\b", proc.stdout, re.IGNORECASE)
+    assert max(len(line) for line in proc.stdout.splitlines()) == int(columns)
+    statement = cli(subprocess_env, "report", "--statement", "--ledger", str(path))
+    assert statement.returncode == 0 and "n/a" in one_line(statement.stdout)
+    as_json = cli(subprocess_env, "report", "--json", "--ledger", str(path))
+    assert as_json.returncode == 0, as_json.stderr
+    assert "NaN" not in as_json.stdout and "Infinity" not in as_json.stdout
+    record = json.loads(as_json.stdout)  # strict JSON: non-finite numbers are null
+    assert record["duration_s"] is None and record["energy_kwh"] is None
+    page = tmp_path / "nan.html"
+    html = cli(subprocess_env, "report", "--html", str(page), "--ledger", str(path))
+    assert html.returncode == 0, html.stderr
+    assert "n/a" in page.read_text(encoding="utf-8")
+
+
+def test_the_cli_hands_the_whatif_to_the_report(
+    ledger: Path, subprocess_env: dict[str, str]
+) -> None:
+    """`report` computes the what-if itself (the report module does not); --no-whatif skips."""
+    env = dict(subprocess_env, COLUMNS="100")
+    proc = cli(env, "report", IDS[0], "--ledger", str(ledger))
+    assert proc.returncode == 0, proc.stderr
+    assert "what-if" in proc.stdout and "cleanest" in proc.stdout
+    assert "· as you gave it" in proc.stdout and "via explicit" not in proc.stdout
+    skipped = cli(env, "report", IDS[0], "--no-whatif", "--ledger", str(ledger))
+    assert skipped.returncode == 0 and "what-if" not in skipped.stdout
+
+
+def test_json_safe() -> None:
+    assert json_safe({"a": [1.0, math.nan, {"b": math.inf}], "c": "x", "d": 2}) == {
+        "a": [1.0, None, {"b": None}],
+        "c": "x",
+        "d": 2,
+    }

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from carbonsdk.exceptions import ConfigurationError
 from carbonsdk.intensity.base import IntensityProvider
@@ -148,3 +150,75 @@ def test_unknown_region_still_gets_the_users_values(tmp_path: Path) -> None:
     provider = CsvProvider(write(tmp_path, "timestamp,g_per_kwh\n2024-03-01T12:00Z,77\n"))
     series = provider.series(Region.unknown(), T0, T0 + timedelta(minutes=10))
     assert series.values_g_per_kwh == (77.0,) and series.source.zone is None
+
+
+@pytest.mark.parametrize(
+    ("naive", "expected_hint"),
+    [
+        ("2024-01-01", "2024-01-01T00:00:00Z"),
+        ("2024-01-01T13:30", "2024-01-01T13:30:00Z"),
+        ("2024-01-01 13:30:15", "2024-01-01T13:30:15Z"),
+    ],
+)
+def test_no_offset_hint_suggests_a_form_that_parses(
+    tmp_path: Path, naive: str, expected_hint: str
+) -> None:
+    path = write(tmp_path, f"timestamp,g_per_kwh\n{naive},300\n")
+    with pytest.raises(ConfigurationError) as info:
+        CsvProvider(path)
+    message = str(info.value)
+    assert f"write it as {expected_hint} (UTC)" in message
+    assert f"{naive}Z" not in message.replace(expected_hint, "")  # never the invalid '...Z'
+    fixed = CsvProvider(write(tmp_path, f"timestamp,g_per_kwh\n{expected_hint},300\n", "ok.csv"))
+    assert fixed.start == datetime.fromisoformat(expected_hint)
+
+
+def test_file_is_parsed_once_per_process_and_again_when_changed(tmp_path: Path) -> None:
+    from carbonsdk.intensity import csvfile
+
+    csvfile.clear_parsed_cache()
+    path = write(tmp_path, "timestamp,g_per_kwh\n2024-03-01T12:00Z,1\n2024-03-01T13:00Z,2\n")
+    first = CsvProvider(path)
+    second = CsvProvider(path)
+    assert first._data is second._data  # the same parsed arrays, not a re-read
+    assert first._data.times_s.typecode == "d" and len(first) == 2
+    # an edited file (new size and mtime) is parsed again
+    path.write_text(
+        "timestamp,g_per_kwh\n2024-03-01T12:00Z,1\n2024-03-01T13:00Z,2\n2024-03-01T14:00Z,3\n",
+        encoding="utf-8",
+    )
+    third = CsvProvider(path)
+    assert third._data is not first._data and len(third) == 3
+    assert third.series(DE, T0, T0 + timedelta(hours=3)).values_g_per_kwh == (1.0, 2.0, 3.0)
+
+
+def test_only_the_requested_range_is_materialised(tmp_path: Path) -> None:
+    rows = "".join(f"{(T0 + timedelta(hours=i)).isoformat()},{i % 500}\n" for i in range(5000))
+    provider = CsvProvider(write(tmp_path, "timestamp,g_per_kwh\n" + rows))
+    series = provider.series(DE, T0 + timedelta(hours=2000, minutes=30), T0 + timedelta(hours=2003))
+    assert len(series) == 3 and series.values_g_per_kwh == (2000 % 500, 2001 % 500, 2002 % 500)
+    assert series.start == T0 + timedelta(hours=2000, minutes=30)
+    assert not any(series.estimated)
+
+
+@given(
+    when=st.datetimes(
+        min_value=datetime(1971, 1, 2), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+    ),
+    offset_min=st.integers(min_value=-14 * 60, max_value=14 * 60),
+    form=st.sampled_from(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"]),
+    zulu=st.booleans(),
+)
+def test_fast_timestamp_path_agrees_with_fromisoformat(
+    when: datetime, offset_min: int, form: str, zulu: bool
+) -> None:
+    from datetime import timezone
+
+    from carbonsdk.intensity.csvfile import _fast_epoch_s
+
+    tz = UTC if zulu else timezone(timedelta(minutes=offset_min))
+    local = when.astimezone(tz)
+    text = local.strftime(form) + (
+        "Z" if zulu else local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:]
+    )
+    assert _fast_epoch_s(text, {}) == datetime.fromisoformat(text).timestamp()

@@ -443,7 +443,8 @@ def test_opendc_parquet_file_round_trips_split_by_year(
         assert entry.start_s == stamps[k]
         decoded = embedded._decode(entry.index)
         for i in range(entry.hours):
-            assert decoded.values["lifecycle"][i] == pytest.approx(values[k + i], abs=1e-9)
+            # stored in 0.01 g/kWh: a few hundred hours here have more decimals
+            assert decoded.values["lifecycle"][i] == pytest.approx(values[k + i], abs=0.005)
         assert not any(decoded.estimated)
         k += entry.hours
 

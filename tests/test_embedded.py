@@ -28,7 +28,7 @@ def _hourly_value(zone: str, when: datetime, basis: str = "lifecycle") -> tuple[
     """Brute-force reference: the stored value of ``zone`` at hour ``when``."""
     t = int(when.timestamp())
     for entry in embedded._index().by_zone[zone]:
-        if entry.start_s <= t < entry.end_s:
+        if basis in entry.bases and entry.start_s <= t < entry.end_s:
             decoded = embedded._decode(entry.index)
             k = (t - entry.start_s) // 3600
             return decoded.values[basis][k], bool(decoded.estimated[k])
@@ -129,27 +129,40 @@ def test_time_outside_the_years_uses_same_month_weekday_hour_of_nearest_year(
     assert "2 of 2 hours" in series.source.note and "nearest year" in series.source.note
 
 
-def test_dcrl_zone_hour_ending_shift_and_production_label() -> None:
-    region = parse_region("azure:westus2")  # -> US-NW-BPAT, dc-rl EIA-930 2022
+def test_parquet_zone_lifecycle_values_release_label_and_direct_from_older_release() -> None:
+    region = parse_region("aws:us-west-2")  # -> US-NW-BPAT (reviewed zone)
     provider = EmbeddedProvider()
-    # 2021-12-31 23:00 hour-start is the first dc-rl row (stamped 2022-01-01 00:00, hour ending)
-    first = provider.series(region, _utc(2021, 12, 31, 23), _utc(2022, 1, 1, 0))
-    assert first.estimated == (False,)
-    assert first.values_g_per_kwh[0] == _hourly_value("US-NW-BPAT", _utc(2021, 12, 31, 23))[0]
-    # 2022-12-31 23:00 is not in the shifted series: same weekday and hour a week earlier
-    last = provider.series(region, _utc(2022, 12, 31, 23), _utc(2023, 1, 1, 0))
-    assert last.estimated == (True,)
-    assert last.values_g_per_kwh[0] == _hourly_value("US-NW-BPAT", _utc(2022, 12, 24, 23))[0]
-    assert "production-based" in first.source.dataset and "MIT" in first.source.dataset
-    assert "Electricity Maps" not in first.source.dataset
+    series = provider.series(region, _utc(2022, 12, 31, 22), _utc(2023, 1, 1, 2))
+    expected = [
+        _hourly_value("US-NW-BPAT", _utc(2022, 12, 31, 22) + timedelta(hours=i)) for i in range(4)
+    ]
+    assert list(zip(series.values_g_per_kwh, series.estimated, strict=True)) == expected
+    assert series.estimated == (False,) * 4  # the parquet release publishes no flags
+    src = series.source
+    assert src.zone == "US-NW-BPAT" and src.note == ""
+    assert "2025-01-27 release" in src.dataset and "opendc-traces" in src.dataset
+    assert "no estimation flags published" in src.dataset and "ODbL" in src.dataset
+    assert "EIA-930" not in src.dataset  # dc-rl's production-based series are superseded
+    # direct values exist for 2023 only, from the 2024-01-17 release, labelled so
+    direct = EmbeddedProvider("direct").series(region, _utc(2023, 9, 16, 8), _utc(2023, 9, 16, 9))
+    assert direct.values_g_per_kwh == (
+        _hourly_value("US-NW-BPAT", _utc(2023, 9, 16, 8), "direct")[0],
+    )
+    assert (
+        "2024-01-17 release" in direct.source.dataset and "direct values" in direct.source.dataset
+    )
+    assert (
+        direct.values_g_per_kwh[0]
+        < provider.series(region, _utc(2023, 9, 16, 8), _utc(2023, 9, 16, 9)).values_g_per_kwh[0]
+    )
     with pytest.raises(ProviderError, match="no direct basis"):
-        EmbeddedProvider("direct").series(region, _utc(2022, 6, 1), _utc(2022, 6, 2))
+        EmbeddedProvider("direct").series(parse_region("IE"), _utc(2022, 6, 1), _utc(2022, 6, 2))
 
 
 def test_zone_without_hourly_data_gets_flat_annual_average_flagged() -> None:
-    region = parse_region("aws:eu-west-1")  # -> IE, no hourly series
-    ie_2023 = embedded.annual_g_per_kwh("IE", 2023)
-    ie_2024 = embedded.annual_g_per_kwh("IE", 2024)
+    region = parse_region("aws:mx-central-1")  # -> MX, no hourly series
+    ie_2023 = embedded.annual_g_per_kwh("MX", 2023)
+    ie_2024 = embedded.annual_g_per_kwh("MX", 2024)
     assert ie_2023 is not None and ie_2023[1] == 2023
     assert ie_2024 is not None and ie_2024[1] == 2024
     series = EmbeddedProvider().series(region, _utc(2023, 12, 31, 22), _utc(2024, 1, 1, 2))
@@ -161,7 +174,7 @@ def test_zone_without_hourly_data_gets_flat_annual_average_flagged() -> None:
     assert series.values_g_per_kwh == (ie_2023[0], ie_2024[0])
     assert series.estimated == (True, True)
     src = series.source
-    assert src.estimated and src.basis == "lifecycle" and src.zone == "IE"
+    assert src.estimated and src.basis == "lifecycle" and src.zone == "MX"
     assert "Ember" in src.dataset and "2023–2024" in src.dataset and "CC BY 4.0" in src.dataset
     # after the latest Ember year: that year, flat
     later = EmbeddedProvider().series(region, _utc(2027, 1, 1), _utc(2027, 1, 3))
@@ -223,27 +236,29 @@ def test_typical_series_is_the_mean_of_same_month_weekday_hour_over_all_years() 
     assert len(samples) >= 16
     assert series.values_g_per_kwh[0] == pytest.approx(sum(samples) / len(samples), rel=1e-12)
     assert "typical-year" in series.source.note
-    flat = embedded.typical_series(parse_region("IE"), when, when + timedelta(hours=3))
+    flat = embedded.typical_series(parse_region("MX"), when, when + timedelta(hours=3))
     assert len(set(flat.values_g_per_kwh)) == 1 and all(flat.estimated)
 
 
 def test_helpers() -> None:
     zones = embedded.zones()
     assert zones == tuple(sorted(zones))
-    assert {"DE", "BR-CS", "CL-SEN", "US-NW-BPAT", "FR", "DK-DK2"} <= set(zones)
+    assert {"DE", "BR-CS", "CL-SEN", "US-NW-BPAT", "FR", "DK-DK2", "IE", "SE-SE3"} <= set(zones)
     assert "DE-LU" not in zones and "BR-SP" not in zones
-    assert embedded.has_hourly("de") and not embedded.has_hourly("IE")
-    assert embedded.has_hourly("US-NW-BPAT", "lifecycle")
-    assert not embedded.has_hourly("US-NW-BPAT", "direct")
-    assert embedded.hourly_years("FR") == (2021, 2022, 2023)
+    assert embedded.has_hourly("de") and embedded.has_hourly("IE") and not embedded.has_hourly("MX")
+    assert embedded.has_hourly("IE", "lifecycle") and not embedded.has_hourly("IE", "direct")
+    assert embedded.has_hourly("US-NW-BPAT", "direct")
+    assert embedded.hourly_years("FR") == (2021, 2022, 2023, 2024)
+    assert embedded.hourly_years("FR", "direct") == (2021, 2022, 2023)
+    assert embedded.hourly_years("US-NW-BPAT", "direct") == (2023,)
     index = json.loads((DATA_DIR / "intensity.json").read_text(encoding="utf-8"))
     de = [e for e in index["series"] if e["zone"] == "DE"]
     expected = sum(e["mean_g_per_kwh"]["direct"] * e["hours"] for e in de) / sum(
         e["hours"] for e in de
     )
     assert embedded.mean_g_per_kwh("DE", "direct") == pytest.approx(expected)
-    assert embedded.mean_g_per_kwh("IE") is None
-    assert embedded.mean_g_per_kwh("US-NW-BPAT", "direct") is None
+    assert embedded.mean_g_per_kwh("MX") is None
+    assert embedded.mean_g_per_kwh("IE", "direct") is None
     latest = embedded.annual_g_per_kwh("de")
     assert latest is not None and latest[1] == max(int(y) for y in index["annual"]["DE"]["years"])
     assert embedded.annual_g_per_kwh("DE", 1990) == (index["annual"]["DE"]["years"]["2019"], 2019)

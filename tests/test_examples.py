@@ -28,3 +28,5 @@ def test_reproduce_dodge2022(repo_root: Path, subprocess_env: dict[str, str]) ->
     assert "Table 4: N = 24 h" in out.stdout and "Table 5" in out.stdout
     assert "DenseNet 201" in out.stdout and "6B Transformer" in out.stdout
     assert "How our data differs" in out.stdout
+    assert "Agreement with the paper over" in out.stdout
+    assert "Causes of the differences" in out.stdout

@@ -1,17 +1,19 @@
 """Structure of the self-contained HTML report: charts as inline SVG with drawn paths, no
-scripts, no external resources, everything user-provided escaped."""
+scripts, no external resources, everything user-provided escaped, short reasons with the full
+detail kept, non-finite values shown as n/a."""
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import attrs
 import pytest
-from conftest_report import VARIANTS, FakeWhatIf, make_run
+from conftest_report import NO_DRIVER_REASON, VARIANTS, FakeWhatIf, make_run
 
 from carbonsdk.report_html import (
     MAX_POINTS,
@@ -119,7 +121,7 @@ def test_whatif_table_and_metadata() -> None:
     for needle in (
         result.run_id,
         "aws:us-west-2 (US-NW-PACW)",
-        "found via explicit",
+        "aws:us-west-2 (US-NW-PACW) (as you gave it)",
         "Electricity Maps 2023 hourly (ODbL)",
         "NVIDIA A100-SXM4-80GB",
         "nvml-energy-counter",
@@ -134,7 +136,7 @@ def test_whatif_table_and_metadata() -> None:
 
 def test_without_whatif_says_so() -> None:
     doc = parse(render_html(make_run("full")))
-    assert "No what-if analysis" in " ".join(doc.text)
+    assert "No what-if analysis was given for this run." in " ".join(doc.text)
 
 
 def test_unknown_region_fallback_and_not_measured_are_visible() -> None:
@@ -144,7 +146,9 @@ def test_unknown_region_fallback_and_not_measured_are_visible() -> None:
     assert "from electricitymaps: HTTP 401" in fallback
     assert "NVML_ERROR_GPU_IS_LOST" in fallback
     no_gpu = render_html(make_run("no_gpu"))
-    assert "not measured (no NVIDIA driver found)" in " ".join(parse(no_gpu).text)
+    text = " ".join(parse(no_gpu).text)
+    assert "not measured: no NVIDIA driver (libnvidia-ml not found)" in text
+    assert NO_DRIVER_REASON in text  # the full reason is kept under the short one
     assert 'data-series="gpu"' not in no_gpu
 
 
@@ -207,17 +211,44 @@ def test_nice_ticks_and_time_ticks() -> None:
 
 
 def test_real_schedule_whatif_table() -> None:
-    from carbonsdk.report import whatif_for
+    from carbonsdk.cli.report import whatif_or_none
 
     result = make_run("full")
-    whatif = whatif_for(result)
+    whatif = whatif_or_none(result)
     assert whatif is not None
     doc = parse(render_html(result, whatif=whatif))
     text = " ".join(doc.text)
     assert "US-NW-PACW (this run)" in text
     assert "Flexible Start" in text and "Pause and Resume" in text
+    assert re.search(r"done (\S+ \S+ later|on time)", text)
+    assert "This run is short" not in text  # 2 h: the schedules are advice
     rows = [a for t, a in doc.tags if t == "tr" and a.get("class") == "own"]
     assert len(rows) == 1
+    short = attrs.evolve(
+        result, duration_s=5.0, ended_at=result.started_at + timedelta(seconds=5), energy_kwh=1e-5
+    )
+    assert "This run is short (5.0 s" in " ".join(parse(render_html(short, whatif=whatif)).text)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"duration_s": math.nan},
+        {"energy_kwh": math.inf, "emissions_g": math.nan, "intensity_g_per_kwh": math.nan},
+        {"pue": math.nan, "interval_s": math.inf},
+        {"energy_by_component_kwh": {"gpu": math.nan, "cpu": 0.1, "ram": math.inf}},
+    ],
+)
+def test_non_finite_values_render_as_na(changes: dict[str, Any]) -> None:
+    result = attrs.evolve(make_run("full"), **changes)
+    page = render_html(result, whatif=FakeWhatIf(result))
+    text = " ".join(parse(page).text)
+    assert "n/a" in text
+    assert not re.search(r"\b(nan|inf)\b", text, re.IGNORECASE)
+    broken = list(result.timeline)
+    broken[2] = attrs.evolve(broken[2], energy_kwh=math.nan, intensity_g_per_kwh=math.inf)
+    page = render_html(attrs.evolve(result, timeline=tuple(broken)))
+    assert not re.search(r"\b(nan|inf)\b", page.split("</style>")[1], re.IGNORECASE)
 
 
 def test_marks_job_and_attribution_are_shown() -> None:
@@ -225,19 +256,41 @@ def test_marks_job_and_attribution_are_shown() -> None:
 
     base = make_run("full")
     t0 = base.started_at
-    epochs = [Mark(at=t0 + timedelta(minutes=30 * (i + 1)), label="epoch_end",
-                   energy_kwh=0.5 * (i + 1), data={"epoch": i}) for i in range(3)]
-    steps = [Mark(at=t0 + timedelta(minutes=i), label="step", energy_kwh=0.01 * i,
-                  data={"step": i}) for i in range(60)]
+    epochs = [
+        Mark(
+            at=t0 + timedelta(minutes=30 * (i + 1)),
+            label="epoch_end",
+            energy_kwh=0.5 * (i + 1),
+            data={"epoch": i},
+        )
+        for i in range(3)
+    ]
+    steps = [
+        Mark(at=t0 + timedelta(minutes=i), label="step", energy_kwh=0.01 * i, data={"step": i})
+        for i in range(60)
+    ]
     result = attrs.evolve(
-        base, marks=tuple(sorted(epochs + steps, key=lambda m: m.at)),
-        job=JobInfo(launcher="torchrun", job_id="torchelastic-abc", job_id_source="x", rank=0,
-                    local_rank=0, world_size=8, local_world_size=4, node_rank=0,
-                    node="gpu-a#0", role="host"),
+        base,
+        marks=tuple(sorted(epochs + steps, key=lambda m: m.at)),
+        job=JobInfo(
+            launcher="torchrun",
+            job_id="torchelastic-abc",
+            job_id_source="x",
+            rank=0,
+            local_rank=0,
+            world_size=8,
+            local_world_size=4,
+            node_rank=0,
+            node="gpu-a#0",
+            role="host",
+        ),
         attributed_energy_by_component_kwh={"cpu": 0.25},
         attributed_emissions_g=80.0,
-        attribution={"cpu": "this process tree's CPU time over the host's busy CPU time",
-                     "gpu": "unavailable: NVML reports no process ids of this namespace"})
+        attribution={
+            "cpu": "this process tree's CPU time over the host's busy CPU time",
+            "gpu": "unavailable: NVML reports no process ids of this namespace",
+        },
+    )
     page = render_html(result)
     doc = parse(page)
     lines = [a for t, a in doc.tags if t == "line" and a.get("class") == "mark"]
@@ -255,8 +308,15 @@ def test_many_marks_are_thinned() -> None:
     from carbonsdk.result import Mark
 
     base = make_run("full")
-    marks = tuple(Mark(at=base.started_at + timedelta(seconds=i), label="step",
-                       energy_kwh=i * 1e-3, data={"step": i}) for i in range(1000))
+    marks = tuple(
+        Mark(
+            at=base.started_at + timedelta(seconds=i),
+            label="step",
+            energy_kwh=i * 1e-3,
+            data={"step": i},
+        )
+        for i in range(1000)
+    )
     shown = shown_marks(attrs.evolve(base, marks=marks))
     assert len(shown) == MAX_SHOWN_MARKS and shown[0].data["step"] == 0
     assert [m.at for m in shown] == sorted(m.at for m in shown)

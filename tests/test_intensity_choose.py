@@ -3,6 +3,7 @@ average, bounded waits, and no secret in the ledger."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -13,14 +14,23 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 import carbonsdk
-from carbonsdk.intensity.choose import auto_provider, make_provider, series_for_run
+from carbonsdk.intensity.choose import (
+    AUTO_ORDER,
+    AutoProvider,
+    auto_provider,
+    make_provider,
+    series_for_run,
+)
 from carbonsdk.intensity.electricitymaps import ElectricityMapsProvider
+from carbonsdk.intensity.series import IntensitySeries, IntensitySource
 from carbonsdk.region import parse_region
 from carbonsdk.region.base import Region
 from carbonsdk.sampler import Sampler
 from carbonsdk.testing import FakeClock, FakeGPU, fake_environment, fake_sampler
 
 KEY = "em-secret-key-123"
+#: any Electricity Maps carbon-intensity route, whatever the API version
+EM_PATH = re.compile(r"/v\d+/carbon-intensity/.*")
 
 
 @pytest.fixture
@@ -34,7 +44,9 @@ def test_auto_is_embedded_offline_even_with_a_key(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("ELECTRICITYMAPS_API_KEY", KEY)
     assert auto_provider().name == "embedded"
     monkeypatch.setenv("CARBONSDK_OFFLINE", "0")
-    assert auto_provider().name == "electricitymaps"
+    auto = auto_provider()
+    assert isinstance(auto, AutoProvider)
+    assert [p.name for p in auto.providers] == ["electricitymaps"]
     monkeypatch.delenv("ELECTRICITYMAPS_API_KEY")
     assert auto_provider().name == "embedded"
 
@@ -43,22 +55,29 @@ def test_named_providers() -> None:
     assert make_provider("auto") is None
     assert make_provider("Embedded").name == "embedded"  # type: ignore[union-attr]
     assert make_provider(0).name == "constant"  # type: ignore[union-attr]
+    with pytest.raises(carbonsdk.ConfigurationError, match="EIA_API_KEY"):
+        make_provider("eia")
+    with pytest.raises(carbonsdk.ConfigurationError, match="ENTSOE_API_TOKEN"):
+        make_provider("entsoe")
 
 
 def test_live_failure_falls_back_to_embedded_within_budget(
-        rig: tuple[FakeClock, Sampler], httpserver: HTTPServer, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    rig: tuple[FakeClock, Sampler],
+    httpserver: HTTPServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("CARBONSDK_OFFLINE", "0")
-    httpserver.expect_request("/v3/carbon-intensity/history").respond_with_response(
-        Response("upstream down", status=503))
-    httpserver.expect_request("/v3/carbon-intensity/past-range").respond_with_response(
-        Response("upstream down", status=503))
-    provider = ElectricityMapsProvider(api_key=KEY, base_url=httpserver.url_for("").rstrip("/"),
-                                       cache=False, sleep=lambda s: None)
+    httpserver.expect_request(EM_PATH).respond_with_response(Response("upstream down", status=503))
+    httpserver.expect_request(EM_PATH).respond_with_response(Response("upstream down", status=503))
+    provider = ElectricityMapsProvider(
+        api_key=KEY, base_url=httpserver.url_for("").rstrip("/"), cache=False, sleep=lambda s: None
+    )
     clock, sampler = rig
     ledger = tmp_path / "l.jsonl"
-    with carbonsdk.measure("fb", region="DE", intensity=provider, ledger=ledger,
-                           report=False) as run:
+    with carbonsdk.measure(
+        "fb", region="DE", intensity=provider, ledger=ledger, report=False
+    ) as run:
         clock.advance(30.0)
         sampler.tick()
     result = run.result
@@ -72,17 +91,17 @@ def test_live_failure_falls_back_to_embedded_within_budget(
     assert KEY not in text and "fallback_from" in text
 
 
-def test_slow_provider_is_bounded(httpserver: HTTPServer,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_slow_provider_is_bounded(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CARBONSDK_OFFLINE", "0")
 
     def slow(request: object) -> Response:
         time.sleep(3.0)
         return Response("{}", status=200)
 
-    httpserver.expect_request("/v3/carbon-intensity/history").respond_with_handler(slow)
-    provider = ElectricityMapsProvider(api_key=KEY, base_url=httpserver.url_for("").rstrip("/"),
-                                       cache=False, timeout_s=5.0)
+    httpserver.expect_request(EM_PATH).respond_with_handler(slow)
+    provider = ElectricityMapsProvider(
+        api_key=KEY, base_url=httpserver.url_for("").rstrip("/"), cache=False, timeout_s=5.0
+    )
     now = time.time()
     t0 = time.monotonic()
     outcome = series_for_run(provider, parse_region("DE"), now - 60, now, budget_s=0.5)
@@ -108,10 +127,144 @@ def test_provider_bug_never_reaches_the_user(rig: tuple[FakeClock, Sampler]) -> 
             raise RuntimeError("provider bug")
 
     clock, sampler = rig
-    with carbonsdk.measure("b", region="FR", intensity=Broken(), ledger=False,
-                           report=False) as run:
+    with carbonsdk.measure("b", region="FR", intensity=Broken(), ledger=False, report=False) as run:
         clock.advance(5.0)
         sampler.tick()
     assert run.result is not None
     assert run.result.intensity_source.fallback_from == "broken"
     assert "provider bug" in run.result.intensity_source.note
+
+
+# -- "auto": per-zone choice among the configured live sources ------------------------------
+
+EIA_KEY = "eia-secret-key-0123456789"
+ENTSOE_TOKEN = "entsoe-secret-token-42"
+CISO = Region(provider="aws", code="us-west-1", zone="US-CAL-CISO", source="explicit")
+FR = Region(provider=None, code="FR", zone="FR", source="explicit")
+
+
+@pytest.fixture
+def live_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    monkeypatch.setenv("CARBONSDK_OFFLINE", "0")
+    for name in ("ELECTRICITYMAPS_API_KEY", "EIA_API_KEY", "ENTSOE_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_auto_order_and_coverage(live_env: pytest.MonkeyPatch) -> None:
+    assert AUTO_ORDER == ("electricitymaps", "entsoe", "eia")
+    live_env.setenv("EIA_API_KEY", EIA_KEY)
+    live_env.setenv("ENTSOE_API_TOKEN", ENTSOE_TOKEN)
+    auto = auto_provider()
+    assert isinstance(auto, AutoProvider)
+    assert [p.name for p in auto.candidates(CISO)] == ["eia"]
+    assert [p.name for p in auto.candidates(FR)] == ["entsoe"]
+    assert auto.candidates(parse_region("JP-TK")) == []
+    live_env.setenv("ELECTRICITYMAPS_API_KEY", KEY)
+    both = auto_provider()
+    assert isinstance(both, AutoProvider)
+    assert [p.name for p in both.candidates(FR)] == ["electricitymaps", "entsoe"]
+    assert EIA_KEY not in repr(both) and ENTSOE_TOKEN not in repr(both)
+
+
+class Recorder:
+    """A live-provider stand-in at the provider boundary: records the deadline it was given,
+    then fails or returns a constant series."""
+
+    def __init__(self, name: str, value: float | None, zones: tuple[str, ...]) -> None:
+        self.name = name
+        self.value = value
+        self.zones = zones
+        self.deadlines: list[float] = []
+
+    def covers(self, zone: str | None) -> bool:
+        return zone in self.zones
+
+    def series(
+        self, region: Region, start: datetime, end: datetime, *, deadline_s: float | None = None
+    ) -> IntensitySeries:
+        assert deadline_s is not None
+        self.deadlines.append(deadline_s)
+        if self.value is None:
+            raise carbonsdk.exceptions.ProviderError(f"{self.name} is down")
+        src = IntensitySource(
+            provider=self.name, signal="average", basis="lifecycle", zone=region.zone
+        )
+        return IntensitySeries.constant(self.value, start.timestamp(), end.timestamp(), src)
+
+
+def test_auto_tries_the_next_source_within_one_deadline() -> None:
+    first = Recorder("electricitymaps", None, ("FR",))
+    second = Recorder("entsoe", 55.0, ("FR",))
+    now = time.time()
+    t0 = time.monotonic()
+    outcome = series_for_run(AutoProvider([first, second]), FR, now - 60, now, budget_s=5.0)
+    assert outcome.series.source.provider == "entsoe"
+    assert outcome.series.values_g_per_kwh == (55.0,)
+    assert "intensity-production-based" in outcome.flags
+    assert "intensity-fallback" not in outcome.flags
+    # both sources shared the one deadline of the run's budget: never 5 s each
+    assert first.deadlines == second.deadlines
+    assert t0 < first.deadlines[0] <= t0 + 5.0 + 0.5
+
+
+def test_auto_all_failing_falls_back_to_embedded(rig: tuple[FakeClock, Sampler]) -> None:
+    first = Recorder("electricitymaps", None, ("FR",))
+    second = Recorder("entsoe", None, ("FR",))
+    clock, sampler = rig
+    with carbonsdk.measure(
+        "a", region="FR", intensity=AutoProvider([first, second]), ledger=False, report=False
+    ) as run:
+        clock.advance(30.0)
+        sampler.tick()
+    result = run.result
+    assert result is not None
+    src = result.intensity_source
+    assert src.provider == "embedded" and src.fallback_from == "electricitymaps"
+    assert "electricitymaps is down" in src.note and "entsoe is down" in src.note
+    assert "intensity-fallback" in result.flags
+
+
+def test_auto_without_a_covering_source_uses_embedded_with_a_flag() -> None:
+    only_us = Recorder("eia", 300.0, ("US-CAL-CISO",))
+    now = time.time()
+    outcome = series_for_run(AutoProvider([only_us]), FR, now - 60, now)
+    assert outcome.series.source.provider == "embedded"
+    assert outcome.series.source.fallback_from is None
+    assert "intensity-no-live-source" in outcome.flags
+    assert "intensity-fallback" not in outcome.flags
+    assert only_us.deadlines == []
+
+
+def test_auto_forecast_needs_a_source_with_one() -> None:
+    auto = AutoProvider([Recorder("entsoe", 55.0, ("FR",))])
+    now = datetime.now(UTC)
+    with pytest.raises(carbonsdk.exceptions.ProviderError, match="no configured live source"):
+        auto.forecast(FR, now, now)
+
+
+def test_auto_slow_sources_share_the_budget(
+    httpserver: HTTPServer, live_env: pytest.MonkeyPatch
+) -> None:
+    """Two configured live sources that both hang: the second is not given a fresh budget."""
+    from carbonsdk.intensity.entsoe import ENTSOEProvider
+
+    hits: list[str] = []
+
+    def slow(request: object) -> Response:
+        hits.append(getattr(request, "path", ""))
+        time.sleep(1.5)
+        return Response("{}", status=200)
+
+    httpserver.expect_request(EM_PATH).respond_with_handler(slow)
+    httpserver.expect_request(EM_PATH).respond_with_handler(slow)
+    httpserver.expect_request("/api").respond_with_handler(slow)
+    base = httpserver.url_for("").rstrip("/")
+    em = ElectricityMapsProvider(api_key=KEY, base_url=base, cache=False, timeout_s=5.0)
+    entsoe = ENTSOEProvider(token=ENTSOE_TOKEN, base_url=base, cache=False, timeout_s=5.0)
+    now = time.time()
+    outcome = series_for_run(AutoProvider([em, entsoe]), FR, now - 60, now, budget_s=0.5)
+    assert outcome.series.source.provider == "embedded"
+    assert outcome.series.source.fallback_from == "electricitymaps"
+    assert "entsoe: not tried, no time left" in outcome.series.source.note
+    assert "intensity-fallback" in outcome.flags and len(hits) <= 1

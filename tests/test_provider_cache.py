@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -104,9 +105,18 @@ def test_corrupted_and_foreign_files_are_ignored(tmp_path: Path) -> None:
     path.parent.mkdir(parents=True)
     path.write_text('{"schema": 1, "provider": "electricitymaps", "ste')
     assert cache.get(KEY, T0, T0 + H) is None
-    doc = {"schema": 1, "provider": "watttime", "zone": "DE", "signal": "average",
-           "basis": "lifecycle", "kind": "history", "start_s": T0, "end_s": T0 + 2 * H,
-           "fetched_at_s": clock.now_s, "steps": [[T0, T0 + H, 1.0, False]]}
+    doc = {
+        "schema": 1,
+        "provider": "watttime",
+        "zone": "DE",
+        "signal": "average",
+        "basis": "lifecycle",
+        "kind": "history",
+        "start_s": T0,
+        "end_s": T0 + 2 * H,
+        "fetched_at_s": clock.now_s,
+        "steps": [[T0, T0 + H, 1.0, False]],
+    }
     path.write_text(json.dumps(doc))
     assert cache.get(KEY, T0, T0 + H) is None  # provider mismatch
     doc["provider"] = "electricitymaps"
@@ -218,8 +228,36 @@ def test_cache_files_hold_values_only(tmp_path: Path) -> None:
     cache.put(KEY, T0, T0 + H, steps(1))
     (path,) = list(tmp_path.rglob("*.json"))
     doc = json.loads(path.read_text())
-    assert set(doc) == {"schema", "provider", "zone", "signal", "basis", "kind", "start_s",
-                        "end_s", "fetched_at_s", "steps"}
+    assert set(doc) == {
+        "schema",
+        "provider",
+        "zone",
+        "signal",
+        "basis",
+        "kind",
+        "endpoint_id",
+        "start_s",
+        "end_s",
+        "fetched_at_s",
+        "steps",
+    }
+
+
+def test_endpoint_is_part_of_the_key_and_only_its_hash_is_stored(tmp_path: Path) -> None:
+    """Two providers of the same name at different base URLs never share entries."""
+    cache = IntensityCache(tmp_path, now_s=Clock(T0 + H))
+    a = CacheKey("electricitymaps", "DE", "average", "lifecycle", "history", "https://a.example/v4")
+    b = attrs.evolve(a, endpoint="https://b.example/v4")
+    cache.put(a, T0, T0 + H, [(T0, T0 + H, 111.0, False)])
+    assert cache.get(a, T0, T0 + H) == [(T0, T0 + H, 111.0, False)]
+    assert cache.get(b, T0, T0 + H) is None
+    assert cache.get(attrs.evolve(a, endpoint=""), T0, T0 + H) is None
+    cache.put(b, T0, T0 + H, [(T0, T0 + H, 222.0, False)])
+    assert cache.get(a, T0, T0 + H) == [(T0, T0 + H, 111.0, False)]
+    assert cache.get(b, T0, T0 + H) == [(T0, T0 + H, 222.0, False)]
+    for path in tmp_path.rglob("*"):
+        text = path.name + (path.read_text() if path.is_file() else "")
+        assert "example" not in text  # the URL itself is never written
 
 
 raw_steps = st.lists(

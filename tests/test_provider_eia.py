@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,19 @@ BPAT_MIX = [
     {"WND": 53, "SUN": 0, "WAT": 12291, "OIL": 0, "NG": 958, "COL": 0, "NUC": 1165, "OTH": 191},
     {"WND": 115, "SUN": 0, "WAT": 11980, "OIL": 0, "NG": 959, "COL": 0, "NUC": 1165, "OTH": 191},
 ]
-NAMES = {"WND": "Wind", "SUN": "Solar", "WAT": "Hydro", "OIL": "Petroleum", "NG": "Natural Gas",
-         "COL": "Coal", "NUC": "Nuclear", "OTH": "Other", "PS": "Pumped storage",
-         "BAT": "Battery storage", "XYZ": "Something new"}
+NAMES = {
+    "WND": "Wind",
+    "SUN": "Solar",
+    "WAT": "Hydro",
+    "OIL": "Petroleum",
+    "NG": "Natural Gas",
+    "COL": "Coal",
+    "NUC": "Nuclear",
+    "OTH": "Other",
+    "PS": "Pumped storage",
+    "BAT": "Battery storage",
+    "XYZ": "Something new",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -48,17 +59,25 @@ def _online(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("EIA_API_KEY", raising=False)
 
 
-def rows_for(mixes: list[dict[str, float]], start: datetime = T0,
-             respondent: str = "BPAT") -> list[dict[str, Any]]:
+def rows_for(
+    mixes: Sequence[Mapping[str, float]], start: datetime = T0, respondent: str = "BPAT"
+) -> list[dict[str, Any]]:
     """Data rows as EIA v2 returns them (numbers as strings, period = UTC hour start)."""
     out = []
     for i, mix in enumerate(mixes):
         period = (start + i * HOUR).strftime("%Y-%m-%dT%H")
         for code, mwh in mix.items():
-            out.append({"period": period, "respondent": respondent,
-                        "respondent-name": "Bonneville Power Administration",
-                        "fueltype": code, "type-name": NAMES[code], "value": str(mwh),
-                        "value-units": "megawatthours"})
+            out.append(
+                {
+                    "period": period,
+                    "respondent": respondent,
+                    "respondent-name": "Bonneville Power Administration",
+                    "fueltype": code,
+                    "type-name": NAMES[code],
+                    "value": str(mwh),
+                    "value-units": "megawatthours",
+                }
+            )
     return out
 
 
@@ -74,21 +93,30 @@ class EIAServer:
         args = {k: v for k, v in request.args.items()}
         self.queries.append(args)
         if args.get("api_key") != KEY:
-            body = {"error": {"code": "API_KEY_INVALID",
-                              "message": "An invalid api_key was supplied."}}
+            body = {
+                "error": {"code": "API_KEY_INVALID", "message": "An invalid api_key was supplied."}
+            }
             return Response(json.dumps(body), status=403, content_type="application/json")
         assert args["frequency"] == "hourly" and args["data[0]"] == "value"
         lo, hi = args["start"], args["end"]
-        match = [r for r in self.rows if r["respondent"] == args["facets[respondent][]"]
-                 and lo <= r["period"] <= hi]
+        match = [
+            r
+            for r in self.rows
+            if r["respondent"] == args["facets[respondent][]"] and lo <= r["period"] <= hi
+        ]
         offset, length = int(args.get("offset", "0")), int(args.get("length", "5000"))
-        page = match[offset:offset + min(length, 5000)]
-        body = {"response": {"total": str(len(match)), "dateFormat": "YYYY-MM-DD\"T\"HH24",
-                             "frequency": "hourly", "data": page,
-                             "description": "Hourly net generation by balancing authority "
-                                            "and energy source."},
-                "request": {"command": "/v2/electricity/rto/fuel-type-data/data/"},
-                "apiVersion": "2.1.8"}
+        page = match[offset : offset + min(length, 5000)]
+        body = {
+            "response": {
+                "total": str(len(match)),
+                "dateFormat": 'YYYY-MM-DD"T"HH24',
+                "frequency": "hourly",
+                "data": page,
+                "description": "Hourly net generation by balancing authority and energy source.",
+            },
+            "request": {"command": "/v2/electricity/rto/fuel-type-data/data/"},
+            "apiVersion": "2.1.8",
+        }
         return Response(json.dumps(body), content_type="application/json")
 
 
@@ -115,7 +143,7 @@ def make(httpserver: HTTPServer, tmp_path: Path, **kwargs: Any) -> tuple[EIAProv
     return EIAProvider(**options), sleeps
 
 
-def brute_force(mix: dict[str, float]) -> float:
+def brute_force(mix: Mapping[str, float]) -> float:
     """sum(gen_i * factor_i) / sum(gen_i) over generating, non-storage sources, by hand."""
     num = den = 0.0
     for code, mwh in mix.items():
@@ -128,7 +156,8 @@ def brute_force(mix: dict[str, float]) -> float:
 
 
 def test_hourly_intensity_is_the_generation_weighted_factor(
-        httpserver: HTTPServer, tmp_path: Path) -> None:
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
     server = EIAServer(rows_for(BPAT_MIX))
     httpserver.expect_request(ROUTE).respond_with_handler(server)
     provider, _ = make(httpserver, tmp_path)
@@ -142,7 +171,11 @@ def test_hourly_intensity_is_the_generation_weighted_factor(
     assert 24.0 < series.values_g_per_kwh[0] < 100.0
     src = series.source
     assert (src.provider, src.signal, src.basis, src.zone) == (
-        "eia", "average", "lifecycle", "US-NW-BPAT")
+        "eia",
+        "average",
+        "lifecycle",
+        "US-NW-BPAT",
+    )
     assert "production-based" in src.note and "BPAT" in src.note
     assert "EIA-930" in src.dataset and "IPCC AR5" in src.dataset
     query = server.queries[0]
@@ -171,7 +204,8 @@ def test_cache_serves_a_second_call(httpserver: HTTPServer, tmp_path: Path) -> N
 
 
 def test_storage_is_left_out_and_unknown_codes_are_named(
-        httpserver: HTTPServer, tmp_path: Path) -> None:
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
     mixes = [dict(m, PS=-120, BAT=40, XYZ=5) for m in BPAT_MIX[:2]]
     httpserver.expect_request(ROUTE).respond_with_handler(EIAServer(rows_for(mixes)))
     provider, _ = make(httpserver, tmp_path)
@@ -210,9 +244,14 @@ def test_invalid_key_is_a_403_with_a_hint(httpserver: HTTPServer, tmp_path: Path
 
 
 def test_rate_limit_honours_retry_after(httpserver: HTTPServer, tmp_path: Path) -> None:
-    httpserver.expect_ordered_request(ROUTE).respond_with_response(Response(
-        json.dumps({"error": {"code": "OVER_RATE_LIMIT", "message": "rate limit exceeded"}}),
-        status=429, headers={"Retry-After": "2"}, content_type="application/json"))
+    httpserver.expect_ordered_request(ROUTE).respond_with_response(
+        Response(
+            json.dumps({"error": {"code": "OVER_RATE_LIMIT", "message": "rate limit exceeded"}}),
+            status=429,
+            headers={"Retry-After": "2"},
+            content_type="application/json",
+        )
+    )
     httpserver.expect_ordered_request(ROUTE).respond_with_handler(EIAServer(rows_for(BPAT_MIX)))
     provider, sleeps = make(httpserver, tmp_path)
     series = provider.series(BPAT, T0, T0 + 6 * HOUR)
@@ -227,16 +266,32 @@ def test_server_errors_exhaust_retries(httpserver: HTTPServer, tmp_path: Path) -
     assert info.value.status == 503 and len(sleeps.calls) == 2
 
 
-@pytest.mark.parametrize("body", [
-    "<html>gateway</html>",
-    json.dumps({"response": {"total": "1"}}),
-    json.dumps({"response": {"total": "x", "data": []}}),
-    json.dumps({"response": {"total": "1", "data": [{"period": "2022-01-01 00:00",
-                                                       "respondent": "BPAT", "fueltype": "NG",
-                                                       "value": "1"}]}}),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<html>gateway</html>",
+        json.dumps({"response": {"total": "1"}}),
+        json.dumps({"response": {"total": "x", "data": []}}),
+        json.dumps(
+            {
+                "response": {
+                    "total": "1",
+                    "data": [
+                        {
+                            "period": "2022-01-01 00:00",
+                            "respondent": "BPAT",
+                            "fueltype": "NG",
+                            "value": "1",
+                        }
+                    ],
+                }
+            }
+        ),
+    ],
+)
 def test_malformed_answers_are_provider_errors(
-        httpserver: HTTPServer, tmp_path: Path, body: str) -> None:
+    httpserver: HTTPServer, tmp_path: Path, body: str
+) -> None:
     httpserver.expect_request(ROUTE).respond_with_data(body, content_type="application/json")
     provider, _ = make(httpserver, tmp_path)
     with pytest.raises(ProviderError):
@@ -269,7 +324,7 @@ def test_slow_reply_is_bounded_by_the_deadline(httpserver: HTTPServer, tmp_path:
 
     httpserver.expect_request(ROUTE).respond_with_handler(slow)
     provider, _ = make(httpserver, tmp_path, timeout_s=5.0, retries=3)
-    with pytest.raises(HttpError, match="ReadTimeout|no time left"):
+    with pytest.raises(HttpError, match=r"ReadTimeout|no time left"):
         provider.series(BPAT, T0, T0 + HOUR, deadline_s=time.monotonic() + 0.3)
     assert len(calls) == 1  # no retry started after the deadline
 
@@ -290,8 +345,9 @@ def test_zone_mapping_and_configuration(monkeypatch: pytest.MonkeyPatch, tmp_pat
         EIAProvider(page_length=6000, cache=False)
 
 
-def test_offline_switch_stops_the_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                          httpserver: HTTPServer) -> None:
+def test_offline_switch_stops_the_network(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, httpserver: HTTPServer
+) -> None:
     monkeypatch.setenv("CARBONSDK_OFFLINE", "1")
     provider, _ = make(httpserver, tmp_path)
     with pytest.raises(ProviderError, match="CARBONSDK_OFFLINE"):
@@ -304,8 +360,9 @@ def test_intensity_from_mix_matches_brute_force_on_many_mixes() -> None:
     for n in range(60):  # deterministic pseudo-mixes, bounded loop
         mix = {c: float((n * 37 + i * 101) % 997 - 50) for i, c in enumerate(categories)}
         mix["storage"] = 500.0
-        expected_num = sum(v * LIFECYCLE_G_PER_KWH[c] for c, v in mix.items()
-                           if c != "storage" and v > 0)
+        expected_num = sum(
+            v * LIFECYCLE_G_PER_KWH[c] for c, v in mix.items() if c != "storage" and v > 0
+        )
         expected_den = sum(v for c, v in mix.items() if c != "storage" and v > 0)
         assert intensity_from_mix(mix) == pytest.approx(expected_num / expected_den, rel=1e-12)
     assert intensity_from_mix({"storage": 10.0, "coal": 0.0}) is None

@@ -1,4 +1,5 @@
-"""Electricity Maps provider against a local server speaking the v3 wire format."""
+"""Electricity Maps provider against a local server speaking the API's wire format (v4 paths by
+default, v3 selectable; the response shapes are the same)."""
 
 from __future__ import annotations
 
@@ -25,9 +26,9 @@ from carbonsdk.region.base import Region
 KEY = "em-SECRET-key-4711"
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
 DE = Region(provider=None, code="DE", zone="DE", source="explicit", country="DE")
-HISTORY = "/v3/carbon-intensity/history"
-PAST_RANGE = "/v3/carbon-intensity/past-range"
-FORECAST = "/v3/carbon-intensity/forecast"
+HISTORY = "/v4/carbon-intensity/history"
+PAST_RANGE = "/v4/carbon-intensity/past-range"
+FORECAST = "/v4/carbon-intensity/forecast"
 
 
 @pytest.fixture(autouse=True)
@@ -251,8 +252,9 @@ def test_slow_reply_is_bounded_by_the_budget(httpserver: HTTPServer, tmp_path: P
         return Response(json.dumps(history_doc()), content_type="application/json")
 
     httpserver.expect_request(HISTORY).respond_with_handler(slow)
-    provider, _ = make(httpserver, tmp_path, timeout_s=0.3, budget_s=0.6, retries=5,
-                       sleep=time.sleep)
+    provider, _ = make(
+        httpserver, tmp_path, timeout_s=0.3, budget_s=0.6, retries=5, sleep=time.sleep
+    )
     t0 = time.monotonic()
     with pytest.raises(HttpError):
         provider.series(DE, NOW - timedelta(hours=2), NOW)
@@ -297,7 +299,8 @@ def test_long_forecast_asks_for_a_longer_horizon(httpserver: HTTPServer, tmp_pat
     httpserver.expect_request(FORECAST).respond_with_json({"zone": "DE", "forecast": future})
     provider, _ = make(httpserver, tmp_path)
     provider.forecast(DE, NOW, NOW + timedelta(hours=40))
-    assert httpserver.log[0][0].args["horizonHours"] == "40"
+    # 40 h is not a documented horizon: rounded up to the next one (6, 24, 48, 72)
+    assert httpserver.log[0][0].args["horizonHours"] == "48"
 
 
 def test_gap_longer_than_fill_limit_fails(httpserver: HTTPServer, tmp_path: Path) -> None:
@@ -320,7 +323,7 @@ def test_gap_longer_than_fill_limit_fails(httpserver: HTTPServer, tmp_path: Path
 
 
 def test_latest(httpserver: HTTPServer, tmp_path: Path) -> None:
-    httpserver.expect_request("/v3/carbon-intensity/latest").respond_with_json(
+    httpserver.expect_request("/v4/carbon-intensity/latest").respond_with_json(
         point(NOW, 280.0, estimated=True)
     )
     provider, _ = make(httpserver, tmp_path)
@@ -444,3 +447,119 @@ def test_retry_after_beyond_the_budget_fails_at_once(
     with pytest.raises(HttpError) as info:
         provider.series(DE, NOW - timedelta(hours=2), NOW)
     assert info.value.status == 429 and sleeps.calls == [] and len(httpserver.log) == 1
+
+
+# -- issue 17: behaving like the service ----------------------------------------------------
+
+
+def test_horizon_is_rounded_up_to_a_documented_value() -> None:
+    """The forecast endpoint's ``horizonHours`` takes 6, 24, 48 or 72 (Electricity Maps API
+    reference, forecast endpoint; the same set is listed by Composio's Electricity Maps toolkit
+    reference): any other need is rounded up, 24 h (the default) is not sent."""
+    from carbonsdk.intensity.electricitymaps import FORECAST_HORIZONS_H, forecast_horizon_h
+
+    assert FORECAST_HORIZONS_H == (6, 24, 48, 72)
+    assert [forecast_horizon_h(h) for h in (1, 24, 25, 47, 48, 49, 72, 100)] == [
+        None,
+        None,
+        48,
+        48,
+        48,
+        72,
+        72,
+        72,
+    ]
+
+
+def rejecting_forecast(request: Request) -> Response:
+    """A plan that refuses any explicit horizon, answering 400 with a message as the API does,
+    and serving the default 24 h forecast otherwise."""
+    if "horizonHours" in request.args:
+        return Response(
+            json.dumps({"message": "horizonHours is not available on your plan"}),
+            status=400,
+            content_type="application/json",
+        )
+    future = [
+        {"carbonIntensity": 200.0 + i, "datetime": (NOW + timedelta(hours=i)).isoformat()}
+        for i in range(24)
+    ]
+    return Response(json.dumps({"zone": "DE", "forecast": future}), content_type="application/json")
+
+
+def test_rejected_horizon_falls_back_to_the_default_forecast(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    httpserver.expect_request(HISTORY).respond_with_json(history_doc())
+    httpserver.expect_request(FORECAST).respond_with_handler(rejecting_forecast)
+    provider, _ = make(httpserver, tmp_path)
+    # 28 h ahead: horizonHours=48 is refused; the 24 h forecast plus a 4 h hold covers it
+    series = provider.series(DE, NOW - timedelta(hours=2), NOW + timedelta(hours=28))
+    forecasts = [r for r, _ in httpserver.log if r.path == FORECAST]
+    assert [r.args.get("horizonHours") for r in forecasts] == ["48", None]
+    assert series.end == NOW + timedelta(hours=28)
+    assert series.value_at(NOW + timedelta(hours=5, minutes=1)) == 205.0
+    assert series.value_at(NOW + timedelta(hours=27)) == 223.0  # last value held, estimated
+
+    # 40 h ahead cannot be covered: a clear error, not "gap of N h"
+    provider, _ = make(httpserver, tmp_path, cache=False)
+    with pytest.raises(ProviderError) as info:
+        provider.forecast(DE, NOW, NOW + timedelta(hours=40))
+    message = str(info.value)
+    assert "rejected horizonHours=48" in message and "not available on your plan" in message
+    assert "gap of" not in message
+
+
+def test_api_version_v4_by_default_and_v3_selectable(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    v3_doc = history_doc()
+    httpserver.expect_request(HISTORY).respond_with_json(history_doc())
+    httpserver.expect_request("/v3/carbon-intensity/history").respond_with_json(v3_doc)
+    v4, _ = make(httpserver, tmp_path)
+    assert v4.api_version == "v4" and "api_version='v4'" in repr(v4)
+    series = v4.series(DE, NOW - timedelta(hours=2), NOW)
+    assert "Electricity Maps API v4" in series.source.dataset
+    v3, _ = make(httpserver, tmp_path, api_version="v3")
+    series = v3.series(DE, NOW - timedelta(hours=2), NOW)
+    assert "Electricity Maps API v3" in series.source.dataset
+    assert [r.path for r, _ in httpserver.log] == [HISTORY, "/v3/carbon-intensity/history"]
+    with pytest.raises(ConfigurationError, match="api_version 'v2' is invalid"):
+        ElectricityMapsProvider(KEY, api_version="v2", cache=False)
+
+
+def test_cache_is_not_shared_between_base_urls(tmp_path: Path) -> None:
+    """Two providers at different URLs (a proxy, a staging server) with one cache directory."""
+    servers = [HTTPServer(host="127.0.0.1", port=0) for _ in range(2)]
+    try:
+        for value, srv in zip((100.0, 900.0), servers, strict=True):
+            srv.start()
+            doc = history_doc()
+            for p in doc["history"]:
+                p["carbonIntensity"] = value
+            srv.expect_request(HISTORY).respond_with_json(doc)
+        cache = IntensityCache(tmp_path / "shared", now_s=NOW.timestamp)
+        got = []
+        for srv in servers:
+            provider = ElectricityMapsProvider(
+                KEY, base_url=srv.url_for("").rstrip("/"), cache=cache, now_s=NOW.timestamp
+            )
+            got.append(provider.series(DE, NOW - timedelta(hours=2), NOW).values_g_per_kwh)
+        assert got == [(100.0, 100.0), (900.0, 900.0)]
+        assert all(len(srv.log) == 1 for srv in servers)
+    finally:
+        for srv in servers:
+            if srv.is_running():
+                srv.stop()
+
+
+def test_redirect_is_reported_as_a_redirect(httpserver: HTTPServer, tmp_path: Path) -> None:
+    httpserver.expect_request(HISTORY).respond_with_response(
+        Response("", status=301, headers={"Location": "https://api.example.org/v4/history"})
+    )
+    provider, _ = make(httpserver, tmp_path)
+    with pytest.raises(HttpError) as info:
+        provider.series(DE, NOW - timedelta(hours=2), NOW)
+    message = str(info.value)
+    assert "HTTP 301 redirect to https://api.example.org/v4/history" in message
+    assert "malformed JSON" not in message and info.value.status == 301

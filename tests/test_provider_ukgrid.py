@@ -192,9 +192,9 @@ def test_rate_limit_honours_retry_after_date(httpserver: HTTPServer, tmp_path: P
 
 
 def test_client_errors_are_not_retried(httpserver: HTTPServer, tmp_path: Path) -> None:
-    httpserver.expect_request(
-        "/intensity/2024-03-10T10:00Z/2024-03-10T12:00Z"
-    ).respond_with_json({"error": {"code": "400 Bad Request"}}, status=400)
+    httpserver.expect_request("/intensity/2024-03-10T10:00Z/2024-03-10T12:00Z").respond_with_json(
+        {"error": {"code": "400 Bad Request"}}, status=400
+    )
     provider, sleeps = make(httpserver, tmp_path)
     with pytest.raises(HttpError, match="HTTP 400"):
         provider.series(GB, NOW - timedelta(hours=2), NOW)
@@ -222,11 +222,12 @@ def test_slow_reply_is_bounded(httpserver: HTTPServer, tmp_path: Path) -> None:
         time.sleep(1.0)
         return national_range(request)
 
-    httpserver.expect_request("/intensity/2024-03-10T10:00Z/2024-03-10T12:00Z").respond_with_handler(
-        slow
+    httpserver.expect_request(
+        "/intensity/2024-03-10T10:00Z/2024-03-10T12:00Z"
+    ).respond_with_handler(slow)
+    provider, _ = make(
+        httpserver, tmp_path, timeout_s=0.25, budget_s=0.5, retries=4, sleep=time.sleep
     )
-    provider, _ = make(httpserver, tmp_path, timeout_s=0.25, budget_s=0.5, retries=4,
-                       sleep=time.sleep)
     t0 = time.monotonic()
     with pytest.raises(HttpError):
         provider.series(GB, NOW - timedelta(hours=2), NOW)
@@ -258,15 +259,105 @@ def test_cli_prints_a_live_value_and_its_provenance(
     monkeypatch.setattr(
         command, "_provider", lambda name: UKGridProvider(base_url=base, cache=False)
     )
-    assert main(["intensity", "GB", "--at", "2024-03-10T12:10Z", "--provider", "ukgrid",
-                 "--json"]) == 0
+    assert (
+        main(["intensity", "GB", "--at", "2024-03-10T12:10Z", "--provider", "ukgrid", "--json"])
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["g_per_kwh"] == 200.0 and out["estimated"] is True  # forecast, no actual yet
     assert (out["provider"], out["signal"], out["basis"], out["zone"]) == (
-        "ukgrid", "average", "direct", "GB"
+        "ukgrid",
+        "average",
+        "direct",
+        "GB",
     )
     assert out["step_start"] == "2024-03-10T12:00:00+00:00" and out["fallback_from"] is None
     assert main(["intensity", "GB", "--at", "2024-03-10T11:40Z", "--provider", "ukgrid"]) == 0
     text = capsys.readouterr().out
     assert "199.0 gCO2eq/kWh" in text and "basis direct | measured" in text
     assert "NESO Carbon Intensity API" in text
+
+
+def test_region_names_follow_the_api_documentation() -> None:
+    """The Region List of https://carbon-intensity.github.io/api-definitions/ names region 6
+    "North Wales, Merseyside and Cheshire" (not "North Wales"): the table says so."""
+    from carbonsdk.intensity.ukgrid import REGION_IDS
+
+    assert REGION_IDS[6] == "North Wales, Merseyside and Cheshire"
+    assert REGION_IDS[7] == "South Wales" and REGION_IDS[17] == "Wales"
+    assert sorted(REGION_IDS) == list(range(1, 18))
+
+
+def regional_body(
+    start: datetime, count: int, *, regionid: int, shortname: str, postcode: str | None = None
+) -> dict[str, Any]:
+    """A regional reply as documented: ``data`` holds the region and its periods (forecast
+    values only)."""
+    data: dict[str, Any] = {
+        "regionid": regionid,
+        "dnoregion": "SP Manweb",
+        "shortname": shortname,
+        "data": [
+            {
+                "from": stamp(start + i * HALF),
+                "to": stamp(start + (i + 1) * HALF),
+                "intensity": {"forecast": 90 + i, "index": "low"},
+                "generationmix": [{"fuel": "wind", "perc": 50.0}],
+            }
+            for i in range(count)
+        ],
+    }
+    if postcode is not None:
+        data["postcode"] = postcode
+    return {"data": data}
+
+
+def test_regional_reply_shows_the_documented_name_and_the_api_shortname(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    start = NOW - timedelta(hours=1)
+    httpserver.expect_request(
+        "/regional/intensity/2024-03-10T11:00Z/2024-03-10T12:00Z/regionid/6"
+    ).respond_with_json(regional_body(start, 2, regionid=6, shortname="North Wales & Merseyside"))
+    provider, _ = make(httpserver, tmp_path, region_id=6)
+    series = provider.series(GB, start, NOW)
+    assert series.values_g_per_kwh == (90.0, 91.0) and all(series.estimated)
+    assert (
+        "region 6 North Wales, Merseyside and Cheshire (North Wales & Merseyside)"
+        in series.source.note
+    )
+
+
+def test_postcode_range_and_forecast_endpoints(httpserver: HTTPServer, tmp_path: Path) -> None:
+    """``/regional/intensity/{from}/{to}/postcode/{postcode}`` and
+    ``/regional/intensity/{from}/fw48h/postcode/{postcode}`` (API documentation, "Regional")
+    take the outward part of a postcode."""
+    start = NOW - timedelta(hours=1)
+    httpserver.expect_request(
+        "/regional/intensity/2024-03-10T11:00Z/2024-03-10T12:00Z/postcode/RG10"
+    ).respond_with_json(
+        regional_body(start, 2, regionid=12, shortname="South England", postcode="RG10")
+    )
+    httpserver.expect_request(
+        "/regional/intensity/2024-03-10T12:00Z/fw48h/postcode/RG10"
+    ).respond_with_json(
+        regional_body(NOW, 96, regionid=12, shortname="South England", postcode="RG10")
+    )
+    provider, _ = make(httpserver, tmp_path, postcode="rg10 9xx")
+    assert provider.postcode == "RG10" and "postcode='RG10'" in repr(provider)
+    series = provider.series(GB, start, NOW)
+    assert series.values_g_per_kwh == (90.0, 91.0) and all(series.estimated)
+    assert "postcode RG10, region 12 South England" in series.source.note
+    fc = provider.forecast(GB, NOW, NOW + timedelta(hours=2))
+    assert len(fc) == 4 and all(fc.estimated) and fc.values_g_per_kwh[0] == 90.0
+    # a postcode's data is cached apart from the national series and region ids
+    files = [p.parent.name for p in (tmp_path / "cache").rglob("*.json")]
+    assert files and all(name.startswith("GB-postcode-RG10") for name in files)
+
+
+@pytest.mark.parametrize("postcode", ["", "12345", "LONDON", "RG10-9XX"])
+def test_bad_postcode_is_a_configuration_error(postcode: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"postcode=.* is invalid"):
+        UKGridProvider(postcode=postcode, cache=False)
+    with pytest.raises(ConfigurationError, match="not both"):
+        UKGridProvider(postcode="RG10", region_id=12, cache=False)

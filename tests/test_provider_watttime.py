@@ -234,8 +234,11 @@ def test_region_from_location(httpserver: HTTPServer, tmp_path: Path) -> None:
         "/v3/region-from-loc",
         query_string={"latitude": "37.77", "longitude": "-122.42", "signal_type": "co2_moer"},
     ).respond_with_json(
-        {"region": "CAISO_NORTH", "region_full_name": "California ISO Northern",
-         "signal_type": "co2_moer"}
+        {
+            "region": "CAISO_NORTH",
+            "region_full_name": "California ISO Northern",
+            "signal_type": "co2_moer",
+        }
     )
     httpserver.expect_request("/v3/historical").respond_with_json(
         moer_doc(NOW - timedelta(hours=1), 12)
@@ -324,3 +327,33 @@ def test_configuration_errors(monkeypatch: pytest.MonkeyPatch) -> None:
         WattTimeProvider(latitude=10.0)
     with pytest.raises(ConfigurationError, match=r"latitude=123\.0"):
         WattTimeProvider(latitude=123.0, longitude=0.0)
+
+
+def test_service_error_message_is_shown(httpserver: HTTPServer, tmp_path: Path) -> None:
+    """WattTime explains a refusal in the body; its own Python client shows it (``API Response
+    Error: {status_code}, {rsp.text}`` in ``watttime/api.py``): so does this provider, instead of
+    a bare "HTTP 403"."""
+    expect_login(httpserver)
+    httpserver.expect_request("/v3/historical").respond_with_json(
+        {"error": "Forbidden", "message": "Your account does not have access to MISO_INDIANAPOLIS"},
+        status=403,
+    )
+    provider, _ = make(httpserver, tmp_path, wt_region="MISO_INDIANAPOLIS")
+    with pytest.raises(HttpError) as info:
+        provider.series(CAL, NOW - timedelta(hours=2), NOW - timedelta(hours=1))
+    message = str(info.value)
+    assert "HTTP 403" in message
+    assert "Your account does not have access to MISO_INDIANAPOLIS" in message
+    assert TOKEN not in message and PASSWORD not in message
+
+
+def test_rejected_login_shows_the_service_message(httpserver: HTTPServer, tmp_path: Path) -> None:
+    httpserver.expect_request("/login").respond_with_json(
+        {"error": "invalid username or password"}, status=403
+    )
+    provider, _ = make(httpserver, tmp_path)
+    with pytest.raises(HttpError) as info:
+        provider.series(CAL, NOW - timedelta(hours=2), NOW - timedelta(hours=1))
+    message = str(info.value)
+    assert "WattTime login rejected (HTTP 403: invalid username or password)" in message
+    assert PASSWORD not in message and USER not in message

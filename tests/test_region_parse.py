@@ -225,15 +225,14 @@ def test_regions_command_json(capsys: pytest.CaptureFixture[str]) -> None:
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 45 and {r["provider"] for r in rows} == {"gcp"}
     by_code = {r["code"]: r for r in rows}
-    iowa = by_code["us-central1"]  # US-CENT-SWPP: no hourly data, Ember's US annual average
-    us = embedded.annual_g_per_kwh("US")
-    assert us is not None
-    assert (iowa["zone"], iowa["hourly"], iowa["intensity_kind"]) == (
-        "US-CENT-SWPP",
-        False,
-        "annual",
-    )
-    assert iowa["mean_intensity_g_per_kwh"] == round(us[0], 1) and iowa["data_years"] == [us[1]]
+    dammam = by_code["me-central2"]  # SA: no hourly data, Ember's annual average for Saudi Arabia
+    sa = embedded.annual_g_per_kwh("SA")
+    assert sa is not None
+    assert (dammam["zone"], dammam["hourly"], dammam["intensity_kind"]) == ("SA", False, "annual")
+    assert dammam["mean_intensity_g_per_kwh"] == round(sa[0], 1)
+    assert dammam["data_years"] == [sa[1]]
+    iowa = by_code["us-central1"]  # MidAmerican, a MISO member (see region/table.py sources)
+    assert (iowa["zone"], iowa["hourly"]) == ("US-MIDW-MISO", True)
     la = by_code["us-west2"]
     assert (la["zone"], la["hourly"], la["data_years"]) == (
         "US-CAL-CISO",
@@ -254,7 +253,7 @@ def test_regions_command_plain_table(capsys: pytest.CaptureFixture[str]) -> None
     assert lines[1].split()[:4] == ["provider", "region", "location", "zone"]
     assert len(lines) == 2 + 146
     row = next(line for line in lines if " westus2 " in line)
-    assert "US-NW-BPAT" in row and "yes" in row and "2022 (EIA-930)" in row
+    assert "US-NW-BPAT" in row and "yes" in row and "2021–2024" in row
     assert "\x1b[" not in "\n".join(lines)
 
 
@@ -265,3 +264,51 @@ def test_regions_command_rejects_unknown_provider(capsys: pytest.CaptureFixture[
         main(["regions", "--provider", "oracle"])
     assert info.value.code == 2
     assert "oracle" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("GER", "did you mean 'DE'?"),  # a country name's start (Germany), not 'ER', 'ER', 'GE'
+        ("Germany", "did you mean 'DE'?"),
+        ("germny", "did you mean 'DE'?"),
+        ("UK", "did you mean 'GB'?"),  # the EU's abbreviation for the United Kingdom
+        ("EL", "did you mean 'GR'?"),
+    ],
+)
+def test_country_aware_suggestions(text: str, expected: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        parse_region(text)
+    assert str(info.value).endswith(expected)
+
+
+def test_suggestions_never_repeat() -> None:
+    from carbonsdk.region.parse import _suggest
+
+    for text in ("GER", "ERR", "DK-DK3", "aws:us-est-1", "FRX", "USS"):
+        found = _suggest(text)
+        assert len(found) == len(set(found)) and len(found) <= 3
+
+
+@pytest.mark.parametrize("code", ["eusc-de-east-1", "us-isob-east-1", "us-isof-south-1"])
+def test_other_aws_partitions_parse_with_zone_unknown(
+    code: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Partitions from botocore's ``data/partitions.json``: European Sovereign Cloud
+    (``aws-eusc``), ISO-B, ISO-F. A code the table lacks is kept, zone unknown, with a warning."""
+    from carbonsdk.region import parse as parse_mod
+
+    parse_mod._warned.clear()
+    caplog.set_level("WARNING", logger="carbonsdk.region.parse")
+    region = parse_region(f"aws:{code.upper()}")
+    entry = region_table.cloud_region("aws", code)
+    if entry is None:
+        assert region == Region(provider="aws", code=code, zone=None, source="explicit")
+        assert not region.known and code in caplog.text
+    else:
+        assert region.zone == entry.zone
+
+
+def test_commercial_aws_typos_still_get_suggestions() -> None:
+    with pytest.raises(ConfigurationError, match="did you mean 'aws:us-east-1'"):
+        parse_region("aws:us-est-1")

@@ -1,5 +1,7 @@
 """The terminal report: golden renders at 80 and 60 columns, plain text off a terminal, NO_COLOR,
-ASCII streams, the what-if hook, never raising, the statement and the live panel.
+ASCII streams, the what-if handed in by the caller (the report never imports the scheduler),
+when rescheduling advice is given, short reasons and region wording, non-finite values, never
+raising, the statement and the live panel.
 
 Regenerate the golden files after a deliberate change with
 ``CARBONSDK_UPDATE_GOLDEN=1 python -m pytest tests/test_report.py`` and review the diff.
@@ -9,34 +11,46 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import re
+import subprocess
 import sys
 import types
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
-from conftest_report import VARIANTS, FakeWhatIf, make_run
+from conftest_report import NO_DRIVER_REASON, VARIANTS, FakePlan, FakeWhatIf, make_run
 
 from carbonsdk import equivalents as eq
+from carbonsdk.cli.report import whatif_or_none
 from carbonsdk.report import (
+    MIN_SHIFT_DURATION_S,
     LivePanel,
     RunReport,
     bucket_means,
+    finish_delay_s,
     format_duration_s,
     format_emissions_g,
     format_energy_kwh,
+    format_percent,
     format_power_w,
     format_sig,
     power_profile_w,
     print_report,
     progress_iter,
+    region_source_text,
     render_text,
+    short_reason,
     sparkline,
     statement,
-    whatif_for,
+    whatif_lines,
+    worth_rescheduling,
 )
+from carbonsdk.result import RunResult
 
 GOLDEN = Path(__file__).parent / "golden"
 ESC = re.compile(r"\x1b\[")
@@ -48,6 +62,14 @@ class TTYStringIO(io.StringIO):
 
     def isatty(self) -> bool:
         return True
+
+
+def _paren_depth(text: str) -> int:
+    depth = deepest = 0
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _golden(name: str, text: str) -> None:
@@ -72,14 +94,17 @@ def test_golden_render(variant: str, width: int) -> None:
 
 def test_report_content_marks_estimated_and_not_measured() -> None:
     text = render_text(make_run("no_gpu"))
-    assert "not measured (no NVIDIA driver found)" in text
+    assert "not measured: no NVIDIA driver (libnvidia-ml not found)" in text
+    gpu_line = next(line for line in text.splitlines() if "not measured" in line)
+    assert _paren_depth(gpu_line) == 1
     assert re.search(r"cpu\s+130 Wh\s+84%\s+estimated", text)
     assert "gpu" in text and "0 kWh" not in text  # never reported as zero
     full = render_text(make_run("full"))
     assert re.search(r"gpu\s+1\.02 kWh\s+87%\s+measured · 2× NVIDIA A100", full)
     assert "PUE 1.10" in full and "294 g/kWh" in full and "382 g CO2eq" in full
     assert "embedded · average · lifecycle · zone US-NW-PACW" in full
-    assert "aws:us-west-2 (US-NW-PACW) · via explicit" in full
+    assert "aws:us-west-2 (US-NW-PACW) · as you gave it" in full
+    assert "via" not in full
 
 
 def test_unknown_region_is_loud_and_fallback_is_explained() -> None:
@@ -165,38 +190,56 @@ def test_print_report_never_raises(caplog: pytest.LogCaptureFixture) -> None:
         print_report(make_run("full"), file=io.StringIO(), whatif=Weird())  # type: ignore[arg-type]
 
 
-def _fake_schedule(monkeypatch: pytest.MonkeyPatch, func: object) -> None:
-    module = types.ModuleType("carbonsdk.schedule")
-    module.whatif_for_run = func  # type: ignore[attr-defined]
-    module.__spec__ = types.SimpleNamespace(name="carbonsdk.schedule")  # type: ignore[assignment]
-    monkeypatch.setitem(sys.modules, "carbonsdk.schedule", module)
-
-
-def test_print_report_uses_schedule_whatif_when_available(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    calls: list[str] = []
-
-    def whatif_for_run(result: object) -> FakeWhatIf:
-        calls.append("called")
-        return FakeWhatIf(result)  # type: ignore[arg-type]
-
-    _fake_schedule(monkeypatch, whatif_for_run)
-    out = io.StringIO()
-    print_report(make_run("full"), file=out)
-    assert calls == ["called"]
-    assert "cleanest SE" in out.getvalue()
-
-
-def test_print_report_survives_a_failing_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
-    def whatif_for_run(result: object) -> object:
-        raise ValueError("no data for zone")
-
-    _fake_schedule(monkeypatch, whatif_for_run)
+def test_print_report_does_not_compute_a_whatif() -> None:
+    """The report is handed its data: without ``whatif=`` there are no what-if lines."""
     out = io.StringIO()
     print_report(make_run("full"), file=out)
     assert "bert-finetune" in out.getvalue() and "what-if" not in out.getvalue()
-    assert whatif_for(make_run("empty")) is None  # nothing to compare
+
+
+_NO_SCHEDULER = """
+import io, sys
+sys.path.insert(0, "tests")
+from conftest_report import FakeWhatIf, make_run
+from carbonsdk.report import print_report, render_text
+from carbonsdk.report_html import render_html
+r = make_run("full")
+render_text(r, whatif=FakeWhatIf(r))
+render_html(r, whatif=FakeWhatIf(r))
+print_report(r, file=io.StringIO())
+print(sorted(m for m in sys.modules if m.startswith("carbonsdk.schedule")))
+"""
+
+
+def test_report_modules_never_import_the_scheduler(
+    subprocess_env: dict[str, str], repo_root: Path
+) -> None:
+    """Render both reports in a fresh interpreter: carbonsdk.schedule is never imported."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _NO_SCHEDULER],
+        cwd=repo_root,
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_whatif_or_none_hands_the_real_whatif_to_the_report() -> None:
+    """The CLI's helper computes the what-if with carbonsdk.schedule (embedded data); the
+    report renders it; nothing to replay gives None."""
+    result = make_run("full")
+    whatif = whatif_or_none(result)
+    assert whatif is not None
+    out = io.StringIO()
+    print_report(result, file=out, whatif=whatif)
+    text = out.getvalue()
+    assert "what-if" in text and "cleanest" in text and "dirtiest" in text
+    assert whatif_or_none(make_run("empty")) is None  # no timeline
+    assert whatif_or_none(attrs.evolve(result, energy_kwh=math.nan)) is None
 
 
 def test_rich_renderable_respects_console_and_width() -> None:
@@ -340,16 +383,7 @@ def test_whatif_compares_with_the_own_zone_replay_and_reports_no_saving() -> Non
     text = render_text(result, width=100, whatif=whatif)
     assert "cleanest SE: 32.4 g (−94%)" in text  # vs 500 g, not the recorded 382 g
     assert "flexible start saves 20% (100 g, start 3h 00m later)" in text
-    assert "pause & resume: no saving" in text
-
-
-def test_real_schedule_whatif() -> None:
-    """With carbonsdk.schedule present, print_report adds its what-if (embedded data)."""
-    out = io.StringIO()
-    print_report(make_run("full"), file=out)
-    text = out.getvalue()
-    assert "what-if" in text and "cleanest" in text and "dirtiest" in text
-    assert "flexible start" in text and "pause & resume" in text
+    assert "pause & resume" not in text  # no saving: not suggested
 
 
 def test_unknown_region_with_a_user_intensity_does_not_claim_world_average() -> None:
@@ -370,8 +404,161 @@ def test_equivalent_phrases_pick_readable_units() -> None:
         "1.5 km by car (0.96 mi)",
         "24 minutes of a U.S. home's energy use",
     )
-    tiny = eq.phrases(0.0214)
-    assert tiny[1] == "8.7 cm by car" and tiny[2].endswith("seconds of a U.S. home's energy use")
+    # 0.0214 g: 0.0026 smartphone charges and 0.081 s of a home are too small to picture
+    assert eq.phrases(0.0214) == ("8.7 cm by car",)
+    assert eq.phrases(1.0) == (
+        "0.12 smartphone charges",
+        "4.0 m by car",
+        "3.8 seconds of a U.S. home's energy use",
+    )
     assert eq.phrases(45.0)[1] == "182 m by car"
-    assert eq.phrases(2e7)[2] == "2.4 years of a U.S. home's energy use"
-    assert eq.phrases(1e5)[2] == "4.4 days of a U.S. home's energy use"
+    # 20 t: 2.4 million smartphone charges is no picture either; the scalable units stay
+    assert eq.phrases(2e7) == (
+        "80,872 km by car (50,251 mi)",
+        "2.4 years of a U.S. home's energy use",
+    )
+    assert eq.phrases(1e5) == ("404 km by car (251 mi)", "4.4 days of a U.S. home's energy use")
+    for grams in (0.0, -3.0, 1e-9, math.nan, math.inf):
+        assert eq.phrases(grams) == ()
+
+
+@pytest.mark.parametrize("grams", [1e-6, 1e-3, 0.0214, 0.3, 1.0, 7.0, 45.0, 382.0, 1e4, 1e5, 3e6])
+def test_every_equivalent_number_is_between_a_tenth_and_a_thousand(grams: float) -> None:
+    """Each phrase's number is in [0.1, 1000], except in the largest unit (km, years), which
+    has no bigger unit to move to."""
+    for phrase in eq.phrases(grams):
+        number = float(phrase.split()[0].replace(",", ""))
+        largest_unit = " km by car" in phrase or " years of" in phrase
+        assert number >= 0.1, phrase
+        assert largest_unit or number <= 1000, phrase
+
+
+def _scaled(result: RunResult, duration_s: float, scale: float) -> RunResult:
+    return attrs.evolve(
+        result,
+        duration_s=duration_s,
+        ended_at=result.started_at + timedelta(seconds=duration_s),
+        energy_kwh=result.energy_kwh * scale,
+        energy_by_component_kwh={k: v * scale for k, v in result.energy_by_component_kwh.items()},
+        emissions_g=result.emissions_g * scale,
+    )
+
+
+def test_tiny_run_has_no_same_as_line_and_no_rescheduling_advice() -> None:
+    """A 5-second job: no equivalents too small to mean anything, no "start 14h later"."""
+    tiny = _scaled(make_run("full"), 5.0, 1e-7)
+    whatif = FakeWhatIf(tiny)
+    whatif.flexible_start = types.SimpleNamespace(  # type: ignore[assignment]
+        emissions_g=tiny.emissions_g * 0.5,
+        baseline_emissions_g=tiny.emissions_g,
+        savings_fraction=0.5,
+        delay_s=14 * 3600.0,
+    )
+    assert not worth_rescheduling(tiny)
+    text = render_text(tiny, width=80, whatif=whatif)
+    assert "later" not in text and "flexible start" not in text and "pause" not in text
+    assert "cleanest SE" in text  # the region comparison is still shown
+    assert "same as" not in text  # 0.000038 g: nothing a reader can picture
+
+
+def test_rescheduling_advice_needs_a_long_or_large_job_and_a_material_saving() -> None:
+    result = make_run("full")  # 2 h, 1.18 kWh
+    assert worth_rescheduling(result)
+    short_but_big = _scaled(result, 60.0, 1.0)
+    assert worth_rescheduling(short_but_big)  # 1.18 kWh in a minute: still material
+    short_small = _scaled(result, 60.0, 0.2)
+    assert not worth_rescheduling(short_small)
+    assert worth_rescheduling(_scaled(result, MIN_SHIFT_DURATION_S, 0.2))
+    whatif = FakeWhatIf(result)
+    whatif.flexible_start = FakePlan(result.emissions_g * 0.98, 0.02)
+    whatif.pause_and_resume = FakePlan(result.emissions_g * 0.97, 0.03)
+    assert whatif_lines(result, whatif)[-1] == "starting later or pausing would save under 5%"
+    whatif.pause_and_resume = FakePlan(result.emissions_g * 0.8, 0.2)
+    assert whatif_lines(result, whatif)[-1] == "pause & resume saves 20% (76.3 g)"
+
+
+def test_short_reason_flattens_nested_parentheses() -> None:
+    from carbonsdk.sensors.nvml import open_gpu_sensors
+    from carbonsdk.testing import FakeNVML
+
+    # the reason the real sensor code records on a machine without an NVIDIA driver
+    scan = open_gpu_sensors(FakeNVML(init_error="NVML_ERROR_LIBRARY_NOT_FOUND"), None, 0.0)
+    assert scan.reason is not None and _paren_depth(scan.reason) >= 2
+    assert short_reason(scan.reason) == "no NVIDIA driver (libnvidia-ml not found)"
+    assert short_reason(NO_DRIVER_REASON) == "no NVIDIA driver (libnvidia-ml not found)"
+    loaded = open_gpu_sensors(FakeNVML(init_error="NVML_ERROR_DRIVER_NOT_LOADED"), None, 0.0)
+    assert short_reason(loaded.reason) == "the NVIDIA driver is not loaded"
+    odd = "no RAPL counters (permission denied (EACCES) on /sys/x (y)) and model failed (z)"
+    flat = "no RAPL counters (permission denied on /sys/x) and model failed (z)"
+    assert short_reason(odd) == flat
+    assert short_reason("x" * 200).endswith("…") and len(short_reason("x" * 200)) == 72
+    assert short_reason("") == "no reason recorded"
+
+
+def test_region_source_in_words() -> None:
+    assert region_source_text("explicit") == "as you gave it"
+    assert region_source_text("env") == "from CARBONSDK_REGION"
+    assert region_source_text("aws-imds") == "detected from AWS instance metadata"
+    assert region_source_text("gcp-metadata") == "detected from GCP instance metadata"
+    assert region_source_text("azure-imds") == "detected from Azure instance metadata"
+    fallback = render_text(make_run("fallback"), width=80)
+    assert "gcp:europe-west3 (DE) · from CARBONSDK_REGION" in fallback
+
+
+NAN, INF = math.nan, math.inf
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"duration_s": NAN},
+        {"duration_s": INF},
+        {"energy_kwh": NAN, "emissions_g": NAN},
+        {"energy_kwh": INF, "emissions_g": INF, "intensity_g_per_kwh": NAN},
+        {"pue": NAN, "emissions_g": -INF},
+        {"energy_by_component_kwh": {"gpu": NAN, "cpu": INF, "ram": 0.01}},
+    ],
+)
+@pytest.mark.parametrize("width", [80, 60])
+def test_non_finite_values_print_na_and_never_crash(changes: dict[str, Any], width: int) -> None:
+    result = attrs.evolve(make_run("full"), **changes)
+    text = render_text(result, width=width, whatif=FakeWhatIf(result))
+    assert "n/a" in text
+    assert not re.search(r"\b(nan|inf)\b", text, re.IGNORECASE)
+    assert all(len(line) <= width for line in text.splitlines())
+    sentence = statement(result)
+    assert not re.search(r"\b(nan|inf)\b", sentence, re.IGNORECASE)
+    out = io.StringIO()
+    print_report(result, file=out)
+    assert "n/a" in out.getvalue()
+
+
+def test_non_finite_timeline_values_leave_gaps_in_the_sparklines() -> None:
+    result = make_run("full")
+    broken = list(result.timeline)
+    broken[3] = attrs.evolve(broken[3], energy_kwh=NAN, intensity_g_per_kwh=INF)
+    text = render_text(attrs.evolve(result, timeline=tuple(broken)), width=80)
+    assert "power" in text and "intensity" in text
+    assert not re.search(r"\b(nan|inf)\b", text, re.IGNORECASE)
+    assert sparkline([1.0, NAN, 3.0, INF]) == "▁ █ "
+
+
+def test_formatters_print_na_for_non_finite_values() -> None:
+    for value in (NAN, INF, -INF):
+        assert format_sig(value) == "n/a"
+        assert format_energy_kwh(value) == "n/a"
+        assert format_emissions_g(value) == "n/a"
+        assert format_power_w(value) == "n/a"
+        assert format_duration_s(value) == "n/a"
+        assert format_percent(value, 1.0) == "n/a" and format_percent(1.0, value) == "n/a"
+    assert format_percent(1.0, 0.0) == "–" and format_percent(1.0, 4.0) == "25%"
+    assert bucket_means([0, 1], [1, 2], [NAN, 4.0], 2, 0, 2) == [None, 4.0]
+
+
+def test_finish_delay_counts_the_start_delay_and_the_pauses() -> None:
+    start = make_run("full").started_at
+    plan = types.SimpleNamespace(
+        earliest_start=start, end=start + timedelta(hours=8), duration_s=3 * 3600.0
+    )
+    assert finish_delay_s(plan) == 5 * 3600.0
+    assert finish_delay_s(types.SimpleNamespace(savings_fraction=0.1)) is None

@@ -28,12 +28,17 @@ DE = Region(provider=None, code="DE", zone="DE", source="explicit")
 
 def hourly(values: Sequence[float], start: datetime = T0) -> IntensitySeries:
     b0 = start.timestamp()
-    return IntensitySeries(tuple(b0 + 3600.0 * i for i in range(len(values) + 1)),
-                           tuple(float(v) for v in values), (True,) * len(values), SRC)
+    return IntensitySeries(
+        tuple(b0 + 3600.0 * i for i in range(len(values) + 1)),
+        tuple(float(v) for v in values),
+        (True,) * len(values),
+        SRC,
+    )
 
 
-def simulate(policy: PausePolicy, series: IntensitySeries, dt: float = 60.0
-             ) -> tuple[float, float, list[tuple[float, float]]]:
+def simulate(
+    policy: PausePolicy, series: IntensitySeries, dt: float = 60.0
+) -> tuple[float, float, list[tuple[float, float]]]:
     """Run a constant-power job under ``policy``: returns (finish time, mean intensity of the
     work, run intervals in epoch seconds)."""
     now = policy.start_s
@@ -64,8 +69,9 @@ def test_policy_matches_offline_pause_and_resume_with_a_perfect_forecast() -> No
     end, mean, runs = simulate(policy, s)
     offline = pause_and_resume(s, timedelta(hours=3), 1.0, start=T0)
     assert mean == pytest.approx(offline.emissions_g)
-    assert [(datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC)) for a, b in runs] \
-        == [(iv.start, iv.end) for iv in offline.intervals]
+    assert [(datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC)) for a, b in runs] == [
+        (iv.start, iv.end) for iv in offline.intervals
+    ]
     assert end <= policy.deadline_s
 
 
@@ -74,7 +80,9 @@ def test_policy_never_pauses_past_the_slack() -> None:
     # still finish by the deadline
     values = [float(100 - i) for i in range(20)]
     s = hourly(values)
-    policy = PausePolicy(s, timedelta(hours=4), timedelta(hours=2, minutes=30), start=T0)
+    policy = PausePolicy(
+        s, timedelta(hours=4), timedelta(hours=2, minutes=30), start=T0, min_saving_fraction=0.0
+    )
     end, _, runs = simulate(policy, s, dt=60.0)
     assert end == pytest.approx(policy.deadline_s, abs=1e-6)
     assert runs[0][0] == pytest.approx(T0.timestamp() + 2.5 * 3600)
@@ -124,6 +132,33 @@ def test_policy_replans_only_at_run_and_pause_boundaries() -> None:
     assert policy.replans <= 3
 
 
+def test_policy_never_pauses_where_the_backtest_says_it_does_not_help() -> None:
+    zone = Region(provider=None, code="IN-WE", zone="IN-WE", source="explicit")
+    fwd = forward_series(zone, T0.timestamp(), T0.timestamp() + 14 * 3600, provider="embedded")
+    policy = PausePolicy(fwd, timedelta(hours=6), 1.0, start=T0)
+    assert policy.calibration is not None and policy.not_worth_it
+    d = policy.decide(T0.timestamp(), 0.0)
+    assert not d.pause and "not expected to help" in d.reason and "backtest IN-WE" in d.reason
+    # margin 0: the policy pauses as the forecast says
+    policy = PausePolicy(fwd, timedelta(hours=6), 1.0, start=T0, min_saving_fraction=0.0)
+    assert not policy.not_worth_it
+
+
+def test_policy_re_forecasts_as_observations_arrive() -> None:
+    fwd = forward_series(DE, T0.timestamp(), T0.timestamp() + 26 * 3600, provider="embedded")
+    assert fwd.kind == "day-ahead"
+    policy = PausePolicy(fwd, timedelta(hours=12), 1.0, start=T0, min_saving_fraction=0.0)
+    first = policy.series
+    now, done = T0.timestamp(), 0.0
+    while done < 12 * 3600 and now < policy.deadline_s:
+        if not policy.should_pause(now, done):
+            done += 600
+        now += 600
+    assert done >= 12 * 3600 - 600
+    assert policy.series is not first  # asked again with the hours observed since
+    assert policy.series.boundaries_s[0] > first.boundaries_s[0]
+
+
 def test_policy_bad_input() -> None:
     s = hourly([1, 2])
     with pytest.raises(ConfigurationError, match=r"start='now'"):
@@ -152,8 +187,9 @@ class FakeForecaster:
     def series(self, region: Region, start: datetime, end: datetime) -> IntensitySeries:
         raise ProviderError("not used")
 
-    def forecast(self, region: Region, start: datetime, end: datetime, *,
-                 deadline_s: float | None = None) -> IntensitySeries:
+    def forecast(
+        self, region: Region, start: datetime, end: datetime, *, deadline_s: float | None = None
+    ) -> IntensitySeries:
         self.calls.append((start, end))
         if self.fail:
             raise ProviderError("HTTP 503 from fakecast")
@@ -180,17 +216,19 @@ def test_forward_series_short_forecast_is_completed_by_typical_year() -> None:
 
 
 def test_forward_series_failing_forecast_falls_back() -> None:
-    fwd = forward_series(DE, T0.timestamp(), T0.timestamp() + 6 * 3600,
-                         provider=FakeForecaster(48, fail=True))
+    fwd = forward_series(
+        DE, T0.timestamp(), T0.timestamp() + 6 * 3600, provider=FakeForecaster(48, fail=True)
+    )
     assert fwd.kind == "typical" and "HTTP 503" in fwd.note
     assert fwd.description == "embedded typical year (no forecast)"
     assert fwd.series.source.provider == "embedded"
 
 
 def test_forward_series_embedded_and_unknown_region() -> None:
-    fwd = forward_series(DE, T0.timestamp(), T0.timestamp() + 3600, provider="embedded")
+    later = datetime(2031, 6, 1, tzinfo=UTC).timestamp()  # past the embedded years
+    fwd = forward_series(DE, later, later + 3600, provider="embedded")
     assert fwd.kind == "typical" and "no forecast" in fwd.note
-    fwd = forward_series(DE, T0.timestamp(), T0.timestamp() + 3600)  # offline: embedded
+    fwd = forward_series(DE, later, later + 3600)  # offline: embedded
     assert fwd.kind == "typical"
     with pytest.raises(ConfigurationError, match="unknown region"):
         forward_series(Region.unknown(), T0.timestamp(), T0.timestamp() + 60)
@@ -226,8 +264,16 @@ def test_wait_blocks_until_the_planned_start() -> None:
     s = hourly([500, 400, 100, 300, 300, 300, 300, 300])
     ft = FakeTime(T0 + timedelta(minutes=20))
     out = io.StringIO()
-    d = wait_for_low_carbon(region="DE", max_delay="4h", duration="1h", series=s,
-                            clock=ft, sleep=ft.sleep, stream=out, tick_s=60)
+    d = wait_for_low_carbon(
+        region="DE",
+        max_delay="4h",
+        duration="1h",
+        series=s,
+        clock=ft,
+        sleep=ft.sleep,
+        stream=out,
+        tick_s=60,
+    )
     assert d.planned_start == T0 + timedelta(hours=2)
     assert d.waited_s == pytest.approx(100 * 60)
     assert d.started_at == T0 + timedelta(hours=2)
@@ -248,16 +294,24 @@ def test_wait_progress_on_a_terminal() -> None:
     s = hourly([500, 100, 300])
     ft = FakeTime(T0)
     out = Tty()
-    wait_for_low_carbon(region=DE, max_delay=timedelta(hours=2), series=s, clock=ft,
-                        sleep=ft.sleep, stream=out, tick_s=600)
+    wait_for_low_carbon(
+        region=DE,
+        max_delay=timedelta(hours=2),
+        series=s,
+        clock=ft,
+        sleep=ft.sleep,
+        stream=out,
+        tick_s=600,
+    )
     assert "\r" in out.getvalue() and "[" in out.getvalue()
 
 
 def test_wait_when_now_is_best_returns_at_once() -> None:
     s = hourly([100, 400, 300])
     ft = FakeTime(T0)
-    d = wait_for_low_carbon(region="DE", max_delay="2h", series=s, clock=ft, sleep=ft.sleep,
-                            progress=False)
+    d = wait_for_low_carbon(
+        region="DE", max_delay="2h", series=s, clock=ft, sleep=ft.sleep, progress=False
+    )
     assert d.waited_s == 0 and ft.sleeps == [] and "already the lowest" in d.reason
 
 
@@ -265,25 +319,128 @@ def test_wait_ctrl_c() -> None:
     s = hourly([500, 400, 100, 300, 300])
     ft = FakeTime(T0, interrupt_after=3)
     out = io.StringIO()
-    d = wait_for_low_carbon(region="DE", max_delay="3h", series=s, clock=ft, sleep=ft.sleep,
-                            on_interrupt="start", stream=out, tick_s=60)
+    d = wait_for_low_carbon(
+        region="DE",
+        max_delay="3h",
+        series=s,
+        clock=ft,
+        sleep=ft.sleep,
+        on_interrupt="start",
+        stream=out,
+        tick_s=60,
+    )
     assert d.interrupted and d.waited_s == pytest.approx(180)
     assert "interrupted" in d.reason and "starting now" in out.getvalue()
     ft = FakeTime(T0, interrupt_after=1)
     with pytest.raises(KeyboardInterrupt):
-        wait_for_low_carbon(region="DE", max_delay="3h", series=s, clock=ft, sleep=ft.sleep,
-                            progress=False)
+        wait_for_low_carbon(
+            region="DE", max_delay="3h", series=s, clock=ft, sleep=ft.sleep, progress=False
+        )
 
 
-def test_wait_with_embedded_typical_year() -> None:
-    ft = FakeTime(T0)
-    d = wait_for_low_carbon(region="aws:eu-central-1", max_delay="12h", duration="2h",
-                            clock=ft, sleep=ft.sleep, progress=False, tick_s=3600)
+def test_wait_with_the_day_ahead_forecast_and_its_backtest() -> None:
+    ft = FakeTime(T0)  # inside the embedded years: the last week is observed
+    d = wait_for_low_carbon(
+        region="aws:eu-central-1",
+        max_delay="12h",
+        duration="2h",
+        clock=ft,
+        sleep=ft.sleep,
+        progress=False,
+        tick_s=600,
+    )
     assert d.region == parse_region("aws:eu-central-1")
+    assert d.forecast.startswith("carbonsdk day-ahead forecast")
+    assert d.backtest is not None and d.backtest.zone == "DE"
+    assert d.backtest.strategy == "flexible_start"
+    assert d.started_at <= T0 + timedelta(hours=12)
+    if d.waited_s > 0:
+        assert d.calibrated_savings_fraction is not None
+        assert d.expected_savings_fraction >= 0.03  # the margin
+        assert "backtest DE" in d.reason and "worse than starting at once" in d.reason
+        assert d.replans >= int(d.waited_s // 3600) - 1  # re-forecast every hour
+    else:
+        assert d.expected_savings_fraction == 0.0
+
+
+def test_wait_with_the_embedded_typical_year_past_the_data() -> None:
+    later = datetime(2031, 6, 1, tzinfo=UTC)
+    ft = FakeTime(later)
+    d = wait_for_low_carbon(
+        region="aws:eu-central-1",
+        max_delay="12h",
+        duration="2h",
+        clock=ft,
+        sleep=ft.sleep,
+        progress=False,
+        tick_s=3600,
+    )
     assert d.forecast == "embedded typical year (no forecast)"
-    assert d.plan is not None and d.plan.estimated
-    assert d.planned_start <= T0 + timedelta(hours=12)
-    assert d.started_at == d.planned_start
+    assert d.planned_start <= later + timedelta(hours=12)
+    assert d.plan is None or d.plan.estimated
+
+
+def test_wait_does_not_wait_hours_for_a_small_saving() -> None:
+    # the best start is 12 h away and saves 2 %: below the 3 % margin, start now
+    s = hourly([100.0] * 12 + [98.0] * 2 + [100.0] * 4)
+    ft = FakeTime(T0)
+    d = wait_for_low_carbon(
+        region="DE",
+        max_delay="12h",
+        duration="2h",
+        series=s,
+        clock=ft,
+        sleep=ft.sleep,
+        progress=False,
+    )
+    assert d.waited_s == 0 and ft.sleeps == [] and "not expected to help" in d.reason
+    assert d.plan is not None and d.plan.delay_s == 12 * 3600 and d.expected_savings_fraction == 0
+    d = wait_for_low_carbon(
+        region="DE",
+        max_delay="12h",
+        duration="2h",
+        series=s,
+        clock=ft,
+        sleep=ft.sleep,
+        progress=False,
+        min_saving_fraction=0.0,
+    )
+    assert d.waited_s == pytest.approx(12 * 3600)
+    with pytest.raises(ConfigurationError, match="min_saving_fraction"):
+        wait_for_low_carbon(region="DE", max_delay="1h", min_saving_fraction=2.0)
+
+
+def test_wait_re_forecasts_and_starts_when_the_new_plan_says_now() -> None:
+    calls: list[float] = []
+
+    class Refreshing:
+        kind = "forecast"
+
+    first = hourly([500, 500, 500, 100, 500, 500, 500])
+    better = hourly([500, 50, 500, 500, 500, 500, 500])
+
+    from carbonsdk.schedule import ForwardSeries
+
+    class Fwd(ForwardSeries):
+        def refreshed(self, now_epoch_s: float) -> ForwardSeries:
+            calls.append(now_epoch_s)
+            return ForwardSeries(better, "forecast", "test", "fresh")
+
+    ft = FakeTime(T0)
+    d = wait_for_low_carbon(
+        region="DE",
+        max_delay="4h",
+        duration="1h",
+        series=Fwd(first, "forecast", "test", "first"),
+        clock=ft,
+        sleep=ft.sleep,
+        progress=False,
+        tick_s=600,
+    )
+    assert calls and calls[0] == pytest.approx(T0.timestamp() + 3600)
+    assert d.started_at == T0 + timedelta(hours=1) and d.replans == 1
+    assert d.planned_start == T0 + timedelta(hours=1)
+    del Refreshing
 
 
 def test_wait_unknown_region_starts_now() -> None:
@@ -304,6 +461,13 @@ def test_wait_bad_options() -> None:
 def test_wait_provider_failure_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     ft = FakeTime(T0)
     fc: Any = FakeForecaster(48, fail=True)
-    d = wait_for_low_carbon(region="DE", max_delay="3h", provider=fc, clock=ft,
-                            sleep=ft.sleep, progress=False, tick_s=3600)
+    d = wait_for_low_carbon(
+        region="DE",
+        max_delay="3h",
+        provider=fc,
+        clock=ft,
+        sleep=ft.sleep,
+        progress=False,
+        tick_s=3600,
+    )
     assert d.forecast == "embedded typical year (no forecast)" and d.plan is not None

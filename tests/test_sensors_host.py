@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from carbonsdk.exceptions import SensorError
+from carbonsdk.exceptions import ConfigurationError, SensorError
 from carbonsdk.sensors.host import (
     BYTES_PER_GIB,
     CCF_AWS,
@@ -97,24 +97,92 @@ def test_cpu_model_custom_coefficients() -> None:
     assert sensor.read_energy_j(clock.monotonic()) == pytest.approx(2 * 1.0 * 3.0)
 
 
-def test_ram_model_sensor_and_cgroup_limit() -> None:
+def test_ram_model_bills_memory_in_use_without_a_cgroup_limit() -> None:
     clock = FakeClock()
-    host = FakeHost(memory_bytes=16 * GIB, clock=clock)
+    host = FakeHost(memory_bytes=16 * GIB, used_memory_bytes=3 * GIB, clock=clock)
     sensor = RamSizeModelSensor(host, clock.monotonic())
     assert sensor.info.key == "ram:host"
     assert sensor.info.method == "model-ram-size"
     assert sensor.info.estimated is True
-    assert "physical memory" in sensor.info.detail
+    assert sensor.basis == "in-use"
+    assert "memory in use" in sensor.info.detail and "16.0 GiB of physical" in sensor.info.detail
+    assert sensor.memory_bytes == 3 * GIB
     clock.advance(10.0)
-    assert sensor.read_energy_j(clock.monotonic()) == pytest.approx(0.392 * 16 * 10.0)
-    limited = FakeHost(memory_bytes=16 * GIB, memory_limit_bytes=4 * GIB, clock=clock)
+    assert sensor.read_energy_j(clock.monotonic()) == pytest.approx(0.392 * 3 * 10.0)
+    # re-read at every read: each interval uses the value read at its start
+    host.used_memory_bytes = 5 * GIB
+    clock.advance(4.0)
+    assert sensor.read_energy_j(clock.monotonic()) == pytest.approx(0.392 * (3 * 10 + 3 * 4))
+    clock.advance(2.0)
+    assert sensor.read_energy_j(clock.monotonic()) == pytest.approx(0.392 * (3 * 14 + 5 * 2))
+    assert sensor.power_w == pytest.approx(0.392 * 5)
+    # never more than the physical memory
+    over = FakeHost(memory_bytes=4 * GIB, used_memory_bytes=6 * GIB, clock=clock)
+    assert RamSizeModelSensor(over, clock.monotonic()).memory_bytes == 4 * GIB
+
+
+def test_ram_model_bills_the_cgroup_limit_when_one_is_set() -> None:
+    clock = FakeClock()
+    limited = FakeHost(
+        memory_bytes=16 * GIB, memory_limit_bytes=4 * GIB, used_memory_bytes=12 * GIB, clock=clock
+    )
     assert attributed_memory_bytes(limited) == 4 * GIB
-    limited_sensor = RamSizeModelSensor(limited, clock.monotonic())
-    assert limited_sensor.memory_bytes == 4 * GIB
-    assert limited_sensor.power_w == pytest.approx(0.392 * 4)
-    assert "cgroup memory limit" in limited_sensor.info.detail
+    sensor = RamSizeModelSensor(limited, clock.monotonic())
+    assert sensor.basis == "cgroup-limit"
+    assert sensor.memory_bytes == 4 * GIB
+    assert sensor.power_w == pytest.approx(0.392 * 4)
+    assert "cgroup memory limit" in sensor.info.detail
+    limited.used_memory_bytes = GIB  # the limit is constant: memory in use is not read
+    clock.advance(10.0)
+    assert sensor.read_energy_j(clock.monotonic()) == pytest.approx(0.392 * 4 * 10.0)
+    # a v1 "unlimited" limit (a huge number) is no limit: memory in use again
     loose = FakeHost(memory_bytes=16 * GIB, memory_limit_bytes=2**62, clock=clock)
     assert attributed_memory_bytes(loose) == 16 * GIB
+    assert RamSizeModelSensor(loose, clock.monotonic()).basis == "in-use"
+
+
+def test_ram_model_physical_basis_and_fallback() -> None:
+    clock = FakeClock()
+    host = FakeHost(memory_bytes=16 * GIB, used_memory_bytes=2 * GIB, clock=clock)
+    physical = RamSizeModelSensor(host, clock.monotonic(), basis="physical")
+    assert physical.basis == "physical" and physical.memory_bytes == 16 * GIB
+    assert "(physical memory)" in physical.info.detail
+    clock.advance(10.0)
+    assert physical.read_energy_j(clock.monotonic()) == pytest.approx(0.392 * 16 * 10.0)
+    with pytest.raises(ConfigurationError, match="'provisioned'"):
+        RamSizeModelSensor(host, clock.monotonic(), basis="provisioned")
+    # a probe that cannot tell the memory in use: physical memory (CCF's basis)
+    zero = FakeHost(memory_bytes=16 * GIB, used_memory_bytes=0, clock=clock)
+    assert RamSizeModelSensor(zero, clock.monotonic()).basis == "physical"
+
+
+def test_ram_model_keeps_the_last_reading_when_memory_in_use_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    host = FakeHost(memory_bytes=16 * GIB, used_memory_bytes=2 * GIB, clock=clock)
+    sensor = RamSizeModelSensor(host, clock.monotonic())
+    host.break_probe()
+    for _ in range(3):
+        clock.advance(1.0)
+        sensor.read_energy_j(clock.monotonic())
+    assert sensor.read_energy_j(clock.monotonic()) == pytest.approx(0.392 * 2 * 3.0)
+    warnings = [r for r in caplog.records if "memory in use cannot be read" in r.getMessage()]
+    assert len(warnings) == 1  # logged once
+
+
+def test_ram_model_with_real_cgroup_files(tmp_path: Path) -> None:
+    root = tmp_path / "cgroup"
+    proc = tmp_path / "proc_self_cgroup"
+    _write(proc, "0::/job.scope\n")
+    _write(root / "job.scope" / "memory.max", f"{GIB // 2}\n")
+    probe = PsutilHostProbe(cgroup_root=root, proc_self_cgroup=proc)
+    sensor = RamSizeModelSensor(probe, 0.0)
+    assert (sensor.basis, sensor.memory_bytes) == ("cgroup-limit", GIB // 2)
+    _write(root / "job.scope" / "memory.max", "max\n")
+    unlimited = RamSizeModelSensor(probe, 0.0)  # this host's memory in use, from psutil
+    assert unlimited.basis == "in-use"
+    assert 0 < unlimited.memory_bytes <= probe.memory_total_bytes()
 
 
 def test_probe_failures_raise_sensor_error() -> None:
@@ -126,7 +194,7 @@ def test_probe_failures_raise_sensor_error() -> None:
     with pytest.raises(SensorError, match="cpu:host: cannot read host CPU times"):
         cpu.read_energy_j(clock.monotonic())
     clock.advance(1.0)
-    assert ram.read_energy_j(clock.monotonic()) > 0  # constant model: no probe read needed
+    assert ram.read_energy_j(clock.monotonic()) > 0  # a failed read keeps the last size
     with pytest.raises(SensorError, match="cannot read host CPU"):
         CpuUtilisationModelSensor(host, clock.monotonic())
     with pytest.raises(SensorError, match="cannot read host memory"):

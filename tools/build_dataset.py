@@ -46,6 +46,8 @@ Conversions (all recorded in DATA_LICENSES.md):
   (``carbon_intensity``) -> ``lifecycle``; naive ``timestamp[ms]`` values are UTC hour starts
   (README 5.5); no estimation flags are published, so none are set and the index records
   ``"flags": false`` for those series. Each 2021-2024 file is split into calendar years (UTC).
+  Values are rounded to 0.01 g/kWh: most have two decimals, but 1,367 hours of US-CAR-SCEG,
+  US-NW-NEVP, US-NW-PACW and US-SW-AZPS have more.
 * A missing hour or empty value is filled by linear interpolation between its neighbours and
   flagged estimated; exact duplicate rows are dropped; conflicting duplicates stop the build.
 

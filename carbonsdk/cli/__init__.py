@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "intensity": "intensity",
     "plan": "plan",
     "whatif": "whatif",
+    "backtest": "backtest",
 }
 
 

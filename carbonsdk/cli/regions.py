@@ -112,12 +112,15 @@ HEADER_TEXT = {
     "intensity": "g/kWh (LCA)",
     "years": "data years",
 }
-HEADERS = [HEADER_TEXT[k] for k in ("provider", "region", "location", "zone", "hourly",
-                                    "intensity", "years")]
+HEADERS = [
+    HEADER_TEXT[k]
+    for k in ("provider", "region", "location", "zone", "hourly", "intensity", "years")
+]
 #: right-aligned columns
 RIGHT = frozenset({"intensity"})
-#: columns that may wrap onto several lines, and the narrowest they get (characters)
-FOLDABLE = {"location": 12, "years": 9}
+#: columns that may wrap onto several lines, and the narrowest they get (characters); a
+#: layout that would need them narrower gives way to the next one
+FOLDABLE = {"location": 20}
 #: the layouts tried in order until one fits the width: the full table, then without the
 #: hourly column (data years says "(annual)" instead), with provider and region as one
 #: ``aws:us-east-1`` column (the form ``--region`` takes), without data years, without location
@@ -142,10 +145,12 @@ def choose_layout(
     :data:`FOLDABLE` column down to its minimum where that is enough, and the width of each
     of its columns. When even the last layout does not fit, its columns fold to share the
     width (never narrower than 4 characters)."""
+    if width is None:
+        return LAYOUTS[0], _natural(LAYOUTS[0], cells)
     for keys in LAYOUTS:
         widths = _natural(keys, cells)
         total = sum(widths.values()) + GAP * (len(keys) - 1)
-        if width is None or total <= width:
+        if total <= width:
             return keys, widths
         excess = total - width
         for key in keys:
@@ -199,10 +204,14 @@ def title_text(data: list[dict[str, Any]]) -> str:
     )
 
 
+def _wrap_title(title: str, width: int) -> list[str]:
+    return textwrap.wrap(title, max(width, 20), break_on_hyphens=False)
+
+
 def render(data: list[dict[str, Any]], width: int | None = None) -> str:
     """The title (wrapped to ``width``) and :func:`format_table`, as one string."""
     title = title_text(data)
-    head = [title] if width is None else textwrap.wrap(title, max(width, 20))
+    head = [title] if width is None else _wrap_title(title, width)
     return "\n".join([*head, *format_table(data, width)]) + "\n"
 
 
@@ -222,10 +231,11 @@ def run(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     width = shutil.get_terminal_size().columns
-    console = Console(file=sys.stdout, width=width, highlight=False, markup=False, emoji=False,
-                      soft_wrap=True)
+    console = Console(
+        file=sys.stdout, width=width, highlight=False, markup=False, emoji=False, soft_wrap=True
+    )
     text = render(data, width)
-    head_lines = len(textwrap.wrap(title_text(data), max(width, 20)))
+    head_lines = len(_wrap_title(title_text(data), width))
     for i, line in enumerate(text.splitlines()):
         style = "bold" if i <= head_lines else ""
         console.print(Text(line, style=style))

@@ -47,13 +47,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--no-whatif", action="store_true", help="skip the what-if comparison (faster)"
     )
     parser.add_argument(
-        "--job", metavar="JOB_ID",
+        "--job",
+        metavar="JOB_ID",
         help="add up a distributed job's hosts (a job id or unique prefix; see `runs --json`)",
     )
     parser.add_argument(
-        "--ledger", metavar="PATH", action="append",
+        "--ledger",
+        metavar="PATH",
+        action="append",
         help="ledger file (default: CARBONSDK_LEDGER, else the user data directory); with --job "
-             "repeat it to add up several ledgers, e.g. one per node",
+        "repeat it to add up several ledgers, e.g. one per node",
     )
     parser.set_defaults(func=run)
 
@@ -97,7 +100,8 @@ def find_run(args: argparse.Namespace) -> RunResult:
     if len(ledgers) > 1:
         raise ConfigurationError(
             f"--ledger was given {len(ledgers)} times: several ledgers only make sense with "
-            "--job JOB_ID")
+            "--job JOB_ID"
+        )
     ledger = open_ledger(ledgers[0])
     if args.run_id is not None:
         result: RunResult = ledger.get(args.run_id.strip())
@@ -154,9 +158,16 @@ def _job_report(args: argparse.Namespace) -> int:
     from carbonsdk.job import job_result
     from carbonsdk.report import JobReport, make_console
 
-    clashes = [name for name, given in (("RUN_ID", args.run_id is not None), ("--last", args.last),
-                                        ("--html", bool(args.html)),
-                                        ("--statement", args.statement)) if given]
+    clashes = [
+        name
+        for name, given in (
+            ("RUN_ID", args.run_id is not None),
+            ("--last", args.last),
+            ("--html", bool(args.html)),
+            ("--statement", args.statement),
+        )
+        if given
+    ]
     if clashes:
         raise ConfigurationError(f"--job cannot be combined with {', '.join(clashes)}")
     ledgers = [open_ledger(p).path for p in (args.ledger or [None])]

@@ -26,14 +26,26 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description="Replay a recorded run's energy timeline in every embedded grid zone and "
         "with Flexible Start / Pause and Resume in its own zone (embedded life-cycle data).",
     )
-    p.add_argument("run_id", nargs="?", default=None, metavar="RUN_ID",
-                   help="run id or unique prefix (default: the last run)")
+    p.add_argument(
+        "run_id",
+        nargs="?",
+        default=None,
+        metavar="RUN_ID",
+        help="run id or unique prefix (default: the last run)",
+    )
     p.add_argument("--last", action="store_true", help="the most recent run (the default)")
-    p.add_argument("--ledger", default=None, metavar="PATH",
-                   help="ledger file (default: CARBONSDK_LEDGER or the user data dir)")
+    p.add_argument(
+        "--ledger",
+        default=None,
+        metavar="PATH",
+        help="ledger file (default: CARBONSDK_LEDGER or the user data dir)",
+    )
     p.add_argument("--max-delay", default="24h", help="Flexible Start window (default 24h)")
-    p.add_argument("--max-extension", default="100%",
-                   help="Pause and Resume extension: 12h, 0.5 or 50%% (default 100%%)")
+    p.add_argument(
+        "--max-extension",
+        default="100%",
+        help="Pause and Resume extension: 12h, 0.5 or 50%% (default 100%%)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -64,9 +76,13 @@ def whatif_to_dict(w: WhatIf) -> dict[str, Any]:
         "recorded_emissions_g": w.recorded_emissions_g,
         "own_zone": w.own.zone if w.own else None,
         "regions": [
-            {"zone": r.zone, "emissions_g": r.emissions_g,
-             "intensity_g_per_kwh": r.intensity_g_per_kwh, "estimated": r.estimated,
-             "is_own": r.is_own}
+            {
+                "zone": r.zone,
+                "emissions_g": r.emissions_g,
+                "intensity_g_per_kwh": r.intensity_g_per_kwh,
+                "estimated": r.estimated,
+                "is_own": r.is_own,
+            }
             for r in w.regions
         ],
         "max_delay_s": w.max_delay_s,
@@ -161,14 +177,19 @@ def _print(result: RunResult, w: WhatIf) -> None:
 
     console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
     own = w.own
-    console.print(f"[bold]What if run {result.run_id}[/bold] ({result.name}) had run "
-                  f"elsewhere or later: {format_energy_kwh(result.energy_kwh)}, PUE "
-                  f"{format_sig(result.pue)}, {_duration(result.duration_s)} from "
-                  f"{result.started_at.strftime('%Y-%m-%d %H:%M UTC')}")
-    console.print(f"Recorded: {_g(result.emissions_g)} g CO2eq "
-                  f"({result.intensity_source.provider}, {result.region.label})")
-    table = Table(title="Same run, same times, other grids (embedded life-cycle data)",
-                  title_justify="left")
+    console.print(
+        f"[bold]What if run {result.run_id}[/bold] ({result.name}) had run "
+        f"elsewhere or later: {format_energy_kwh(result.energy_kwh)}, PUE "
+        f"{format_sig(result.pue)}, {_duration(result.duration_s)} from "
+        f"{result.started_at.strftime('%Y-%m-%d %H:%M UTC')}"
+    )
+    console.print(
+        f"Recorded: {_g(result.emissions_g)} g CO2eq "
+        f"({result.intensity_source.provider}, {result.region.label})"
+    )
+    table = Table(
+        title="Same run, same times, other grids (embedded life-cycle data)", title_justify="left"
+    )
     table.add_column("zone")
     table.add_column("g CO2eq", justify="right")
     table.add_column("g/kWh", justify="right")
@@ -181,19 +202,27 @@ def _print(result: RunResult, w: WhatIf) -> None:
         zone = f"[bold]{row.zone} (own)[/bold]" if row.is_own else row.zone
         est = "*" if row.estimated else ""
         intensity = row.intensity_g_per_kwh
-        table.add_row(zone + est, _g(row.emissions_g),
-                      f"{intensity:.0f}" if math.isfinite(intensity) else "n/a", vs)
+        table.add_row(
+            zone + est,
+            _g(row.emissions_g),
+            f"{intensity:.0f}" if math.isfinite(intensity) else "n/a",
+            vs,
+        )
     console.print(table)
     if w.flexible_start is not None:
         p = w.flexible_start
         start = f"start {_duration(p.delay_s)} later" if p.delay_s > 0 else "start now"
-        console.print(f"Flexible start (up to {_duration(w.max_delay_s)} later): {start}, "
-                      f"{_g(p.emissions_g)} g instead of {_g(p.baseline_emissions_g)} g "
-                      f"([bold]{_share(p.savings_fraction)}[/bold] less)")
+        console.print(
+            f"Flexible start (up to {_duration(w.max_delay_s)} later): {start}, "
+            f"{_g(p.emissions_g)} g instead of {_g(p.baseline_emissions_g)} g "
+            f"([bold]{_share(p.savings_fraction)}[/bold] less)"
+        )
     if w.pause_and_resume is not None:
         console.print(pause_and_resume_text(w.pause_and_resume, w.max_extension_fraction))
     for note in w.notes:
         console.print(f"[dim]note: {note}[/dim]")
     if any(r.estimated for r in w.regions):
-        console.print("[dim]* some values estimated (by Electricity Maps, from the nearest "
-                      "embedded year, or an annual average)[/dim]")
+        console.print(
+            "[dim]* some values estimated (by Electricity Maps, from the nearest "
+            "embedded year, or an annual average)[/dim]"
+        )

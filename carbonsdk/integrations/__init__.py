@@ -11,10 +11,11 @@
   the trackers they find;
 * :mod:`carbonsdk.integrations.sinks`: the ``carbon/*`` names and values they all log.
 
-Importing this package imports no framework or tracker (nor torch): each submodule imports its framework
-when it is imported, and raises :class:`ImportError` naming the package to install when it is
-missing. :class:`TrainingRun` is the framework-neutral part the callbacks share: one measured
-training run with epoch and step marks, live ``carbon/*`` metrics and the pause policy.
+Importing this package imports no framework or tracker (nor torch): each submodule imports
+its framework when it is imported, and raises :class:`ImportError` naming the package to
+install when it is missing. :class:`TrainingRun` is the framework-neutral part the callbacks
+share: one measured training run with epoch and step marks, live ``carbon/*`` metrics and the
+pause policy.
 """
 
 from __future__ import annotations

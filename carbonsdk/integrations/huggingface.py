@@ -12,7 +12,9 @@
 Each ``trainer.train()`` is one measured run: opened at ``on_train_begin``, closed at
 ``on_train_end``. Epochs and steps are marked in the run, and every log event carries
 ``carbon/energy_kwh`` and ``carbon/emissions_g`` to the trainer's reporting integrations
-(TensorBoard, W&B, MLflow, ...) and ``trainer.state.log_history``.
+(TensorBoard, W&B, MLflow, ...) and ``trainer.state.log_history``. When training ends, the
+trackers in ``report_to`` (MLflow, W&B, TensorBoard) also get what their ``autolog()`` sinks
+log: final figures, ``carbon.*`` tags and the HTML report.
 
 Importing this module imports ``transformers``; without it, it raises :class:`ImportError`
 saying how to install it.
@@ -23,9 +25,12 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import sys
+import weakref
 from typing import Any
 
 from carbonsdk.integrations import ENERGY_KEY, CallbackHandle, framework_missing
+from carbonsdk.integrations.sinks import send_to_tracker
 from carbonsdk.intensity.series import IntensitySeries
 
 try:
@@ -89,6 +94,7 @@ class CarbonCallback(CallbackHandle, TrainerCallback):  # type: ignore[misc]  # 
             block_on_pause=block_on_pause, measure_options=measure_options)
         self._epoch = 0
         self._placed_in: int | None = None
+        self._handler: weakref.ref[Any] | None = None
         self._warned_order = False
 
     # -- ordering -----------------------------------------------------------------------------
@@ -116,6 +122,7 @@ class CarbonCallback(CallbackHandle, TrainerCallback):  # type: ignore[misc]  # 
                         del callbacks[index]
                         callbacks.insert(0, self)
                     self._placed_in = id(handler)
+                    self._handler = weakref.ref(handler)
                     return
         finally:
             del frame
@@ -185,12 +192,52 @@ class CarbonCallback(CallbackHandle, TrainerCallback):  # type: ignore[misc]  # 
     def on_train_end(self, args: TrainingArguments, state: TrainerState,
                      control: TrainerControl, **kwargs: Any) -> None:
         """Close the run (``"completed"``); write its exact figures into the training
-        summary entry of ``state.log_history``."""
+        summary entry of ``state.log_history``; send the run to the trackers the trainer
+        reports to (``report_to``: ``"mlflow"``, ``"wandb"``, ``"tensorboard"``), as their
+        ``autolog()`` sinks do. A tracker that fails adds ``sink-failed:<tracker>`` to the
+        result's flags."""
         self._training.end()
         final = self._training.final_metrics()
         entry = state.log_history[-1] if state.log_history else None
         if final and entry is not None and "train_runtime" in entry and ENERGY_KEY in entry:
             entry.update(final)
+        result = self._training.result
+        if final and result is not None:
+            self._training.add_flags(self._send_to_trackers(args, result))
+
+    def _send_to_trackers(self, args: TrainingArguments, result: Any) -> tuple[str, ...]:
+        """The run to each tracker of ``args.report_to`` that has a run open now: the
+        active MLflow run, ``wandb.run``, the ``TensorBoardCallback``'s writer (still open:
+        this callback runs first). Their own callbacks logged the live values: no steps."""
+        report_to = getattr(args, "report_to", None) or []
+        if isinstance(report_to, str):
+            report_to = [report_to]
+        wanted = set(report_to)
+        if "all" in wanted:
+            wanted = {"mlflow", "wandb", "tensorboard"}
+        flags: list[str] = []
+        targets: list[tuple[str, Any]] = []
+        if "mlflow" in wanted and "mlflow" in sys.modules:
+            targets.append(("mlflow", None))  # None: the active run, if any
+        if "wandb" in wanted and "wandb" in sys.modules:
+            run = getattr(sys.modules["wandb"], "run", None)
+            if run is not None:
+                targets.append(("wandb", run))
+        if "tensorboard" in wanted:
+            handler = self._handler() if self._handler is not None else None
+            for cb in getattr(handler, "callbacks", ()):
+                writer = getattr(cb, "tb_writer", None)
+                if type(cb).__name__ == "TensorBoardCallback" and writer is not None:
+                    targets.append(("tensorboard", writer))
+        for tracker, target in targets:
+            try:
+                flag = send_to_tracker(tracker, result, target)
+            except Exception:  # its package is missing, or something else: never fail
+                log.debug("carbonsdk: could not send the run to %s", tracker, exc_info=True)
+                continue
+            if flag is not None:
+                flags.append(flag)
+        return tuple(flags)
 
 
 __all__ = ["CarbonCallback"]

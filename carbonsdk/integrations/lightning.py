@@ -13,7 +13,10 @@ Each ``trainer.fit()`` is one measured run: opened at ``on_fit_start``, closed a
 (``"completed"``) or ``on_exception`` (``"failed"``; ``"interrupted"`` for Ctrl-C). Epochs and
 steps are marked in the run and ``carbon/energy_kwh`` / ``carbon/emissions_g`` are logged with
 ``LightningModule.log`` so that they reach every logger of the trainer and
-``trainer.callback_metrics``.
+``trainer.callback_metrics``. At the end of the fit, an ``MLFlowLogger``, ``WandbLogger`` or
+``TensorBoardLogger`` gets what the tracker sinks log (final figures, ``carbon.*`` tags, the
+HTML report; see :mod:`carbonsdk.integrations.mlflow` & co.), any other logger the final
+figures.
 
 Built on ``lightning.pytorch`` when it is installed, else on ``pytorch_lightning``; without
 either, importing this module raises :class:`ImportError` saying how to install it.
@@ -26,6 +29,7 @@ import warnings
 from typing import Any
 
 from carbonsdk.integrations import CallbackHandle, framework_missing
+from carbonsdk.integrations.sinks import send_to_tracker
 from carbonsdk.intensity.series import IntensitySeries
 
 try:
@@ -46,6 +50,20 @@ warnings.filterwarnings("ignore", message=r"It is recommended to use `self\.log\
 
 #: the package the callback is built on: ``"lightning"`` or ``"pytorch_lightning"``
 FRAMEWORK = "lightning" if pl.__name__.startswith("lightning") else "pytorch_lightning"
+
+
+def _tracker_of(logger: Any) -> tuple[str | None, Any]:
+    """``(tracker, target)`` for :func:`send_to_tracker` when ``logger`` is Lightning's MLflow,
+    W&B or TensorBoard logger (by class name: no tracker is imported here), else
+    ``(None, None)``. Reaching ``logger.experiment`` may start the tracker's run."""
+    kind = type(logger).__name__
+    if kind == "MLFlowLogger":
+        return "mlflow", (logger.experiment, logger.run_id)
+    if kind == "WandbLogger":
+        return "wandb", logger.experiment
+    if kind == "TensorBoardLogger":
+        return "tensorboard", logger.experiment
+    return None, None
 
 
 def _loss_of(outputs: Any) -> Any:
@@ -135,19 +153,37 @@ class CarbonCallback(CallbackHandle, pl.Callback):  # type: ignore[misc]  # Any 
         self._log(trainer, pl_module, on_step=False)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Close the run (``"completed"``) and send its exact figures to every logger (still
-        open here: Lightning finalizes them after this hook)."""
+        """Close the run (``"completed"``) and send it to every logger (still open here:
+        Lightning finalizes them after this hook): an ``MLFlowLogger``, ``WandbLogger`` or
+        ``TensorBoardLogger`` gets what the tracker sinks log (final figures, tags, the
+        report: :mod:`carbonsdk.integrations.mlflow` & co.), any other logger the final
+        figures (:func:`carbonsdk.integrations.sinks.summary_metrics`). A tracker that fails
+        adds ``sink-failed:<tracker>`` to the result's flags."""
         self._training.end()
         final = self._training.final_metrics()
-        if not final:
+        result = self._training.result
+        if not final or result is None:
             return
+        flags: list[str] = []
         for logger in trainer.loggers:
+            tracker, target = _tracker_of(logger)
+            if tracker is not None:
+                try:
+                    flag = send_to_tracker(tracker, result, target)
+                    if flag is not None:
+                        flags.append(flag)
+                    continue
+                except ImportError:  # the tracker's package is missing: plain metrics
+                    pass
+                except Exception:
+                    log.debug("carbonsdk: could not reach %r", logger, exc_info=True)
             try:
                 logger.log_metrics(final, step=trainer.global_step)
                 logger.save()
             except Exception:
                 log.debug("carbonsdk: could not log the final figures to %r", logger,
                           exc_info=True)
+        self._training.add_flags(tuple(flags))
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                      exception: BaseException) -> None:

@@ -41,13 +41,13 @@ from carbonsdk.integrations import framework_missing
 from carbonsdk.integrations.sinks import (
     SentOnce,
     bounded,
+    history_points,
     last_step,
     report_html,
     report_name,
     run_tags,
     should_log,
     step_metrics,
-    step_points,
     summary_metrics,
     validate_bool,
     validate_timeout_s,
@@ -56,12 +56,16 @@ from carbonsdk.result import RunResult
 from carbonsdk.sinks import SinkHandle, register, unregister
 
 try:
-    import mlflow
-    from mlflow.entities import Metric, RunTag
-    from mlflow.tracking import MlflowClient
+    import mlflow  # type: ignore[import-not-found, unused-ignore]
+    from mlflow.entities import Metric, RunTag  # type: ignore[import-not-found, unused-ignore]
+    from mlflow.tracking import MlflowClient  # type: ignore[import-not-found, unused-ignore]
 except ImportError as _exc:
-    raise framework_missing("mlflow", "pip install mlflow-skinny  (or: pip install mlflow)",
-                            "carbonsdk.integrations.mlflow", _exc) from _exc
+    raise framework_missing(
+        "mlflow",
+        "pip install mlflow-skinny  (or: pip install mlflow)",
+        "carbonsdk.integrations.mlflow",
+        _exc,
+    ) from _exc
 
 log = logging.getLogger("carbonsdk")
 
@@ -114,25 +118,35 @@ def log_result(
     try:
         metrics: list[Any] = []
         if steps:
-            for point in step_points(result):
+            for point in history_points(result):
                 ts = _ms(point.at)
-                metrics.extend(Metric(key, value, ts, point.step)
-                               for key, value in step_metrics(point).items())
+                metrics.extend(
+                    Metric(key, value, ts, point.step) for key, value in step_metrics(point).items()
+                )
         end_ms, step = _ms(result.ended_at), last_step(result)
-        metrics.extend(Metric(key, value, end_ms, step)
-                       for key, value in summary_metrics(result).items())
+        metrics.extend(
+            Metric(key, value, end_ms, step) for key, value in summary_metrics(result).items()
+        )
         tags = [RunTag(key, value) for key, value in run_tags(result).items()]
         for i in range(0, len(metrics), _MAX_METRICS_PER_BATCH):
-            client.log_batch(run_id, metrics=metrics[i:i + _MAX_METRICS_PER_BATCH])
+            client.log_batch(run_id, metrics=metrics[i : i + _MAX_METRICS_PER_BATCH])
         for i in range(0, len(tags), _MAX_TAGS_PER_BATCH):
-            client.log_batch(run_id, tags=tags[i:i + _MAX_TAGS_PER_BATCH])
+            client.log_batch(run_id, tags=tags[i : i + _MAX_TAGS_PER_BATCH])
         if report:
-            client.log_text(run_id, report_html(result),
-                            f"{ARTIFACT_DIR}/{report_name(result)}")
+            client.log_text(run_id, report_html(result), f"{ARTIFACT_DIR}/{report_name(result)}")
     except BaseException:
         _sent.forget(target, result.run_id)
         raise
     return True
+
+
+def active_target() -> tuple[Any, str] | None:
+    """``(client, run_id)`` of the MLflow run active in this thread (MLflow's active run is
+    thread-local), the client for the current tracking URI; None when no run is active."""
+    active = mlflow.active_run()
+    if active is None:
+        return None
+    return MlflowClient(mlflow.get_tracking_uri()), str(active.info.run_id)
 
 
 class MlflowSink:
@@ -142,8 +156,14 @@ class MlflowSink:
 
     name = SINK_NAME
 
-    def __init__(self, *, report: bool = True, steps: bool = True, nested: bool = False,
-                 timeout_s: float | None = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        *,
+        report: bool = True,
+        steps: bool = True,
+        nested: bool = False,
+        timeout_s: float | None = DEFAULT_TIMEOUT_S,
+    ) -> None:
         self.report = validate_bool("report", report)
         self.steps = validate_bool("steps", steps)
         self.nested = validate_bool("nested", nested)
@@ -154,14 +174,17 @@ class MlflowSink:
         looked up here, in the thread that ends the carbonsdk run)."""
         if not should_log(result, nested=self.nested):
             return
-        active = mlflow.active_run()
-        if active is None:
+        target = active_target()
+        if target is None:
             return
-        run_id = active.info.run_id
-        client = MlflowClient(mlflow.get_tracking_uri())
-        bounded(lambda: log_result(result, run_id=run_id, client=client, report=self.report,
-                                   steps=self.steps),
-                self.timeout_s, "MLflow logging")
+        client, run_id = target
+        bounded(
+            lambda: log_result(
+                result, run_id=run_id, client=client, report=self.report, steps=self.steps
+            ),
+            self.timeout_s,
+            "MLflow logging",
+        )
 
 
 def autolog(
@@ -181,8 +204,11 @@ def autolog(
     :class:`carbonsdk.ConfigurationError` for a bad option."""
     global _handle
     validate_bool("disable", disable)
-    sink = None if disable else MlflowSink(report=report, steps=steps, nested=nested,
-                                           timeout_s=timeout_s)
+    sink = (
+        None
+        if disable
+        else MlflowSink(report=report, steps=steps, nested=nested, timeout_s=timeout_s)
+    )
     if _handle is not None:
         unregister(_handle)
         _handle = None
@@ -192,5 +218,12 @@ def autolog(
     return _handle
 
 
-__all__ = ["ARTIFACT_DIR", "DEFAULT_TIMEOUT_S", "SINK_NAME", "MlflowSink", "autolog",
-           "log_result"]
+__all__ = [
+    "ARTIFACT_DIR",
+    "DEFAULT_TIMEOUT_S",
+    "SINK_NAME",
+    "MlflowSink",
+    "active_target",
+    "autolog",
+    "log_result",
+]

@@ -25,7 +25,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
@@ -69,8 +69,11 @@ def summary_metrics(result: RunResult) -> dict[str, float]:
 
 def intensity_estimated(result: RunResult) -> bool:
     """True when any intensity value the run used was not a measurement."""
-    return (result.intensity_source.estimated or "intensity-estimated" in result.flags
-            or any(iv.intensity_estimated for iv in result.timeline))
+    return (
+        result.intensity_source.estimated
+        or "intensity-estimated" in result.flags
+        or any(iv.intensity_estimated for iv in result.timeline)
+    )
 
 
 def estimated_components(result: RunResult) -> list[str]:
@@ -165,8 +168,11 @@ def step_points(result: RunResult) -> tuple[StepPoint, ...]:
             iv = result.timeline[i]
             before_kwh = ends_kwh[i - 1] if i else 0.0
             before_g = ends_g[i - 1] if i else 0.0
-            share = (min(energy, ends_kwh[i]) - before_kwh) / iv.energy_kwh \
-                if iv.energy_kwh > 0 else 0.0
+            share = (
+                (min(energy, ends_kwh[i]) - before_kwh) / iv.energy_kwh
+                if iv.energy_kwh > 0
+                else 0.0
+            )
             emissions = before_g + max(0.0, share) * iv.emissions_g
             intensity = iv.intensity_g_per_kwh
         by_step.pop(step, None)  # the last mark of a step wins, at its place in the order
@@ -183,6 +189,15 @@ def step_metrics(point: StepPoint) -> dict[str, float]:
     return metrics
 
 
+def history_points(result: RunResult) -> tuple[StepPoint, ...]:
+    """The :func:`step_points` before the run's last step: at that step a tracker logs the
+    run's final figures (:func:`summary_metrics`), which must be its latest value of each
+    metric (the mark's intensity there is the interval's, the final one the run's mean)."""
+    points = step_points(result)
+    last = max((p.step for p in points), default=0)
+    return tuple(p for p in points if p.step != last)
+
+
 def last_step(result: RunResult) -> int:
     """The step the run's final figures are logged at: that of its last :class:`StepPoint`
     (0 without marks)."""
@@ -193,7 +208,8 @@ def last_step(result: RunResult) -> int:
 def is_observer(result: RunResult) -> bool:
     """True for the record of an observer rank (it counts nothing: another rank measured)."""
     return (result.job is not None and result.job.role == "observer") or (
-        "observer-rank" in result.flags)
+        "observer-rank" in result.flags
+    )
 
 
 def should_log(result: RunResult, *, nested: bool) -> bool:
@@ -262,11 +278,56 @@ def bounded(fn: Callable[[], T], timeout_s: float | None, what: str) -> T:
     thread.start()
     thread.join(timeout_s)
     if thread.is_alive():
-        raise TimeoutError(f"{what} did not finish within {timeout_s:g} s (left running in "
-                           "the background)")
+        raise TimeoutError(
+            f"{what} did not finish within {timeout_s:g} s (left running in the background)"
+        )
     if "error" in box:
         raise box["error"]  # type: ignore[misc]
     return box["value"]  # type: ignore[return-value]
+
+
+def send_to_tracker(
+    tracker: str, result: RunResult, target: Any, *, steps: bool = False
+) -> str | None:
+    """Log ``result`` into a tracker run a framework callback found: ``tracker`` ``"mlflow"``
+    (``target``: ``(client, run_id)``, or None for the active run), ``"wandb"`` (``target``:
+    the W&B run) or ``"tensorboard"`` (``target``: a ``SummaryWriter``-like writer), with the
+    code of :mod:`carbonsdk.integrations.mlflow` & co. ``steps`` False: the callback's live
+    values already give the step-wise curve. A result already logged there (by ``autolog()``)
+    is not logged twice. Returns None, or the ``sink-failed:<tracker>`` flag when the tracker
+    failed (logged once, never raised). Raises :class:`ImportError` when the tracker's package
+    is missing (the caller falls back to plain metrics)."""
+    from carbonsdk.sinks import failure_flag
+
+    if tracker == "mlflow":
+        from carbonsdk.integrations import mlflow as sink_mlflow
+
+        if target is None:  # the active run is thread-local: look it up here
+            target = sink_mlflow.active_target()
+            if target is None:
+                return None
+        client, run_id = target
+        send: Callable[[], object] = lambda: sink_mlflow.log_result(  # noqa: E731
+            result, run_id=run_id, client=client, steps=steps
+        )
+        timeout_s: float | None = sink_mlflow.DEFAULT_TIMEOUT_S
+    elif tracker == "wandb":
+        from carbonsdk.integrations import wandb as sink_wandb
+
+        send = lambda: sink_wandb.log_result(result, run=target, steps=steps)  # noqa: E731
+        timeout_s = None
+    elif tracker == "tensorboard":
+        from carbonsdk.integrations import tensorboard as sink_tb
+
+        send = lambda: sink_tb.log_result(result, target, steps=steps)  # noqa: E731
+        timeout_s = None
+    else:
+        raise ValueError(f"unknown tracker {tracker!r}")
+    try:
+        bounded(send, timeout_s, f"{tracker} logging")
+    except Exception as exc:
+        return failure_flag(tracker, exc)
+    return None
 
 
 def validate_timeout_s(timeout_s: object) -> float | None:
@@ -278,10 +339,14 @@ def validate_timeout_s(timeout_s: object) -> float | None:
 
     if timeout_s is None:
         return None
-    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not (
-            math.isfinite(timeout_s) and timeout_s > 0):
+    if (
+        isinstance(timeout_s, bool)
+        or not isinstance(timeout_s, (int, float))
+        or not (math.isfinite(timeout_s) and timeout_s > 0)
+    ):
         raise ConfigurationError(
-            f"timeout_s={timeout_s!r} is not valid: expected a number of seconds > 0 or None")
+            f"timeout_s={timeout_s!r} is not valid: expected a number of seconds > 0 or None"
+        )
     return float(timeout_s)
 
 
@@ -307,12 +372,14 @@ __all__ = [
     "bounded",
     "component_key",
     "estimated_components",
+    "history_points",
     "intensity_estimated",
     "is_observer",
     "last_step",
     "report_html",
     "report_name",
     "run_tags",
+    "send_to_tracker",
     "should_log",
     "step_metrics",
     "step_points",

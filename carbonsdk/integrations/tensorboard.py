@@ -43,11 +43,11 @@ from carbonsdk.exceptions import ConfigurationError
 from carbonsdk.integrations import framework_missing
 from carbonsdk.integrations.sinks import (
     SentOnce,
+    history_points,
     last_step,
     run_tags,
     should_log,
     step_metrics,
-    step_points,
     summary_metrics,
     validate_bool,
 )
@@ -55,17 +55,20 @@ from carbonsdk.result import RunResult
 from carbonsdk.sinks import SinkHandle, register, unregister
 
 try:
-    from tensorboard.compat.proto import (
+    from tensorboard.compat.proto import (  # type: ignore[import-untyped, import-not-found]
         event_pb2,
         summary_pb2,
         tensor_pb2,
         tensor_shape_pb2,
         types_pb2,
     )
-    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+    from tensorboard.summary.writer.event_file_writer import (  # type: ignore[import-untyped, import-not-found]
+        EventFileWriter,
+    )
 except ImportError as _exc:
-    raise framework_missing("tensorboard", "pip install tensorboard",
-                            "carbonsdk.integrations.tensorboard", _exc) from _exc
+    raise framework_missing(
+        "tensorboard", "pip install tensorboard", "carbonsdk.integrations.tensorboard", _exc
+    ) from _exc
 
 log = logging.getLogger("carbonsdk")
 
@@ -82,8 +85,9 @@ class CarbonWriter:
     seconds, default now); :meth:`flush` writes pending events, :meth:`close` ends the file.
     Raises :class:`OSError` when the directory cannot be created."""
 
-    def __init__(self, log_dir: str | os.PathLike[str], *,
-                 filename_suffix: str = ".carbonsdk") -> None:
+    def __init__(
+        self, log_dir: str | os.PathLike[str], *, filename_suffix: str = ".carbonsdk"
+    ) -> None:
         self.log_dir = str(Path(log_dir).expanduser())
         self._writer = EventFileWriter(self.log_dir, filename_suffix=filename_suffix)
         self._lock = threading.Lock()
@@ -92,29 +96,51 @@ class CarbonWriter:
     def _add(self, value: Any, global_step: int | None, walltime: float | None) -> None:
         event = event_pb2.Event(
             wall_time=time.time() if walltime is None else float(walltime),
-            step=int(global_step or 0), summary=summary_pb2.Summary(value=[value]))
+            step=int(global_step or 0),
+            summary=summary_pb2.Summary(value=[value]),
+        )
         with self._lock:
             if self._closed:
                 raise ValueError(f"the TensorBoard writer of {self.log_dir} is closed")
             self._writer.add_event(event)
 
-    def add_scalar(self, tag: str, scalar_value: float, global_step: int | None = None,
-                   walltime: float | None = None) -> None:
+    def add_scalar(
+        self,
+        tag: str,
+        scalar_value: float,
+        global_step: int | None = None,
+        walltime: float | None = None,
+    ) -> None:
         """Add one scalar ``scalar_value`` under ``tag`` at ``global_step``."""
-        self._add(summary_pb2.Summary.Value(tag=tag, simple_value=float(scalar_value)),
-                  global_step, walltime)
+        self._add(
+            summary_pb2.Summary.Value(tag=tag, simple_value=float(scalar_value)),
+            global_step,
+            walltime,
+        )
 
-    def add_text(self, tag: str, text_string: str, global_step: int | None = None,
-                 walltime: float | None = None) -> None:
+    def add_text(
+        self,
+        tag: str,
+        text_string: str,
+        global_step: int | None = None,
+        walltime: float | None = None,
+    ) -> None:
         """Add Markdown text ``text_string`` under ``tag`` (TensorBoard's text plugin)."""
         metadata = summary_pb2.SummaryMetadata(
-            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="text"))
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="text")
+        )
         tensor = tensor_pb2.TensorProto(
-            dtype=types_pb2.DT_STRING, string_val=[text_string.encode("utf-8")],
+            dtype=types_pb2.DT_STRING,
+            string_val=[text_string.encode("utf-8")],
             tensor_shape=tensor_shape_pb2.TensorShapeProto(
-                dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=1)]))
-        self._add(summary_pb2.Summary.Value(tag=tag, metadata=metadata, tensor=tensor),
-                  global_step, walltime)
+                dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=1)]
+            ),
+        )
+        self._add(
+            summary_pb2.Summary.Value(tag=tag, metadata=metadata, tensor=tensor),
+            global_step,
+            walltime,
+        )
 
     def flush(self) -> None:
         """Write the pending events to the file."""
@@ -172,15 +198,14 @@ def log_result(result: RunResult, writer: Any, *, steps: bool = True) -> bool:
         return False
     try:
         if steps:
-            for point in step_points(result):
+            for point in history_points(result):
                 walltime = point.at.timestamp()
                 for key, value in step_metrics(point).items():
                     writer.add_scalar(key, value, global_step=point.step, walltime=walltime)
         step, walltime = last_step(result), result.ended_at.timestamp()
         for key, value in summary_metrics(result).items():
             writer.add_scalar(key, value, global_step=step, walltime=walltime)
-        writer.add_text(TEXT_TAG, _markdown(run_tags(result)), global_step=step,
-                        walltime=walltime)
+        writer.add_text(TEXT_TAG, _markdown(run_tags(result)), global_step=step, walltime=walltime)
         writer.flush()
     except BaseException:
         _sent.forget(target, result.run_id)
@@ -203,19 +228,21 @@ class TensorBoardSink:
         if isinstance(target, (str, os.PathLike)):
             if not str(target).strip():
                 raise ConfigurationError(
-                    "log_dir='' is not valid: expected a directory path or a SummaryWriter")
+                    "log_dir='' is not valid: expected a directory path or a SummaryWriter"
+                )
             self.log_dir = str(Path(target).expanduser())
             if Path(self.log_dir).is_file():
                 raise ConfigurationError(
                     f"log_dir={str(target)!r} is a file: expected a directory (created when "
-                    "missing) or a SummaryWriter")
-        elif all(callable(getattr(target, m, None)) for m in ("add_scalar", "add_text",
-                                                              "flush")):
+                    "missing) or a SummaryWriter"
+                )
+        elif all(callable(getattr(target, m, None)) for m in ("add_scalar", "add_text", "flush")):
             self._writer = target
         else:
             raise ConfigurationError(
                 f"target={target!r} is not valid: expected a log directory (str or path) or "
-                "a SummaryWriter-like object (add_scalar, add_text, flush)")
+                "a SummaryWriter-like object (add_scalar, add_text, flush)"
+            )
         self._lock = threading.Lock()
 
     @property
@@ -246,8 +273,9 @@ class TensorBoardSink:
             log_result(result, self._ensure_writer(), steps=self.steps)
 
 
-def autolog(target: Any = None, *, steps: bool = True, nested: bool = False,
-            disable: bool = False) -> SinkHandle | None:
+def autolog(
+    target: Any = None, *, steps: bool = True, nested: bool = False, disable: bool = False
+) -> SinkHandle | None:
     """From now on, write every carbonsdk run that ends to TensorBoard: ``target`` a log
     directory (str or path; created when missing) or a ``SummaryWriter``-like object (see the
     module docstring); ``steps`` the step-wise scalars at the run's marks, ``nested`` also runs
@@ -260,7 +288,8 @@ def autolog(target: Any = None, *, steps: bool = True, nested: bool = False,
     if not disable and target is None:
         raise ConfigurationError(
             "target=None is not valid: expected a log directory (e.g. 'runs/carbon') or a "
-            "SummaryWriter-like object (TensorBoard has no active run to log into)")
+            "SummaryWriter-like object (TensorBoard has no active run to log into)"
+        )
     sink = None if disable else TensorBoardSink(target, steps=steps, nested=nested)
     if _handle is not None:
         old = _handle.sink
@@ -274,5 +303,4 @@ def autolog(target: Any = None, *, steps: bool = True, nested: bool = False,
     return _handle
 
 
-__all__ = ["SINK_NAME", "TEXT_TAG", "CarbonWriter", "TensorBoardSink", "autolog",
-           "log_result"]
+__all__ = ["SINK_NAME", "TEXT_TAG", "CarbonWriter", "TensorBoardSink", "autolog", "log_result"]

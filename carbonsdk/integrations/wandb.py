@@ -2,7 +2,7 @@
 
 ::
 
-    import wandb
+    import wandb  # type: ignore[import-not-found, unused-ignore]
     from carbonsdk.integrations import wandb as carbon_wandb
 
     carbon_wandb.autolog()
@@ -23,7 +23,7 @@ Logged into the active W&B run (see :mod:`carbonsdk.integrations.sinks` for the 
   ``carbon.intensity_signal``, ``carbon.intensity_basis``, ``carbon.intensity_estimated``,
   ``carbon.estimated``, ``carbon.estimated_components``, ``carbon.flags``, ``carbon.pue``,
   ``carbon.run_id``, ``carbon.name``, ``carbon.status``;
-* the HTML report in the summary as ``carbon/report`` (a ``wandb.Html``), with ``report=True``.
+* the HTML report in the summary as ``carbon/report`` (a ``wandb.Html``), unless ``report=False``.
 
 Works offline (``WANDB_MODE=offline``: ``wandb sync`` uploads later). A failure of W&B never
 fails the training: the run gets the flag ``sink-failed:wandb`` and it is logged once.
@@ -53,10 +53,11 @@ from carbonsdk.result import RunResult
 from carbonsdk.sinks import SinkHandle, register, unregister
 
 try:
-    import wandb
+    import wandb  # type: ignore[import-not-found, unused-ignore]
 except ImportError as _exc:
-    raise framework_missing("wandb", "pip install wandb", "carbonsdk.integrations.wandb",
-                            _exc) from _exc
+    raise framework_missing(
+        "wandb", "pip install wandb", "carbonsdk.integrations.wandb", _exc
+    ) from _exc
 
 log = logging.getLogger("carbonsdk")
 
@@ -69,8 +70,9 @@ _sent = SentOnce()
 _handle: SinkHandle | None = None
 
 
-def log_result(result: RunResult, *, run: Any = None, steps: bool = True,
-               report: bool = False) -> bool:
+def log_result(
+    result: RunResult, *, run: Any = None, steps: bool = True, report: bool = True
+) -> bool:
     """Log ``result`` into the W&B ``run`` (default: ``wandb.run``): summary, history rows
     (``steps``), config and, with ``report``, the HTML report (see the module docstring).
     Returns False when there is no run or this result was already logged there; raises what
@@ -106,8 +108,7 @@ class WandbSink:
 
     name = SINK_NAME
 
-    def __init__(self, *, steps: bool = True, report: bool = False,
-                 nested: bool = False) -> None:
+    def __init__(self, *, steps: bool = True, report: bool = True, nested: bool = False) -> None:
         self.steps = validate_bool("steps", steps)
         self.report = validate_bool("report", report)
         self.nested = validate_bool("nested", nested)
@@ -118,8 +119,9 @@ class WandbSink:
             log_result(result, steps=self.steps, report=self.report)
 
 
-def autolog(*, steps: bool = True, report: bool = False, nested: bool = False,
-            disable: bool = False) -> SinkHandle | None:
+def autolog(
+    *, steps: bool = True, report: bool = True, nested: bool = False, disable: bool = False
+) -> SinkHandle | None:
     """From now on, log every carbonsdk run that ends while a ``wandb.run`` is active into it
     (see the module docstring): ``steps`` the history rows at the run's marks, ``report`` the
     HTML report in the summary, ``nested`` also runs started inside another carbonsdk run.

@@ -53,14 +53,24 @@ FORECAST_TTL_S = 30 * 60.0
 @attrs.frozen
 class CacheKey:
     """What a cache entry holds: ``provider`` name, grid ``zone`` (or the provider's own region
-    id), ``signal`` (average/marginal), ``basis`` (lifecycle/direct) and ``kind``
-    (``"history"`` or ``"forecast"``)."""
+    id), ``signal`` (average/marginal), ``basis`` (lifecycle/direct), ``kind`` (``"history"``
+    or ``"forecast"``) and ``endpoint``: where the data came from (the provider's base URL and
+    API version), so two providers of the same name pointed at different services never share
+    entries. Only a hash of ``endpoint`` is written to disk, never the URL itself."""
 
     provider: str
     zone: str
     signal: str
     basis: str
     kind: str = "history"
+    endpoint: str = ""
+
+    @property
+    def endpoint_id(self) -> str:
+        """A short hash of :attr:`endpoint` ("" when there is none)."""
+        if not self.endpoint:
+            return ""
+        return hashlib.sha256(self.endpoint.encode("utf-8")).hexdigest()[:16]
 
     def __attrs_post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -105,7 +115,10 @@ class IntensityCache:
         return f"IntensityCache(directory={str(self.directory)!r})"
 
     def _dir(self, key: CacheKey) -> Path:
-        return self.directory / _slug(key.provider) / _slug(key.zone)
+        provider = _slug(key.provider)
+        if key.endpoint:
+            provider += "@" + key.endpoint_id
+        return self.directory / provider / _slug(key.zone)
 
     @staticmethod
     def _prefix(key: CacheKey) -> str:
@@ -153,16 +166,14 @@ class IntensityCache:
                 return steps
         return None
 
-    def _load(
-        self, path: Path, key: CacheKey
-    ) -> tuple[float, float, float, list[RawStep]] | None:
+    def _load(self, path: Path, key: CacheKey) -> tuple[float, float, float, list[RawStep]] | None:
         try:
             with open(path, encoding="utf-8") as fh:
                 doc = json.load(fh)
             if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
                 raise ValueError("unknown schema")
-            for field in ("provider", "zone", "signal", "basis", "kind"):
-                if doc.get(field) != getattr(key, field):
+            for field in ("provider", "zone", "signal", "basis", "kind", "endpoint_id"):
+                if doc.get(field, "") != getattr(key, field):
                     raise ValueError(f"{field} mismatch")
             lo, hi = float(doc["start_s"]), float(doc["end_s"])
             fetched_at_s = float(doc["fetched_at_s"])
@@ -190,6 +201,7 @@ class IntensityCache:
             "signal": key.signal,
             "basis": key.basis,
             "kind": key.kind,
+            "endpoint_id": key.endpoint_id,
             "start_s": float(start_s),
             "end_s": float(end_s),
             "fetched_at_s": self._now_s(),

@@ -66,9 +66,14 @@ class ConstantProvider:
     def series(self, region: Region, start: datetime, end: datetime) -> IntensitySeries:
         """One step at the constant value over ``[start, end)``."""
         source = IntensitySource(
-            provider="constant", signal="average", basis="unknown", zone=region.zone,
-            estimated=False, note="constant value given by the user",
-            dataset=f"user constant {self.g_per_kwh:g} g/kWh")
+            provider="constant",
+            signal="average",
+            basis="unknown",
+            zone=region.zone,
+            estimated=False,
+            note="constant value given by the user",
+            dataset=f"user constant {self.g_per_kwh:g} g/kWh",
+        )
         end_s = max(end.timestamp(), start.timestamp() + 1.0)
         return IntensitySeries.constant(self.g_per_kwh, start.timestamp(), end_s, source)
 
@@ -77,8 +82,10 @@ class ConstantProvider:
 
 
 def _accepted() -> str:
-    return ('"auto", "embedded", "electricitymaps", "watttime", "ukgrid", "eia", "entsoe", '
-            '"csv:PATH", a number of g/kWh >= 0, or a provider object with .name and .series()')
+    return (
+        '"auto", "embedded", "electricitymaps", "watttime", "ukgrid", "eia", "entsoe", '
+        '"csv:PATH", a number of g/kWh >= 0, or a provider object with .name and .series()'
+    )
 
 
 def make_provider(option: Any) -> IntensityProvider | None:
@@ -91,7 +98,8 @@ def make_provider(option: Any) -> IntensityProvider | None:
         if not math.isfinite(value) or value < 0:
             raise ConfigurationError(
                 f"intensity={option!r} is not valid: a constant must be a finite number of "
-                "g/kWh >= 0")
+                "g/kWh >= 0"
+            )
         return ConstantProvider(value)
     if isinstance(option, str):
         text = option.strip()
@@ -198,36 +206,47 @@ class AutoProvider:
         """The providers covering ``region.zone``, best first."""
         return [p for p in self.providers if _covers(p, region.zone)]
 
-    def _run(self, method: str, region: Region, start: datetime, end: datetime,
-             deadline_s: float | None) -> IntensitySeries:
+    def _run(
+        self, method: str, region: Region, start: datetime, end: datetime, deadline_s: float | None
+    ) -> IntensitySeries:
         deadline = deadline_s if deadline_s is not None else time.monotonic() + self.budget_s
         found = [p for p in self.candidates(region) if callable(getattr(p, method, None))]
         if not found:
             raise NoLiveSourceError(
                 f"no configured live source has a {method} for zone {region.zone!r} "
-                f"(configured: {', '.join(getattr(p, 'name', '?') for p in self.providers)})")
+                f"(configured: {', '.join(getattr(p, 'name', '?') for p in self.providers)})"
+            )
         reasons: list[str] = []
         for provider in found:
             pname = getattr(provider, "name", type(provider).__name__)
             if time.monotonic() >= deadline:
                 reasons.append(f"{pname}: not tried, no time left")
                 continue
-            outcome = _try(provider, region, start, end, deadline - time.monotonic(),
-                           method=method, deadline_s=deadline)
+            outcome = _try(
+                provider,
+                region,
+                start,
+                end,
+                deadline - time.monotonic(),
+                method=method,
+                deadline_s=deadline,
+            )
             if isinstance(outcome, IntensitySeries):
                 return outcome
             reasons.append(f"{pname}: {outcome}")
         first = getattr(found[0], "name", type(found[0]).__name__)
         raise AutoFailedError("; ".join(reasons), first)
 
-    def series(self, region: Region, start: datetime, end: datetime, *,
-               deadline_s: float | None = None) -> IntensitySeries:
+    def series(
+        self, region: Region, start: datetime, end: datetime, *, deadline_s: float | None = None
+    ) -> IntensitySeries:
         """The best configured live source's series for ``[start, end)`` (g/kWh). Raises
         :class:`ProviderError`."""
         return self._run("series", region, start, end, deadline_s)
 
-    def forecast(self, region: Region, start: datetime, end: datetime, *,
-                 deadline_s: float | None = None) -> IntensitySeries:
+    def forecast(
+        self, region: Region, start: datetime, end: datetime, *, deadline_s: float | None = None
+    ) -> IntensitySeries:
         """The forecast of the best configured live source that has one (Electricity Maps);
         EIA and ENTSO-E publish no carbon forecast. Raises :class:`ProviderError`."""
         return self._run("forecast", region, start, end, deadline_s)
@@ -253,8 +272,9 @@ def is_local(provider: IntensityProvider) -> bool:
 
 def world_average_series(start_s: float, end_s: float) -> IntensitySeries:
     """The flagged world-average series over ``[start_s, end_s)``."""
-    return IntensitySeries.constant(WORLD_AVERAGE_G_PER_KWH, start_s,
-                                    max(end_s, start_s + 1.0), WORLD_AVERAGE_SOURCE)
+    return IntensitySeries.constant(
+        WORLD_AVERAGE_G_PER_KWH, start_s, max(end_s, start_s + 1.0), WORLD_AVERAGE_SOURCE
+    )
 
 
 @attrs.frozen
@@ -305,15 +325,15 @@ def series_for_run(
         if isinstance(error, AutoFailedError):
             name = error.first
         flags.append("intensity-fallback")
-        log.warning("carbonsdk: intensity provider %s failed (%s); using fallback", name,
-                    reason)
+        log.warning("carbonsdk: intensity provider %s failed (%s); using fallback", name, reason)
     if no_live or name != "embedded":
         try:
             from carbonsdk.intensity.embedded import EmbeddedProvider
 
             fallback = EmbeddedProvider().series(region, start, end)
-            src = attrs.evolve(fallback.source, fallback_from=None if no_live else name,
-                               note=reason)
+            src = attrs.evolve(
+                fallback.source, fallback_from=None if no_live else name, note=reason
+            )
             return _finish(attrs.evolve(fallback, source=src), flags)
         except Exception as exc:
             reason = f"{reason}; embedded: {exc}"
@@ -321,8 +341,12 @@ def series_for_run(
                 name = "embedded"
                 flags.append("intensity-fallback")
     world = world_average_series(start_s, end_s)
-    src = attrs.evolve(world.source, fallback_from=name, zone=region.zone,
-                       note=f"no intensity data for zone {region.zone}: {reason}")
+    src = attrs.evolve(
+        world.source,
+        fallback_from=name,
+        zone=region.zone,
+        note=f"no intensity data for zone {region.zone}: {reason}",
+    )
     return _finish(attrs.evolve(world, source=src), [*flags, "world-average"])
 
 
@@ -340,9 +364,17 @@ def _accepts_unknown(provider: IntensityProvider) -> bool:
     return bool(getattr(provider, "accepts_unknown_region", False))
 
 
-def _try(provider: IntensityProvider, region: Region, start: datetime, end: datetime,
-         budget_s: float, *, method: str = "series", deadline_s: float | None = None,
-         failure: list[Exception] | None = None) -> IntensitySeries | str:
+def _try(
+    provider: IntensityProvider,
+    region: Region,
+    start: datetime,
+    end: datetime,
+    budget_s: float,
+    *,
+    method: str = "series",
+    deadline_s: float | None = None,
+    failure: list[Exception] | None = None,
+) -> IntensitySeries | str:
     """``provider.<method>(region, start, end)`` within ``budget_s`` seconds (or until
     ``deadline_s``), or the reason it failed (the exception is appended to ``failure``)."""
     deadline = deadline_s if deadline_s is not None else time.monotonic() + budget_s

@@ -401,7 +401,7 @@ class EIAProvider:
             unknown.update(codes)
             return steps
 
-        key = CacheKey(self.name, respondent, self.signal, self.basis, "history")
+        key = CacheKey(self.name, respondent, self.signal, self.basis, "history", self.base_url)
         past_end_s = max(start_s + 1.0, min(end_s, self._now_s()))
         steps = cached_fetch(
             self.cache,

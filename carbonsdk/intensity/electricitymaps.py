@@ -1,12 +1,19 @@
-"""Electricity Maps API v3: hourly average (consumption-based, flow-traced) carbon intensity.
+"""Electricity Maps API (v4 by default, v3 selectable): hourly average (consumption-based,
+flow-traced) carbon intensity.
 
-Endpoints (https://portal.electricitymaps.com/developer-hub/api/reference, read 2025):
+Endpoints (https://portal.electricitymaps.com/developer-hub/api/reference, read 2025; v4 is
+the version the developer hub now documents, with the same carbon-intensity endpoint names,
+parameters and response fields as v3, which stays selectable), under ``/{api_version}``:
 
-- ``GET /v3/carbon-intensity/history?zone=Z`` — the last 24 hours (free personal tokens);
-- ``GET /v3/carbon-intensity/past-range?zone=Z&start=..&end=..`` — any past range, at most
+- ``GET /v4/carbon-intensity/history?zone=Z`` — the last 24 hours (free personal tokens);
+- ``GET /v4/carbon-intensity/past-range?zone=Z&start=..&end=..`` — any past range, at most
   10 days (240 hours) per request at hourly granularity (commercial plans), so longer ranges
   are requested in 10-day windows;
-- ``GET /v3/carbon-intensity/latest?zone=Z`` and ``GET /v3/carbon-intensity/forecast?zone=Z``.
+- ``GET /v4/carbon-intensity/latest?zone=Z`` and ``GET /v4/carbon-intensity/forecast?zone=Z``.
+  The forecast covers 24 h by default; ``horizonHours`` takes one of the documented values
+  :data:`FORECAST_HORIZONS_H` (6, 24, 48, 72), so a longer need is rounded up to the next one.
+  If the API rejects a horizon (HTTP 400/422), the forecast is asked again with the default
+  horizon, and a range the shorter forecast does not reach fails with a message saying so.
 
 Authentication is the ``auth-token`` header. Each data point carries ``datetime`` (the start of
 its hour), ``carbonIntensity`` (gCO2eq/kWh), ``isEstimated`` and ``emissionFactorType``
@@ -50,23 +57,40 @@ from carbonsdk.region.base import Region
 _log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.electricitymaps.com"
+#: API versions this provider speaks (path prefix); the first is the default.
+API_VERSIONS = ("v4", "v3")
+DEFAULT_API_VERSION = API_VERSIONS[0]
 #: past-range accepts at most 10 days (240 h) per request at hourly granularity (API reference).
 PAST_RANGE_MAX_S = 240 * HOUR_S
 #: /history covers the last 24 hours; ranges starting later than this use it.
 HISTORY_SPAN_S = 24 * HOUR_S
-#: /forecast returns 24 h by default; ``horizonHours`` extends it up to 72 h.
-FORECAST_MAX_HORIZON_H = 72
+#: /forecast returns 24 h by default; ``horizonHours`` takes one of these values (hours; API
+#: reference, forecast endpoint: 6, 24, 48 or 72).
+FORECAST_HORIZONS_H = (6, 24, 48, 72)
+FORECAST_DEFAULT_HORIZON_H = 24
+FORECAST_MAX_HORIZON_H = FORECAST_HORIZONS_H[-1]
 _GRANULARITY_S = {"5_minutes": 300.0, "15_minutes": 900.0, "hourly": HOUR_S}
-DATASET = "Electricity Maps API v3 (live; consumption-based, flow-traced carbon intensity)"
+DATASET = "Electricity Maps API {version} (live; consumption-based, flow-traced carbon intensity)"
 
 
-
-
+def forecast_horizon_h(needed_h: float) -> int | None:
+    """The ``horizonHours`` to send for a forecast that must reach ``needed_h`` hours ahead:
+    the smallest documented value (:data:`FORECAST_HORIZONS_H`) that covers it, capped at 72;
+    None (send nothing, the API's 24 h default) when 24 h suffice."""
+    if needed_h <= FORECAST_DEFAULT_HORIZON_H:
+        return None
+    for horizon_h in FORECAST_HORIZONS_H:
+        if horizon_h >= needed_h:
+            return horizon_h
+    return FORECAST_MAX_HORIZON_H
 
 
 class ElectricityMapsProvider:
     """Live average carbon intensity from Electricity Maps for ``Region.zone`` (an Electricity
     Maps zone id such as ``"DE"`` or ``"US-CAL-CISO"``).
+
+    ``api_version``: ``"v4"`` (default, the current documented version) or ``"v3"``; the
+    version used is named in every series' ``source.dataset``.
 
     ``api_key`` defaults to ``ELECTRICITYMAPS_API_KEY``; without one the constructor raises
     :class:`ConfigurationError`. ``basis``: ``"lifecycle"`` (the API's default) or
@@ -87,6 +111,7 @@ class ElectricityMapsProvider:
         *,
         basis: str = "lifecycle",
         base_url: str = DEFAULT_BASE_URL,
+        api_version: str = DEFAULT_API_VERSION,
         timeout_s: float = 5.0,
         budget_s: float = 8.0,
         retries: int = 2,
@@ -103,6 +128,11 @@ class ElectricityMapsProvider:
             )
         if basis not in BASES:
             raise ConfigurationError(f"basis {basis!r} is invalid: expected one of {BASES}")
+        version = str(api_version).strip().lower()
+        if version not in API_VERSIONS:
+            raise ConfigurationError(
+                f"api_version {api_version!r} is invalid: expected one of {API_VERSIONS}"
+            )
         if not (timeout_s > 0 and budget_s > 0):
             raise ConfigurationError(
                 f"timeout_s={timeout_s!r} and budget_s={budget_s!r} must be positive seconds"
@@ -110,6 +140,7 @@ class ElectricityMapsProvider:
         self._api_key = key.strip()
         self.basis = basis
         self.base_url = base_url.rstrip("/")
+        self.api_version = version
         self.timeout_s = float(timeout_s)
         self.budget_s = float(budget_s)
         self.retries = int(retries)
@@ -125,11 +156,19 @@ class ElectricityMapsProvider:
 
     def __repr__(self) -> str:
         return (
-            f"ElectricityMapsProvider(base_url={self.base_url!r}, basis={self.basis!r}, "
-            "api_key=<set>)"
+            f"ElectricityMapsProvider(base_url={self.base_url!r}, "
+            f"api_version={self.api_version!r}, basis={self.basis!r}, api_key=<set>)"
         )
 
     # -- HTTP -------------------------------------------------------------------------------
+
+    def _path(self, endpoint: str) -> str:
+        """``/v4/carbon-intensity/<endpoint>`` for the configured API version."""
+        return f"/{self.api_version}/carbon-intensity/{endpoint}"
+
+    def _key(self, zone: str, kind: str) -> CacheKey:
+        endpoint = f"{self.base_url}/{self.api_version}"
+        return CacheKey(self.name, zone, self.signal, self.basis, kind, endpoint)
 
     def _get(self, path: str, params: dict[str, str], deadline_s: float) -> Any:
         url = f"{self.base_url}{path}"
@@ -154,7 +193,13 @@ class ElectricityMapsProvider:
                     " (check ELECTRICITYMAPS_API_KEY and that your plan includes this endpoint "
                     "and zone)"
                 )
-            raise HttpError(f"Electricity Maps: {exc}{hint}", exc.status) from None
+            raise HttpError(
+                f"Electricity Maps: {exc}{hint}",
+                exc.status,
+                timed_out=exc.timed_out,
+                location=exc.location,
+                service_message=exc.service_message,
+            ) from None
 
     def _zone(self, region: Region) -> str:
         if region.zone is None:
@@ -169,7 +214,7 @@ class ElectricityMapsProvider:
             zone=zone,
             estimated=False,
             note=note,
-            dataset=f"{DATASET}, {self.basis} emission factors",
+            dataset=f"{DATASET.format(version=self.api_version)}, {self.basis} emission factors",
         )
 
     def _deadline(self, deadline_s: float | None) -> float:
@@ -220,24 +265,42 @@ class ElectricityMapsProvider:
     def _fetch_history(self, zone: str, lo: float, hi: float, deadline_s: float) -> list[RawStep]:
         params = {"zone": zone, "emissionFactorType": self.basis}
         if lo >= self._history_boundary_s():
-            doc = self._get("/v3/carbon-intensity/history", params, deadline_s)
+            doc = self._get(self._path("history"), params, deadline_s)
             return self._parse_points(doc, "history", forecast=False)
         params.update(start=iso_z(lo), end=iso_z(hi))
-        doc = self._get("/v3/carbon-intensity/past-range", params, deadline_s)
+        doc = self._get(self._path("past-range"), params, deadline_s)
         return self._parse_points(doc, "data", forecast=False)
 
     def _fetch_forecast(self, zone: str, hi: float, deadline_s: float) -> list[RawStep]:
         params = {"zone": zone, "emissionFactorType": self.basis}
-        horizon_h = math.ceil((hi - self._now_s()) / HOUR_S)
-        if horizon_h > 24:
-            params["horizonHours"] = str(min(horizon_h, FORECAST_MAX_HORIZON_H))
-        doc = self._get("/v3/carbon-intensity/forecast", params, deadline_s)
+        horizon_h = forecast_horizon_h(math.ceil((hi - self._now_s()) / HOUR_S))
+        if horizon_h is not None:
+            params["horizonHours"] = str(horizon_h)
+        try:
+            doc = self._get(self._path("forecast"), params, deadline_s)
+        except HttpError as exc:
+            if horizon_h is None or exc.status not in (400, 422):
+                raise
+            # this plan or zone refuses the horizon: the default (24 h) forecast instead
+            _log.debug("Electricity Maps rejected horizonHours=%s (%s)", horizon_h, exc)
+            del params["horizonHours"]
+            doc = self._get(self._path("forecast"), params, deadline_s)
+            steps = self._parse_points(doc, "forecast", forecast=True)
+            reach_s = max((e for _, e, _, _ in steps), default=-math.inf)
+            if reach_s + self.max_fill_s < hi:
+                said = f" ({exc.service_message})" if exc.service_message else ""
+                raise ProviderError(
+                    f"Electricity Maps rejected horizonHours={horizon_h}{said}; its default "
+                    f"forecast reaches {to_datetime(reach_s).isoformat() if steps else 'nothing'}"
+                    f", short of {to_datetime(hi).isoformat()}"
+                ) from None
+            return steps
         return self._parse_points(doc, "forecast", forecast=True)
 
     def _history_steps(
         self, zone: str, start_s: float, end_s: float, deadline_s: float
     ) -> list[RawStep]:
-        key = CacheKey(self.name, zone, self.signal, self.basis, "history")
+        key = self._key(zone, "history")
         boundary_s = self._history_boundary_s()
         windows = []  # /past-range windows, then one /history window for the last hours
         if start_s < boundary_s:
@@ -255,7 +318,7 @@ class ElectricityMapsProvider:
     def _forecast_steps(
         self, zone: str, start_s: float, end_s: float, deadline_s: float
     ) -> list[RawStep]:
-        key = CacheKey(self.name, zone, self.signal, self.basis, "forecast")
+        key = self._key(zone, "forecast")
         window = (floor_hour_s(start_s), ceil_hour_s(end_s))
         return cached_fetch(
             self.cache,
@@ -313,7 +376,7 @@ class ElectricityMapsProvider:
         if config.offline():
             raise ProviderError("electricitymaps: CARBONSDK_OFFLINE is set: no network")
         doc = self._get(
-            "/v3/carbon-intensity/latest",
+            self._path("latest"),
             {"zone": zone, "emissionFactorType": self.basis},
             self._deadline(deadline_s),
         )

@@ -409,7 +409,7 @@ class ENTSOEProvider:
             unknown.update(codes)
             return steps
 
-        key = CacheKey(self.name, eic, self.signal, self.basis, "history")
+        key = CacheKey(self.name, eic, self.signal, self.basis, "history", self.base_url)
         past_end_s = max(start_s + 1.0, min(end_s, self._now_s()))
         steps = cached_fetch(
             self.cache,

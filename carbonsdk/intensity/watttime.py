@@ -72,10 +72,6 @@ TOKEN_LIFETIME_S = 25 * 60.0
 DATASET = "WattTime API v3 (live; co2_moer marginal operating emissions rate)"
 
 
-
-
-
-
 class WattTimeProvider:
     """Live marginal emissions (``co2_moer``, converted to g/kWh) from WattTime.
 
@@ -120,8 +116,10 @@ class WattTimeProvider:
             )
         if (latitude is None) != (longitude is None):
             raise ConfigurationError("pass both latitude and longitude (degrees), or neither")
-        if latitude is not None and longitude is not None and not (
-            -90.0 <= latitude <= 90.0 and -180.0 <= longitude <= 180.0
+        if (
+            latitude is not None
+            and longitude is not None
+            and not (-90.0 <= latitude <= 90.0 and -180.0 <= longitude <= 180.0)
         ):
             raise ConfigurationError(
                 f"latitude={latitude!r}, longitude={longitude!r} are invalid: expected "
@@ -163,8 +161,7 @@ class WattTimeProvider:
         if self.wt_region is None and self.latitude is not None:
             where = f"latitude={self.latitude!r}, longitude={self.longitude!r}"
         return (
-            f"WattTimeProvider({where}, base_url={self.base_url!r}, username=<set>, "
-            "password=<set>)"
+            f"WattTimeProvider({where}, base_url={self.base_url!r}, username=<set>, password=<set>)"
         )
 
     # -- HTTP -------------------------------------------------------------------------------
@@ -183,7 +180,15 @@ class WattTimeProvider:
             )
             return resp.json()
         except HttpError as exc:
-            raise HttpError(f"WattTime: {exc}", exc.status) from None
+            # the message carries WattTime's own explanation (e.g. which region or signal the
+            # account may not use), as WattTime's Python client shows the response text
+            raise HttpError(
+                f"WattTime: {exc}",
+                exc.status,
+                timed_out=exc.timed_out,
+                location=exc.location,
+                service_message=exc.service_message,
+            ) from None
 
     def _login(self, deadline_s: float) -> str:
         _log.debug("WattTime login")
@@ -191,10 +196,12 @@ class WattTimeProvider:
             doc = self._call("/login", deadline_s, auth=self._auth)
         except HttpError as exc:
             if exc.status in (401, 403):
+                said = f": {exc.service_message}" if exc.service_message else ""
                 raise HttpError(
-                    f"WattTime login rejected (HTTP {exc.status}): check WATTTIME_USERNAME "
-                    "and WATTTIME_PASSWORD",
+                    f"WattTime login rejected (HTTP {exc.status}{said}): check "
+                    "WATTTIME_USERNAME and WATTTIME_PASSWORD",
                     exc.status,
+                    service_message=exc.service_message,
                 ) from None
             raise
         token = doc.get("token") if isinstance(doc, dict) else None
@@ -319,7 +326,7 @@ class WattTimeProvider:
             }
             return self._parse(self._get("/v3/historical", params, deadline_s), forecast=False)
 
-        key = CacheKey(self.name, wt_region, self.signal, self.basis, "history")
+        key = CacheKey(self.name, wt_region, self.signal, self.basis, "history", self.base_url)
         return cached_fetch(
             self.cache,
             key,
@@ -338,7 +345,7 @@ class WattTimeProvider:
                 params["horizon_hours"] = str(min(horizon_h, FORECAST_MAX_HORIZON_H))
             return self._parse(self._get("/v3/forecast", params, deadline_s), forecast=True)
 
-        key = CacheKey(self.name, wt_region, self.signal, self.basis, "forecast")
+        key = CacheKey(self.name, wt_region, self.signal, self.basis, "forecast", self.base_url)
         return cached_fetch(
             self.cache,
             key,

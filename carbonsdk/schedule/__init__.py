@@ -6,13 +6,17 @@ retrospective (on recorded data), prospective (on a forecast) and live.
 - :func:`sweep` runs both for many jobs × zones × start times × windows, vectorised;
 - :func:`wait_for_low_carbon` blocks until a low-carbon start; :class:`PausePolicy` is the
   online policy behind ``run.should_pause()``;
-- :func:`whatif_for_run` replays a recorded run in every zone and with scheduling.
+- :func:`whatif_for_run` replays a recorded run in every zone and with scheduling;
+- :func:`backtest` simulates the live policy on a real series with a forecaster that sees only
+  the past (:mod:`carbonsdk.schedule.forecasters`: the day-ahead blend, seasonal-naive, the
+  typical year), next to the oracle; :func:`calibration` reads the shipped per-zone table.
 
 numpy is imported only inside the functions that need it. See ``docs/scheduling.md``.
 """
 
 from __future__ import annotations
 
+from carbonsdk.schedule.backtest import Backtest, BacktestRow, Calibration, backtest, calibration
 from carbonsdk.schedule.durations import format_duration, parse_duration
 from carbonsdk.schedule.forecast import ForwardSeries, forward_series
 from carbonsdk.schedule.live import PauseDecision, PausePolicy, WaitDecision, wait_for_low_carbon
@@ -34,6 +38,9 @@ from carbonsdk.schedule.sweep import (
 from carbonsdk.schedule.whatif import WhatIf, WhatIfRow, whatif_for_run
 
 __all__ = [
+    "Backtest",
+    "BacktestRow",
+    "Calibration",
     "ForwardSeries",
     "PauseDecision",
     "PausePolicy",
@@ -46,6 +53,8 @@ __all__ = [
     "WhatIf",
     "WhatIfRow",
     "ZoneSweep",
+    "backtest",
+    "calibration",
     "flexible_start",
     "format_duration",
     "forward_series",

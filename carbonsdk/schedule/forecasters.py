@@ -45,8 +45,18 @@ HOUR_S = 3600
 HORIZON_H = 96
 SLOTS = 12 * 7 * 24
 #: names of the DayAhead features, in coefficient order
-FEATURES = ("1", "profile", "last", "day", "week", "profile_last", "profile_day",
-            "profile_week", "anomaly_24h", "anomaly_168h")
+FEATURES = (
+    "1",
+    "profile",
+    "last",
+    "day",
+    "week",
+    "profile_last",
+    "profile_day",
+    "profile_week",
+    "anomaly_24h",
+    "anomaly_168h",
+)
 #: fit on every FIT_STRIDE_H-th issue hour (a 3x faster fit; the coefficients barely move)
 FIT_STRIDE_H = 3
 #: ridge penalty (relative to the mean diagonal of X'X) keeping the fit well conditioned
@@ -147,8 +157,7 @@ def _profile_at(profile: FloatArray, start_s: int, idx: IntArray) -> FloatArray:
     return out
 
 
-def _anomaly_means(h: History, profile_hist: FloatArray, issue: IntArray, width: int
-                   ) -> FloatArray:
+def _anomaly_means(h: History, profile_hist: FloatArray, issue: IntArray, width: int) -> FloatArray:
     """Mean of (observed - profile) over the ``width`` hours before each issue index."""
     import numpy as np
 
@@ -196,8 +205,18 @@ def design(h: History, issue: IntArray, horizon: IntArray) -> FloatArray:
         ref.append((y, p))
     a24 = np.broadcast_to(_anomaly_means(h, p_hist, issue, 24)[:, None], target.shape)
     a168 = np.broadcast_to(_anomaly_means(h, p_hist, issue, 168)[:, None], target.shape)
-    cols = [np.ones(target.shape), p_t, ref[0][0], ref[1][0], ref[2][0], ref[0][1], ref[1][1],
-            ref[2][1], a24, a168]
+    cols = [
+        np.ones(target.shape),
+        p_t,
+        ref[0][0],
+        ref[1][0],
+        ref[2][0],
+        ref[0][1],
+        ref[1][1],
+        ref[2][1],
+        a24,
+        a168,
+    ]
     out: FloatArray = np.stack(cols, axis=-1)
     return out
 
@@ -242,7 +261,10 @@ def _rolling_at(h: History, p_hist: FloatArray, i: IntArray, target: IntArray) -
 class Forecaster(Protocol):
     """Anything that forecasts hourly intensity from a :class:`History`."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Short name (``"day-ahead"``, ...)."""
+        ...
 
     def predict(self, h: History, issue: IntArray, horizon_h: int) -> FloatArray:
         """Forecasts issued at hour indices ``issue`` for targets ``issue + 0 ..
@@ -314,8 +336,9 @@ def _fit(histories: Sequence[History], horizon_h: int = HORIZON_H) -> FloatArray
         n = len(h.values)
         # issue hours with a target inside the year, in chunks to bound memory
         for lo in range(24, n - 1, 2048 * FIT_STRIDE_H):
-            issue = np.arange(lo, min(n - 1, lo + 2048 * FIT_STRIDE_H), FIT_STRIDE_H,
-                              dtype=np.int64)
+            issue = np.arange(
+                lo, min(n - 1, lo + 2048 * FIT_STRIDE_H), FIT_STRIDE_H, dtype=np.int64
+            )
             x = design(h, issue, j_all)  # (i, j, f)
             target = issue[:, None] + j_all[None, :]
             y = _take(h.values, target, np.full((len(issue), 1), n))
@@ -344,7 +367,8 @@ def fit_day_ahead(zone: str, years: tuple[int, ...], basis: str = "lifecycle") -
     if not use:
         raise ConfigurationError(
             f"zone {zone!r} has no embedded hourly data in {list(years)} (it has "
-            f"{sorted(have)}): the day-ahead forecaster cannot be fitted")
+            f"{sorted(have)}): the day-ahead forecaster cannot be fitted"
+        )
     histories = []
     for y in use:
         others = tuple(o for o in use if o != y) or (y,)
@@ -353,8 +377,9 @@ def fit_day_ahead(zone: str, years: tuple[int, ...], basis: str = "lifecycle") -
     return DayAhead(_fit(histories), zone=zone, fitted_on=use)
 
 
-def make_forecaster(name: object, zone: str | None, years: tuple[int, ...] | None = None,
-                    basis: str = "lifecycle") -> Forecaster:
+def make_forecaster(
+    name: object, zone: str | None, years: tuple[int, ...] | None = None, basis: str = "lifecycle"
+) -> Forecaster:
     """The forecaster called ``name`` (:data:`FORECASTER_NAMES`) for ``zone``, fitted on the
     embedded ``years`` (default all), or ``name`` itself when it is a forecaster object."""
     if not isinstance(name, str):
@@ -362,7 +387,8 @@ def make_forecaster(name: object, zone: str | None, years: tuple[int, ...] | Non
             return name  # type: ignore[return-value]
         raise ConfigurationError(
             f"forecaster={name!r} is not valid: expected one of {', '.join(FORECASTER_NAMES)} "
-            "or an object with predict(history, issue, horizon_h)")
+            "or an object with predict(history, issue, horizon_h)"
+        )
     key = name.strip().lower()
     if key == "typical":
         return TypicalYear()
@@ -376,4 +402,5 @@ def make_forecaster(name: object, zone: str | None, years: tuple[int, ...] | Non
         fit_years = years if years is not None else embedded.hourly_years(zone, basis)
         return fit_day_ahead(zone.upper(), tuple(fit_years), basis)
     raise ConfigurationError(
-        f"forecaster={name!r} is not valid: expected one of {', '.join(FORECASTER_NAMES)}")
+        f"forecaster={name!r} is not valid: expected one of {', '.join(FORECASTER_NAMES)}"
+    )

@@ -14,8 +14,12 @@ Definitions (as in the paper, made exact):
   already chosen (fewer pauses), else at its beginning. ``pauses`` counts the interruptions.
 - Both replay the job's energy profile (constant power by default) through the chosen run
   intervals in order, and compare with the **baseline**: start at ``start`` and run without
-  pausing. The choice of steps for Pause and Resume looks at intensity only, as in the paper
-  (exact for constant power); the emissions always replay the profile exactly.
+  pausing. For constant power Pause and Resume's choice of steps looks at intensity only, as in
+  the paper (exact). With a non-constant energy profile the chosen work meets the steps in
+  order, so a low step can fall on a low-power part of the job: the plan is then the best, by
+  the exactly replayed emissions, of the intensity-only choice, the energy x intensity optimum
+  (a dynamic programme over equal steps) and the baseline -- it is never worse than the
+  baseline.
 
 Units: times are aware UTC datetimes (epoch seconds internally), energy kWh, intensity
 g CO2eq/kWh, emissions g CO2eq. Without ``energy_kwh`` a plan is computed **per kWh of job
@@ -48,8 +52,9 @@ EPS_S = 1e-6
 #: the ``fill=`` values accepted besides an IntensitySeries
 FILL_OPTIONS = (None, "typical")
 
-USER_SOURCE = IntensitySource(provider="user", signal="average", basis="unknown",
-                              note="series given as (time, g/kWh) pairs")
+USER_SOURCE = IntensitySource(
+    provider="user", signal="average", basis="unknown", note="series given as (time, g/kWh) pairs"
+)
 
 
 @attrs.frozen
@@ -135,10 +140,14 @@ class Plan:
 
 
 def as_series(series: IntensitySeries | Iterable[tuple[datetime, float]]) -> IntensitySeries:
-    """An :class:`IntensitySeries` as given, or one built from ``(aware datetime, g_per_kwh)``
-    pairs (each value holds until the next timestamp, the last for the series' own step)."""
+    """An :class:`IntensitySeries` as given (or a ForwardSeries' series), or one built from
+    ``(aware datetime, g_per_kwh)`` pairs (each value holds until the next timestamp, the last
+    for the series' own step)."""
     if isinstance(series, IntensitySeries):
         return series
+    inner = getattr(series, "series", None)
+    if isinstance(inner, IntensitySeries):  # a ForwardSeries
+        return inner
     if isinstance(series, str | bytes) or not isinstance(series, Iterable):
         raise ConfigurationError(
             f"series={series!r} is not valid: expected an IntensitySeries or an iterable of "
@@ -252,8 +261,10 @@ def make_profile(energy_profile: object, job_duration_s: float) -> Profile:
                     "(length, relative energy) pair"
                 ) from None
             seconds = length.total_seconds() if isinstance(length, timedelta) else length
-            if isinstance(seconds, bool) or not isinstance(seconds, Real) or not (
-                0 < float(seconds) < math.inf
+            if (
+                isinstance(seconds, bool)
+                or not isinstance(seconds, Real)
+                or not (0 < float(seconds) < math.inf)
             ):
                 raise ConfigurationError(
                     f"energy_profile segment length {length!r} is not valid: expected a "
@@ -319,8 +330,7 @@ def _typical_filler(series: IntensitySeries, lo: float, hi: float) -> IntensityS
     return filler
 
 
-def splice(base: IntensitySeries, filler: IntensitySeries, lo: float, hi: float
-           ) -> IntensitySeries:
+def splice(base: IntensitySeries, filler: IntensitySeries, lo: float, hi: float) -> IntensitySeries:
     """``base`` where it has data, ``filler`` (flagged estimated) before and after it, over
     ``[lo, hi)`` (epoch seconds). The result keeps ``base``'s source."""
     bounds: list[float] = []
@@ -363,8 +373,9 @@ def _range_text(series: IntensitySeries, lo: float, hi: float, what: str) -> str
     )
 
 
-def cover(series: IntensitySeries, lo: float, hi: float, fill: object, why: str
-          ) -> tuple[IntensitySeries, bool]:
+def cover(
+    series: IntensitySeries, lo: float, hi: float, fill: object, why: str
+) -> tuple[IntensitySeries, bool]:
     """``series`` restricted to ``[lo, hi)``, filled where it lacks data when ``fill`` allows
     (``"typical"`` or an IntensitySeries); returns it and whether filling happened. Raises
     :class:`DataRangeError` saying how far the data goes otherwise."""
@@ -393,8 +404,9 @@ def cover(series: IntensitySeries, lo: float, hi: float, fill: object, why: str
         if not _covers(filler, lo, hi):
             raise DataRangeError(_range_text(filler, lo, hi, "the fill series"))
         part = filler.slice(lo, hi)
-        spliced = IntensitySeries(part.boundaries_s, part.values_g_per_kwh,
-                                  (True,) * len(part), series.source)
+        spliced = IntensitySeries(
+            part.boundaries_s, part.values_g_per_kwh, (True,) * len(part), series.source
+        )
         return spliced, True
     return splice(base, filler, lo, hi), True
 
@@ -447,8 +459,9 @@ def fs_costs(grid: Grid, starts_s: Sequence[float], profile: Profile) -> list[fl
     return [float(x) for x in out]
 
 
-def replay(grid: Grid, runs: Sequence[tuple[float, float]], profile: Profile
-           ) -> list[tuple[float, float, float, bool]]:
+def replay(
+    grid: Grid, runs: Sequence[tuple[float, float]], profile: Profile
+) -> list[tuple[float, float, float, bool]]:
     """Run the job through ``runs`` (chronological wall intervals, epoch seconds, adding up to
     its duration) and return, per run, ``(energy share, share-weighted intensity sum g/kWh,
     time-weighted mean intensity g/kWh, estimated)``; the second item summed over runs is the
@@ -481,8 +494,9 @@ def replay(grid: Grid, runs: Sequence[tuple[float, float]], profile: Profile
     return out
 
 
-def _intervals(grid: Grid, runs: Sequence[tuple[float, float]], profile: Profile,
-               energy: float, pue: float) -> tuple[tuple[PlanInterval, ...], float, bool]:
+def _intervals(
+    grid: Grid, runs: Sequence[tuple[float, float]], profile: Profile, energy: float, pue: float
+) -> tuple[tuple[PlanInterval, ...], float, bool]:
     rows = replay(grid, runs, profile)
     out = []
     mean = 0.0
@@ -490,11 +504,16 @@ def _intervals(grid: Grid, runs: Sequence[tuple[float, float]], profile: Profile
     for (a, b), (share, weighted, timed, e) in zip(runs, rows, strict=True):
         mean += weighted
         est = est or e
-        out.append(PlanInterval(
-            start=to_datetime(a), end=to_datetime(b), energy_fraction=share,
-            intensity_g_per_kwh=weighted / share if share > 0 else timed,
-            emissions_g=energy * pue * weighted, estimated=e,
-        ))
+        out.append(
+            PlanInterval(
+                start=to_datetime(a),
+                end=to_datetime(b),
+                energy_fraction=share,
+                intensity_g_per_kwh=weighted / share if share > 0 else timed,
+                emissions_g=energy * pue * weighted,
+                estimated=e,
+            )
+        )
     return tuple(out), mean, est
 
 
@@ -602,16 +621,29 @@ def flexible_start(
     _check_energy(energy_kwh, pue)
     t0 = start_epoch_s(start, s)
     hi = t0 + win_s + job_s
-    why = (f"flexible start of a {format_duration(job_s)} job with up to "
-           f"{format_duration(win_s)} delay")
+    why = (
+        f"flexible start of a {format_duration(job_s)} job with up to "
+        f"{format_duration(win_s)} delay"
+    )
     covered, filled = cover(s, t0, hi, fill, why)
     grid = Grid(covered)
     # the series' own step: every step boundary after t0 up to t0 + max_delay
     candidates = [t0] + [b for b in grid.bounds if t0 + EPS_S < b <= t0 + win_s + EPS_S]
     best = candidates[pick_earliest_min(fs_costs(grid, candidates, profile))]
-    return build_plan("flexible_start", grid, s.source, t0, job_s, win_s, hi,
-                      [(best, best + job_s)], profile, energy_kwh, pue,
-                      ("typical-fill",) if filled else ())
+    return build_plan(
+        "flexible_start",
+        grid,
+        s.source,
+        t0,
+        job_s,
+        win_s,
+        hi,
+        [(best, best + job_s)],
+        profile,
+        energy_kwh,
+        pue,
+        ("typical-fill",) if filled else (),
+    )
 
 
 def pr_runs(grid: Grid, t0: float, hi: float, job_s: float) -> list[tuple[float, float]]:
@@ -670,13 +702,100 @@ def pause_and_resume(
     _check_energy(energy_kwh, pue)
     t0 = start_epoch_s(start, s)
     hi = t0 + job_s + ext_s
-    why = (f"pause and resume of a {format_duration(job_s)} job with up to "
-           f"{format_duration(ext_s)} extension")
+    why = (
+        f"pause and resume of a {format_duration(job_s)} job with up to "
+        f"{format_duration(ext_s)} extension"
+    )
     covered, filled = cover(s, t0, hi, fill, why)
     grid = Grid(covered)
+    runs = best_pr_runs(grid, t0, hi, job_s, profile)
+    return build_plan(
+        "pause_and_resume",
+        grid,
+        s.source,
+        t0,
+        job_s,
+        ext_s,
+        hi,
+        runs,
+        profile,
+        energy_kwh,
+        pue,
+        ("typical-fill",) if filled else (),
+    )
+
+
+def _mean_of(grid: Grid, runs: Sequence[tuple[float, float]], profile: Profile) -> float:
+    """The job's energy-weighted mean intensity (g/kWh) when run through ``runs``."""
+    return math.fsum(w for _, w, _, _ in replay(grid, runs, profile))
+
+
+def _dp_runs(
+    grid: Grid, t0: float, hi: float, job_s: float, profile: Profile
+) -> list[tuple[float, float]] | None:
+    """Pause and Resume by energy x intensity: when the window's steps all have one length
+    ``L`` and the job is a whole number ``m`` of them, the order-preserving choice of ``m``
+    steps that minimises ``sum_k energy_k * intensity(step_k)`` (exact dynamic programme;
+    ``energy_k`` = the job's energy in its ``k``-th ``L`` of running time). None otherwise."""
+    import numpy as np
+
+    b = np.asarray(grid.bounds)
+    lo_i = max(0, bisect.bisect_right(grid.bounds, t0 + EPS_S) - 1)
+    hi_i = bisect.bisect_left(grid.bounds, hi - EPS_S)
+    edges = np.clip(b[lo_i : hi_i + 1], t0, hi)
+    lengths = np.diff(edges)
+    if len(lengths) == 0:
+        return None
+    step = float(lengths[0])
+    if step <= EPS_S or np.any(np.abs(lengths - step) > 1e-6 * step + EPS_S):
+        return None
+    m = round(job_s / step)
+    if m < 1 or abs(m * step - job_s) > 1e-6 * job_s + EPS_S or m > len(lengths):
+        return None
+    e = np.asarray([profile.at((k + 1) * step) - profile.at(k * step) for k in range(m)])
+    v = np.asarray(grid.values[lo_i : lo_i + len(lengths)])
+    t = len(v)
+    span = t - m + 1
+    cost = np.empty((m, span))
+    arg = np.zeros((m, span), dtype=np.int64)
+    cost[0] = e[0] * v[:span]
+    for k in range(1, m):
+        # best previous position <= current position (previous index j, current j + 1 offset)
+        run_min = np.minimum.accumulate(cost[k - 1])
+        run_arg = np.zeros(span, dtype=np.int64)
+        for j in range(1, span):
+            run_arg[j] = j if cost[k - 1][j] < run_min[j - 1] else run_arg[j - 1]
+        cost[k] = run_min + e[k] * v[k : k + span]
+        arg[k] = run_arg
+    pos = [0] * m
+    j = int(np.argmin(cost[m - 1]))
+    for k in range(m - 1, -1, -1):
+        pos[k] = j + k
+        if k:
+            j = int(arg[k][j])
+    return merge_runs((float(edges[p]), float(edges[p + 1])) for p in pos)
+
+
+def best_pr_runs(
+    grid: Grid, t0: float, hi: float, job_s: float, profile: Profile
+) -> list[tuple[float, float]]:
+    """Pause and Resume's runs: the lowest-intensity steps (:func:`pr_runs`, exact for constant
+    power); with a non-constant energy profile also the energy x intensity optimum
+    (:func:`_dp_runs`, where the steps allow it); never worse than running straight from
+    ``t0`` (the baseline is returned when every other choice emits more)."""
     runs = pr_runs(grid, t0, hi, job_s)
-    return build_plan("pause_and_resume", grid, s.source, t0, job_s, ext_s, hi, runs, profile,
-                      energy_kwh, pue, ("typical-fill",) if filled else ())
+    candidates = [runs]
+    if profile.segments > 1:
+        dp = _dp_runs(grid, t0, hi, job_s, profile)
+        if dp is not None:
+            candidates.append(dp)
+    baseline = [(t0, t0 + job_s)]
+    candidates.append(baseline)
+    costs = [_mean_of(grid, c, profile) for c in candidates]
+    best = min(costs)
+    limit = best + TIE_RTOL * abs(best) + 1e-12
+    tied = [c for c, x in zip(candidates, costs, strict=True) if x <= limit]
+    return min(tied, key=len)  # ties: the fewest pauses, then the intensity-only choice
 
 
 def run_now(
@@ -698,6 +817,17 @@ def run_now(
     t0 = start_epoch_s(start, s)
     covered, filled = cover(s, t0, t0 + job_s, fill, f"a {format_duration(job_s)} job")
     grid = Grid(covered)
-    return build_plan("baseline", grid, s.source, t0, job_s, 0.0, t0 + job_s,
-                      [(t0, t0 + job_s)], profile, energy_kwh, pue,
-                      ("typical-fill",) if filled else ())
+    return build_plan(
+        "baseline",
+        grid,
+        s.source,
+        t0,
+        job_s,
+        0.0,
+        t0 + job_s,
+        [(t0, t0 + job_s)],
+        profile,
+        energy_kwh,
+        pue,
+        ("typical-fill",) if filled else (),
+    )

@@ -99,7 +99,8 @@ class SweepWindow:
                     frac = -1.0
                 if not (0 <= frac < math.inf):
                     raise ConfigurationError(
-                        f"sweep window {value!r} is not valid: expected e.g. '50%'")
+                        f"sweep window {value!r} is not valid: expected e.g. '50%'"
+                    )
                 return cls(text, fraction=frac)
             return cls(text, seconds=parse_duration(text).total_seconds())
         raise ConfigurationError(
@@ -209,8 +210,9 @@ class WaveletMatrix:
             self.nzeros.append(int(z[-1]))
             cur = np.concatenate((cur[is0], cur[~is0]))
 
-    def smallest(self, lo: NDArray[np.int64], hi: NDArray[np.int64], m: int
-                 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def smallest(
+        self, lo: NDArray[np.int64], hi: NDArray[np.int64], m: int
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """``(sum of the m smallest, m-th smallest)`` in each ``values[lo:hi]``."""
         import numpy as np
 
@@ -261,8 +263,9 @@ class _SlidingMin:
         return out
 
 
-def _cum(prefix: NDArray[np.float64], values: NDArray[np.float64], x: NDArray[np.float64]
-         ) -> NDArray[np.float64]:
+def _cum(
+    prefix: NDArray[np.float64], values: NDArray[np.float64], x: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """Running integral at fractional step positions ``x`` (0 <= x <= n)."""
     import numpy as np
 
@@ -279,8 +282,9 @@ def _steps(seconds: float, step_s: float) -> tuple[int, float]:
     return whole, (frac if frac > _TOL else 0.0)
 
 
-def span_steps(job_s: float, windows_s: Sequence[float], step_s: float,
-               strategies: Sequence[str]) -> int:
+def span_steps(
+    job_s: float, windows_s: Sequence[float], step_s: float, strategies: Sequence[str]
+) -> int:
     """How many steps from a start the sweep reads (the longest window plus the job)."""
     need = math.ceil(job_s / step_s - _TOL)
     for w in windows_s:
@@ -330,8 +334,16 @@ def sweep_values(
         c1 = min(count, c0 + max(1, chunk_starts))
         lo = first + c0
         seg = x[lo : first + c1 - 1 + span]
-        _sweep_chunk(seg, step_s, jobs_s, windows, strategies, c1 - c0,
-                     base_out[:, c0:c1], {s: a[:, :, c0:c1] for s, a in opt_out.items()})
+        _sweep_chunk(
+            seg,
+            step_s,
+            jobs_s,
+            windows,
+            strategies,
+            c1 - c0,
+            base_out[:, c0:c1],
+            {s: a[:, :, c0:c1] for s, a in opt_out.items()},
+        )
     return base_out, opt_out
 
 
@@ -373,9 +385,15 @@ def _sweep_chunk(
                 opt_out["pause_and_resume"][j, w] = np.minimum(best, base_out[j])
 
 
-def _pr_chunk(wm: WaveletMatrix, seg: NDArray[np.float64], prefix: NDArray[np.float64],
-              starts: NDArray[np.int64], whole: int, frac: float, delta: float
-              ) -> NDArray[np.float64]:
+def _pr_chunk(
+    wm: WaveletMatrix,
+    seg: NDArray[np.float64],
+    prefix: NDArray[np.float64],
+    starts: NDArray[np.int64],
+    whole: int,
+    frac: float,
+    delta: float,
+) -> NDArray[np.float64]:
     """Sum of the smallest ``delta`` step-units of intensity in ``[i, i + whole + frac)``."""
     import numpy as np
 
@@ -448,10 +466,12 @@ def sweep(
     bad = [s for s in strategies if s not in SWEEP_STRATEGIES]
     if bad or not strategies:
         raise ConfigurationError(
-            f"strategies={tuple(strategies)!r} is not valid: expected some of {SWEEP_STRATEGIES}")
+            f"strategies={tuple(strategies)!r} is not valid: expected some of {SWEEP_STRATEGIES}"
+        )
     if isinstance(chunk_starts, bool) or not isinstance(chunk_starts, int) or chunk_starts < 1:
         raise ConfigurationError(
-            f"chunk_starts={chunk_starts!r} is not valid: expected an int >= 1")
+            f"chunk_starts={chunk_starts!r} is not valid: expected an int >= 1"
+        )
     job_list = tuple(_job(j) for j in jobs)
     win_list = tuple(SweepWindow.parse(w) for w in windows)
     if not job_list or not win_list:
@@ -462,7 +482,7 @@ def sweep(
         series_map = series
     zones = []
     items: Iterable[Any] = series_map.items()
-    for label, s in (progress(items) if progress is not None else items):
+    for label, s in progress(items) if progress is not None else items:
         step = _regular(s, label)
         b0 = s.boundaries_s[0]
         first, count = 0, None
@@ -474,26 +494,37 @@ def sweep(
             if first < 0:
                 raise DataRangeError(
                     f"{label}: the data starts at {to_datetime(b0).isoformat()}, after the "
-                    f"first start {starts[0].isoformat()}")
+                    f"first start {starts[0].isoformat()}"
+                )
         values = np.asarray(s.values_g_per_kwh, dtype=np.float64)
         try:
-            base, opt = sweep_values(values, step, [j.duration_s for j in job_list], win_list,
-                                     strategies=strategies, first=first, count=count,
-                                     chunk_starts=chunk_starts)
+            base, opt = sweep_values(
+                values,
+                step,
+                [j.duration_s for j in job_list],
+                win_list,
+                strategies=strategies,
+                first=first,
+                count=count,
+                chunk_starts=chunk_starts,
+            )
         except DataRangeError as exc:
             raise DataRangeError(
                 f"{label}: data covers {to_datetime(b0).isoformat()} to "
-                f"{to_datetime(s.boundaries_s[-1]).isoformat()}; {exc}") from None
+                f"{to_datetime(s.boundaries_s[-1]).isoformat()}; {exc}"
+            ) from None
         n_starts = base.shape[1]
         start_s = b0 + step * (first + np.arange(n_starts, dtype=np.float64))
         est = np.asarray(s.estimated, dtype=bool)
-        zones.append(ZoneSweep(label, step, start_s, base, opt,
-                               float(est.mean()) if len(est) else 0.0))
+        zones.append(
+            ZoneSweep(label, step, start_s, base, opt, float(est.mean()) if len(est) else 0.0)
+        )
     return SweepResult(job_list, win_list, tuple(strategies), tuple(zones))
 
 
-def reference_point(values: Sequence[float], step_s: float, start: int, job_s: float,
-                    window_s: float, strategy: str) -> tuple[float, float]:
+def reference_point(
+    values: Sequence[float], step_s: float, start: int, job_s: float, window_s: float, strategy: str
+) -> tuple[float, float]:
     """Plain brute force for one start (no numpy, no prefix sums): ``(baseline, optimised)``
     energy-weighted mean intensities (g/kWh) of a constant-power job of ``job_s`` seconds
     starting at step ``start`` of a regular series."""

@@ -186,14 +186,17 @@ def whatif_for_run(
         grams, est = replay_timeline(result, series)
         denom = energy * result.pue
         intensity = grams / denom if denom > 0 else series.values_g_per_kwh[0]
-        rows.append(WhatIfRow(zone, grams, intensity, est or series.source.estimated,
-                              zone == own_zone))
+        rows.append(
+            WhatIfRow(zone, grams, intensity, est or series.source.estimated, zone == own_zone)
+        )
     rows.sort(key=lambda r: (r.emissions_g, r.intensity_g_per_kwh, r.zone))
     own = next((r for r in rows if r.is_own), None)
     if any(r.estimated for r in rows):
-        notes.append("some values are estimated: flagged so by Electricity Maps, or hours "
-                     "outside the embedded years (same month, weekday and hour of the nearest "
-                     "year), or zones without hourly data (annual average)")
+        notes.append(
+            "some values are estimated: flagged so by Electricity Maps, or hours "
+            "outside the embedded years (same month, weekday and hour of the nearest "
+            "year), or zones without hourly data (annual average)"
+        )
     fs_plan = pr_plan = None
     if own_zone is None:
         notes.append("the run's region is unknown: no Flexible Start / Pause and Resume what-if")
@@ -204,19 +207,31 @@ def whatif_for_run(
         profile = energy_profile(result)
         try:
             fs_plan = flexible_start(
-                provider.series(region, start, end + timedelta(seconds=delay_s)), job_s,
-                timedelta(seconds=delay_s), start=start, energy_profile=profile,
-                energy_kwh=energy, pue=result.pue)
+                provider.series(region, start, end + timedelta(seconds=delay_s)),
+                job_s,
+                timedelta(seconds=delay_s),
+                start=start,
+                energy_profile=profile,
+                energy_kwh=energy,
+                pue=result.pue,
+            )
             pr_plan = pause_and_resume(
-                provider.series(region, start, end + timedelta(seconds=ext_s)), job_s,
-                timedelta(seconds=ext_s), start=start, energy_profile=profile,
-                energy_kwh=energy, pue=result.pue)
+                provider.series(region, start, end + timedelta(seconds=ext_s)),
+                job_s,
+                timedelta(seconds=ext_s),
+                start=start,
+                energy_profile=profile,
+                energy_kwh=energy,
+                pue=result.pue,
+            )
         except CarbonSDKError as exc:
             notes.append(f"scheduling what-if not available: {exc}")
     if result.intensity_source.provider != "embedded":
-        notes.append(f"the run recorded {result.emissions_g:.1f} g with "
-                     f"{result.intensity_source.provider} ({result.intensity_source.signal}); "
-                     "the what-if uses embedded life-cycle averages for every row")
+        notes.append(
+            f"the run recorded {result.emissions_g:.1f} g with "
+            f"{result.intensity_source.provider} ({result.intensity_source.signal}); "
+            "the what-if uses embedded life-cycle averages for every row"
+        )
     return WhatIf(
         run_id=result.run_id,
         energy_kwh=energy,
@@ -246,4 +261,3 @@ def describe(whatif: WhatIf) -> str:
         p = whatif.pause_and_resume
         parts.append(f"pause and resume ({p.pauses} pauses): {p.savings_fraction:.0%} less")
     return "; ".join(parts) if parts else "no what-if available"
-

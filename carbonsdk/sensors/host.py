@@ -29,10 +29,29 @@ Choices documented here:
 * ``n_vcpu`` is the number of CPUs this process may run on (its affinity mask), further capped by
   a cgroup CPU quota when one is set (``cpu.max`` / ``cpu.cfs_quota_us``, rounded up): a container
   limited to 2 CPUs on a 64-CPU host is billed for 2 vCPUs, not 64.
-* The RAM size is the physical memory, or the cgroup memory limit when one is set and smaller:
-  that is the memory the workload can hold. In a VM the physical memory *is* the VM's allocation
-  (what CCF bills); in a container the limit is its share of the host. Idle DRAM draws power too,
-  so the size, not the bytes in use, is what the model multiplies.
+* The RAM size the model multiplies (:data:`RAM_BASES`, said in the device's ``detail``):
+
+  1. ``"cgroup-limit"``: the tightest cgroup memory limit (v2 ``memory.max``, v1
+     ``memory.limit_in_bytes``) when one is set below physical memory: a container's
+     allocation, the most its processes can hold, constant over the run.
+  2. ``"in-use"`` (no such limit): the host's memory in use (total - available, bytes),
+     re-read at every energy read (each interval uses the value read at its start). Free memory
+     holds nobody's data, so billing the whole capacity charges a run for memory no process
+     holds (a 23.5 GiB host with 1-4 GiB in use: 9.2 W instead of 0.4-1.6 W, 57-86 % of a
+     CPU-only run's modelled energy). Like the CPU model's system-wide utilisation, this is the
+     whole host's figure (other processes' memory included); ``measure(attribution="process")``
+     narrows it to this process tree (share = the tree's PSS / memory in use), so the
+     attributed RAM energy is the coefficient times the tree's PSS.
+  3. ``"physical"``: the physical memory (CCF's basis: it bills a VM's provisioned memory from
+     billing data), when the memory in use cannot be read, or when asked for
+     (``RamSizeModelSensor(basis="physical")``, e.g. a VM dedicated to one job).
+
+  Other tools: CCF multiplies provisioned GB by 0.392 W/GB. CodeCarbon (before 3.0) used
+  3 W per 8 GB (0.375 W/GB) of the machine's total memory, or of the process's memory with
+  ``tracking_mode="process"``; CodeCarbon 3.0 (mlco2/codecarbon#804, 2025) estimates about 5 W
+  per DIMM from the total size instead (Crucial's updated advice), because DRAM power follows the
+  modules, not the bytes used. No size model is a measurement: RAPL's DRAM domain, where
+  present, is used instead (:mod:`carbonsdk.sensors.rapl`).
 
 Process tree (for ``measure(attribution="process")``, see :mod:`carbonsdk.attribution`):
 :class:`ProcessProbe` says what the host knows about single processes, :class:`ProcessTreeMeter`
@@ -64,6 +83,7 @@ turns it into the CPU seconds and memory of *this process and its descendants*:
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -73,8 +93,10 @@ from typing import Any, Final, Protocol
 
 import attrs
 
-from carbonsdk.exceptions import SensorError
+from carbonsdk.exceptions import ConfigurationError, SensorError
 from carbonsdk.sensors.base import DeviceInfo
+
+_log = logging.getLogger(__name__)
 
 BYTES_PER_GIB: Final[int] = 2**30
 
@@ -115,6 +137,10 @@ CCF_AZURE: Final[CpuPowerCoefficients] = CpuPowerCoefficients(
 
 CCF_RAM_W_PER_GIB: Final[float] = 0.392
 """CCF memory coefficient: 0.392 W per GB of memory (0.000392 kWh per GB-hour), applied per GiB."""
+
+RAM_BASES: Final[tuple[str, ...]] = ("auto", "physical")
+"""Accepted ``basis`` values of :class:`RamSizeModelSensor`: ``"auto"`` (cgroup limit, else memory
+in use, else physical memory; see the module docstring) or ``"physical"`` (CCF's basis)."""
 
 
 class HostProbe(Protocol):
@@ -517,65 +543,135 @@ class CpuUtilisationModelSensor:
 
 
 class RamSizeModelSensor:
-    """RAM energy from the CCF size model (``"model-ram-size"``, estimated): constant power
-    ``w_per_gib * GiB`` integrated over time."""
+    """RAM energy from the CCF size model (``"model-ram-size"``, estimated): power
+    ``w_per_gib * GiB`` integrated over time, where the GiB are the cgroup memory limit, else the
+    host's memory in use (re-read at each energy read), else the physical memory (``basis``:
+    ``"auto"``, the default, or ``"physical"``; see the module docstring for why)."""
 
     def __init__(
-        self, probe: HostProbe, mono_s: float, w_per_gib: float = CCF_RAM_W_PER_GIB
+        self,
+        probe: HostProbe,
+        mono_s: float,
+        w_per_gib: float = CCF_RAM_W_PER_GIB,
+        *,
+        basis: str = "auto",
     ) -> None:
+        if basis not in RAM_BASES:
+            raise ConfigurationError(
+                f"RAM model basis {basis!r} is invalid: expected one of {', '.join(RAM_BASES)}"
+            )
         try:
             total = int(probe.memory_total_bytes())
-            memory_bytes = attributed_memory_bytes(probe)
+            memory_bytes = attributed_memory_bytes(probe) if basis == "auto" else total
         except Exception as exc:
             raise SensorError(f"cannot read host memory size: {exc!r}") from exc
-        if memory_bytes <= 0:
-            raise SensorError(f"host probe reports {memory_bytes} bytes of memory")
+        if memory_bytes <= 0 or total <= 0:
+            raise SensorError(f"host probe reports {min(memory_bytes, total)} bytes of memory")
+        self._probe = probe
+        self._w_per_gib = w_per_gib
+        self._in_use: Any = None  # the probe's memory_used_bytes, when the basis is "in-use"
+        if basis == "auto" and memory_bytes >= total:
+            reader = getattr(probe, "memory_used_bytes", None)
+            used = _try_used_bytes(reader, total)
+            if used is not None:
+                self._in_use = reader
+                memory_bytes = used
+        self._basis = (
+            "in-use"
+            if self._in_use is not None
+            else ("cgroup-limit" if memory_bytes < total else "physical")
+        )
         self._memory_bytes = memory_bytes
         self._power_w = ram_model_power_w(memory_bytes, w_per_gib)
         self._last_mono_s = mono_s
         self._energy_j = 0.0
         self._closed = False
+        self._read_failed = False
         gib = memory_bytes / BYTES_PER_GIB
-        basis = "cgroup memory limit" if memory_bytes < total else "physical memory"
+        total_gib = total / BYTES_PER_GIB
+        source = f"Cloud Carbon Footprint memory coefficient, {CCF_METHODOLOGY_URL}"
+        if self._basis == "in-use":
+            detail = (
+                f"power_w = {w_per_gib} W/GiB x memory in use on the host (total - available, "
+                f"re-read every sample; {gib:.3f} GiB at start = {self._power_w:.3f} W; no "
+                f"cgroup memory limit; the {total_gib:.1f} GiB of physical memory are not "
+                f"billed); {source}"
+            )
+        else:
+            what = "cgroup memory limit" if self._basis == "cgroup-limit" else "physical memory"
+            detail = (
+                f"power_w = {w_per_gib} W/GiB x {gib:.3f} GiB ({what}) = "
+                f"{self._power_w:.3f} W; {source}"
+            )
         self._info = DeviceInfo(
             component="ram",
             key="ram:host",
-            name=f"{gib:.1f} GiB RAM (size model)",
+            name=f"{total_gib:.1f} GiB RAM (size model)",
             method="model-ram-size",
             estimated=True,
-            detail=(
-                f"power_w = {w_per_gib} W/GiB x {gib:.3f} GiB ({basis}) = {self._power_w:.3f} W; "
-                f"Cloud Carbon Footprint memory coefficient, {CCF_METHODOLOGY_URL}"
-            ),
+            detail=detail,
         )
 
     @property
     def info(self) -> DeviceInfo:
-        """Static description of the modelled memory."""
+        """Static description of the modelled memory (``detail`` names the basis)."""
         return self._info
 
     @property
+    def basis(self) -> str:
+        """What the model bills: ``"cgroup-limit"``, ``"in-use"`` or ``"physical"``."""
+        return self._basis
+
+    @property
     def power_w(self) -> float:
-        """The constant modelled power, in watts."""
+        """The modelled power as of the last read, in watts."""
         return self._power_w
 
     @property
     def memory_bytes(self) -> int:
-        """The memory size the model bills, in bytes."""
+        """The memory size the model bills as of the last read, in bytes."""
         return self._memory_bytes
 
     def read_energy_j(self, mono_s: float) -> float:
-        """Joules since the sensor was opened: ``power_w * elapsed_s``."""
+        """Joules since the sensor was opened: each interval's power (from the memory size at
+        its start) times its length in seconds. With the ``"in-use"`` basis the memory in use
+        is re-read here; if that read fails, the last value is kept (logged once)."""
         if self._closed:
             raise SensorError(f"{self._info.key}: sensor is closed")
         if mono_s > self._last_mono_s:
             self._energy_j += self._power_w * (mono_s - self._last_mono_s)
             self._last_mono_s = mono_s
+        if self._in_use is not None:
+            used = _try_used_bytes(self._in_use, None)
+            if used is None:
+                if not self._read_failed:
+                    self._read_failed = True
+                    _log.warning(
+                        "ram:host: the memory in use cannot be read; keeping %.3f GiB",
+                        self._memory_bytes / BYTES_PER_GIB,
+                    )
+            else:
+                self._memory_bytes = used
+                self._power_w = ram_model_power_w(used, self._w_per_gib)
         return self._energy_j
 
     def close(self) -> None:
         """Release the sensor (idempotent)."""
         self._closed = True
+
+
+def _try_used_bytes(reader: Any, cap_bytes: int | None) -> int | None:
+    """Memory in use from ``reader()`` (bytes), None when it cannot be read or is not positive;
+    capped at ``cap_bytes`` when given."""
+    if not callable(reader):
+        return None
+    try:
+        used = int(reader())
+    except Exception:
+        return None
+    if used <= 0:
+        return None
+    return min(used, cap_bytes) if cap_bytes is not None else used
 
 
 def _read_first_line(path: Path) -> str | None:

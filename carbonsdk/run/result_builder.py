@@ -1,0 +1,143 @@
+"""Building a :class:`RunResult` from what a run measured: pure, no I/O, no locks."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import socket
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from carbonsdk.accounting import AlignedSeries
+from carbonsdk.clock import to_datetime
+from carbonsdk.model.device import DeviceInfo
+from carbonsdk.model.intensity import IntensitySource
+from carbonsdk.model.region import Region
+from carbonsdk.model.result import DeviceResult, JobInfo, Mark, RunResult, TimelineInterval
+from carbonsdk.model.units import J_PER_KWH
+
+
+@attrs.frozen
+class Measured:
+    """What a run measured, copied out of it under its lock: the timeline's components with
+    their energy (J), each device's energy (J), degraded devices (key -> error), glitching
+    devices (keys), and the components with no sensor (component -> reason)."""
+
+    components: tuple[str, ...]
+    component_j: Mapping[str, float]
+    device_j: Mapping[str, float]
+    device_errors: Mapping[str, str]
+    glitched: tuple[str, ...]
+    not_measured: Mapping[str, str]
+
+
+@attrs.frozen
+class Identity:
+    """Who the run is: its id, name, start (UTC epoch s), options that land in the result, its
+    place in a job and its parent run."""
+
+    run_id: str
+    name: str
+    start_s: float
+    pue: float
+    interval_s: float
+    tags: Mapping[str, str]
+    devices: tuple[DeviceInfo, ...]
+    job: JobInfo | None
+    parent_run_id: str | None
+
+
+def intervals(aligned: AlignedSeries) -> tuple[TimelineInterval, ...]:
+    """The result's timeline from an aligned series (kWh, g/kWh, g per interval)."""
+    comps = aligned.components
+    return tuple(
+        TimelineInterval(
+            start=to_datetime(aligned.starts_s[i]),
+            end=to_datetime(aligned.ends_s[i]),
+            energy_kwh=aligned.energy_kwh[i],
+            energy_by_component_kwh={c: aligned.energy_by_component_kwh[c][i] for c in comps},
+            intensity_g_per_kwh=aligned.intensity_g_per_kwh[i],
+            emissions_g=aligned.emissions_g[i],
+            intensity_estimated=aligned.intensity_estimated[i],
+        )
+        for i in range(len(aligned))
+    )
+
+
+@functools.cache
+def host_info() -> Mapping[str, Any]:
+    """This machine: hostname, platform, Python version, CPU count."""
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def build_result(
+    who: Identity,
+    measured: Measured,
+    *,
+    status: str,
+    end_s: float,
+    aligned: AlignedSeries | None,
+    source: IntensitySource,
+    region: Region,
+    flags: Sequence[str],
+    error: str | None,
+    marks: tuple[Mark, ...],
+    extra_flags: Sequence[str] = (),
+) -> RunResult:
+    """The frozen result. ``aligned`` None (a checkpoint, an observer): no timeline and no
+    emissions. Flags: ``flags`` (the intensity's) first, then ``device-degraded:KEY``,
+    ``device-glitch:KEY`` and ``extra_flags`` (the run's own), without repeats."""
+    devices = tuple(
+        DeviceResult(
+            component=d.component, key=d.key, name=d.name, method=d.method,
+            estimated=d.estimated, energy_kwh=measured.device_j.get(d.key, 0.0) / J_PER_KWH,
+            status="degraded" if d.key in measured.device_errors else "ok",
+            error=measured.device_errors.get(d.key), index=d.index, uuid=d.uuid, detail=d.detail)
+        for d in who.devices)
+    degraded = tuple(f"device-degraded:{k}" for k in measured.device_errors)
+    glitched = tuple(f"device-glitch:{k}" for k in measured.glitched)
+    if aligned is not None:
+        timeline = intervals(aligned)
+        emissions = aligned.total_emissions_g
+        mean: float | None = aligned.mean_intensity_g_per_kwh
+        source = attrs.evolve(source, estimated=source.estimated or aligned.any_estimated)
+    else:
+        timeline, emissions, mean = (), 0.0, None
+    comp_j = measured.component_j
+    return RunResult(
+        run_id=who.run_id,
+        name=who.name,
+        status=status,
+        started_at=to_datetime(who.start_s),
+        ended_at=to_datetime(end_s),
+        duration_s=max(0.0, end_s - who.start_s),
+        energy_kwh=sum(comp_j.values()) / J_PER_KWH,
+        energy_by_component_kwh={c: v / J_PER_KWH for c, v in comp_j.items()},
+        emissions_g=emissions,
+        intensity_g_per_kwh=mean,
+        pue=who.pue,
+        region=region,
+        intensity_source=source,
+        timeline=timeline,
+        devices=devices,
+        tags=who.tags,
+        not_measured=measured.not_measured,
+        estimated_components=tuple(
+            c for c in measured.components
+            if any(d.estimated for d in who.devices if d.component == c)),
+        flags=tuple(dict.fromkeys((*flags, *degraded, *glitched, *extra_flags))),
+        interval_s=who.interval_s,
+        host=host_info(),
+        error=error,
+        marks=marks,
+        job=who.job,
+        parent_run_id=who.parent_run_id,
+    )
