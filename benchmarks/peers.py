@@ -120,7 +120,7 @@ class _Tracker:
             )
             self._obj.start()
         elif self.tool == "zeus":
-            from zeus.monitor import ZeusMonitor
+            from zeus.monitor import ZeusMonitor  # type: ignore[import-untyped]
 
             if self._obj is None:
                 self._obj = ZeusMonitor(

@@ -29,12 +29,14 @@ from carbonsdk.result import (
     RunResult,
     TimelineInterval,
 )
-from carbonsdk.tracking import Run, measure, tracked
+from carbonsdk.run import Run, measure, tracked
 
 if TYPE_CHECKING:
     from carbonsdk import schedule
     from carbonsdk.job import job_result
+    from carbonsdk.intensity.query import intensity_series
     from carbonsdk.ledger import Ledger
+    from carbonsdk.reprice import reprice
 
 
 _LAZY = {
@@ -42,11 +44,14 @@ _LAZY = {
     "job_result": ("carbonsdk.job", "job_result"),
     "schedule": ("carbonsdk.schedule", None),
     "wait_for_low_carbon": ("carbonsdk.schedule", "wait_for_low_carbon"),
+    "intensity_series": ("carbonsdk.intensity.query", "intensity_series"),
+    "reprice": ("carbonsdk.reprice", "reprice"),
 }
 
 
 def __getattr__(name: str) -> Any:
-    """Lazy attributes: ``Ledger``, ``job_result``, ``schedule``, ``wait_for_low_carbon``."""
+    """Lazy attributes: ``Ledger``, ``job_result``, ``schedule``, ``wait_for_low_carbon``,
+    ``intensity_series``, ``reprice``."""
     if name in _LAZY:
         import importlib
 
@@ -86,8 +91,10 @@ __all__ = [
     "RunResult",
     "TimelineInterval",
     "__version__",
+    "intensity_series",
     "job_result",
     "measure",
+    "reprice",
     "schedule",
     "tracked",
     "wait_for_low_carbon",

@@ -152,7 +152,8 @@ class _Obj:
 
     def _bad(self, key: str, expected: str) -> NoReturn:
         raise RecordError(
-            f"{self._where(key)}: expected {expected}, got {_kind(self.data.get(key))}")
+            f"{self._where(key)}: expected {expected}, got {_kind(self.data.get(key))}"
+        )
 
     def has(self, key: str) -> bool:
         """True when ``key`` is present and not null."""
@@ -305,35 +306,55 @@ class _Obj:
 
 
 def _region(o: _Obj) -> Region:
-    return Region(provider=o.opt_text("provider"), code=o.opt_text("code"),
-                  zone=o.opt_text("zone"), source=o.text("source", "unknown"),
-                  country=o.opt_text("country"))
+    return Region(
+        provider=o.opt_text("provider"),
+        code=o.opt_text("code"),
+        zone=o.opt_text("zone"),
+        source=o.text("source", "unknown"),
+        country=o.opt_text("country"),
+    )
 
 
 def _source(o: _Obj) -> IntensitySource:
     return IntensitySource(
-        provider=o.text("provider", "unknown"), signal=o.text("signal", "average"),
-        basis=o.text("basis", "unknown"), zone=o.opt_text("zone"),
-        estimated=o.flag("estimated"), fallback_from=o.opt_text("fallback_from"),
-        note=o.text("note", ""), dataset=o.text("dataset", ""))
+        provider=o.text("provider", "unknown"),
+        signal=o.text("signal", "average"),
+        basis=o.text("basis", "unknown"),
+        zone=o.opt_text("zone"),
+        estimated=o.flag("estimated"),
+        fallback_from=o.opt_text("fallback_from"),
+        note=o.text("note", ""),
+        dataset=o.text("dataset", ""),
+    )
 
 
 def _interval(o: _Obj) -> TimelineInterval:
     return TimelineInterval(
-        start=o.when("start"), end=o.when("end"), energy_kwh=o.number("energy_kwh"),
+        start=o.when("start"),
+        end=o.when("end"),
+        energy_kwh=o.number("energy_kwh"),
         energy_by_component_kwh=o.numbers("energy_by_component_kwh"),
-        intensity_g_per_kwh=o.number("intensity_g_per_kwh"), emissions_g=o.number("emissions_g"),
-        intensity_estimated=o.flag("intensity_estimated"))
+        intensity_g_per_kwh=o.number("intensity_g_per_kwh"),
+        emissions_g=o.number("emissions_g"),
+        intensity_estimated=o.flag("intensity_estimated"),
+    )
 
 
 def _device(o: _Obj) -> DeviceResult:
     key = o.required_text("key")
     return DeviceResult(
-        component=o.required_text("component"), key=key, name=o.text("name", key),
-        method=o.text("method", "unknown"), estimated=o.flag("estimated"),
-        energy_kwh=o.number("energy_kwh", 0.0), status=o.text("status", "ok"),
-        error=o.opt_text("error"), index=o.opt_int("index"), uuid=o.opt_text("uuid"),
-        detail=o.text("detail", ""))
+        component=o.required_text("component"),
+        key=key,
+        name=o.text("name", key),
+        method=o.text("method", "unknown"),
+        estimated=o.flag("estimated"),
+        energy_kwh=o.number("energy_kwh", 0.0),
+        status=o.text("status", "ok"),
+        error=o.opt_text("error"),
+        index=o.opt_int("index"),
+        uuid=o.opt_text("uuid"),
+        detail=o.text("detail", ""),
+    )
 
 
 def _pause(o: _Obj) -> PauseEvent:
@@ -341,18 +362,28 @@ def _pause(o: _Obj) -> PauseEvent:
 
 
 def _mark(o: _Obj) -> Mark:
-    return Mark(at=o.when("at"), label=o.text("label", ""), energy_kwh=o.number("energy_kwh", 0.0),
-                data=o.scalars("data"))
+    return Mark(
+        at=o.when("at"),
+        label=o.text("label", ""),
+        energy_kwh=o.number("energy_kwh", 0.0),
+        data=o.scalars("data"),
+    )
 
 
 def _job(o: _Obj) -> JobInfo:
     return JobInfo(
-        launcher=o.text("launcher", "unknown"), job_id=o.opt_text("job_id"),
-        job_id_source=o.text("job_id_source", "unknown"), rank=o.opt_int("rank"),
-        local_rank=o.opt_int("local_rank"), world_size=o.opt_int("world_size"),
-        local_world_size=o.opt_int("local_world_size"), node_rank=o.opt_int("node_rank"),
-        node=o.text("node", ""), role=o.text("role", "host"),
-        restart_count=o.integer("restart_count", 0))
+        launcher=o.text("launcher", "unknown"),
+        job_id=o.opt_text("job_id"),
+        job_id_source=o.text("job_id_source", "unknown"),
+        rank=o.opt_int("rank"),
+        local_rank=o.opt_int("local_rank"),
+        world_size=o.opt_int("world_size"),
+        local_world_size=o.opt_int("local_world_size"),
+        node_rank=o.opt_int("node_rank"),
+        node=o.text("node", ""),
+        role=o.text("role", "host"),
+        restart_count=o.integer("restart_count", 0),
+    )
 
 
 def _nonfinite_flags(flags: Iterable[str], nonfinite: Iterable[str]) -> tuple[str, ...]:
@@ -492,8 +523,12 @@ def _pause_to_dict(p: PauseEvent) -> dict[str, Any]:
 
 def mark_to_dict(mark: Mark) -> dict[str, Any]:
     """JSON-ready dict of a :class:`Mark` (cumulative energy in kWh)."""
-    return {"at": _iso(mark.at), "label": mark.label, "energy_kwh": mark.energy_kwh,
-            "data": dict(mark.data)}
+    return {
+        "at": _iso(mark.at),
+        "label": mark.label,
+        "energy_kwh": mark.energy_kwh,
+        "data": dict(mark.data),
+    }
 
 
 def mark_from_dict(data: Mapping[str, Any]) -> Mark:
@@ -611,8 +646,12 @@ def job_record(job: JobResult, members: Sequence[Mapping[str, Any]]) -> dict[str
     """The ``"job"`` record rank 0 writes after ``gather=True``: the job's totals and every
     measuring rank's :func:`summary_record`, so that ``carbonsdk report --job`` works from rank
     0's ledger alone (members are keyed by run id: a host's own full record wins)."""
-    return {"schema": SCHEMA, "type": "job", **job_result_to_dict(job),
-            "members": [dict(m) for m in members]}
+    return {
+        "schema": SCHEMA,
+        "type": "job",
+        **job_result_to_dict(job),
+        "members": [dict(m) for m in members],
+    }
 
 
 def checkpoint_record(
@@ -685,9 +724,16 @@ def _decode_checkpoint(data: Mapping[str, Any]) -> _Checkpoint:
     if "started_at" in o.data:
         meta_obj = _Obj({**o.data, "timeline": [], "marks": [], "status": "interrupted"}, "", [])
         meta = _result(meta_obj)
-    return _Checkpoint(seq=seq, timeline=timeline, device_energy_kwh=energies,
-                       device_errors=errors, marks_from=marks_from, marks=marks, meta=meta,
-                       nonfinite=tuple(o.nonfinite))
+    return _Checkpoint(
+        seq=seq,
+        timeline=timeline,
+        device_energy_kwh=energies,
+        device_errors=errors,
+        marks_from=marks_from,
+        marks=marks,
+        meta=meta,
+        nonfinite=tuple(o.nonfinite),
+    )
 
 
 def _rebuild(checkpoints: Sequence[_Checkpoint], unreadable: int = 0) -> RunResult:
@@ -713,10 +759,14 @@ def _rebuild(checkpoints: Sequence[_Checkpoint], unreadable: int = 0) -> RunResu
     energies = last.device_energy_kwh
     errors = last.device_errors
     devices = tuple(
-        attrs.evolve(d, energy_kwh=energies.get(d.key, d.energy_kwh),
-                     status="degraded" if errors.get(d.key) else d.status,
-                     error=errors.get(d.key, d.error))
-        for d in base.devices)
+        attrs.evolve(
+            d,
+            energy_kwh=energies.get(d.key, d.energy_kwh),
+            status="degraded" if errors.get(d.key) else d.status,
+            error=errors.get(d.key, d.error),
+        )
+        for d in base.devices
+    )
     started = base.started_at
     ended = timeline[-1].end if timeline else started
     energy = sum(iv.energy_kwh for iv in timeline)
@@ -794,16 +844,19 @@ def _sanitised(value: Any, path: str, found: list[str], depth: int = 0) -> Any:
     if depth > 64:
         return str(value)
     if isinstance(value, Mapping):
-        return {k: _sanitised(v, f"{path}.{k}" if path else str(k), found, depth + 1)
-                for k, v in value.items()}
+        return {
+            k: _sanitised(v, f"{path}.{k}" if path else str(k), found, depth + 1)
+            for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return [_sanitised(v, path, found, depth + 1) for v in value]
     return value
 
 
 def _dumps(record: Mapping[str, Any]) -> str:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
-                      default=_jsonable)
+    return json.dumps(
+        record, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_jsonable
+    )
 
 
 def encode_record(record: Mapping[str, Any]) -> bytes:
@@ -856,8 +909,10 @@ def _lock(fd: int, path: Path, timeout_s: float | None) -> bool:
         left_s = deadline - time.monotonic()
         if left_s <= 0:
             raise LedgerLockTimeout(
-                errno.EAGAIN, f"the ledger's lock was busy for {max(0.0, timeout_s):.1f} s",
-                str(path))
+                errno.EAGAIN,
+                f"the ledger's lock was busy for {max(0.0, timeout_s):.1f} s",
+                str(path),
+            )
         time.sleep(min(delay_s, left_s))
         delay_s = min(delay_s * 2, 0.05)
 
@@ -933,8 +988,12 @@ def flush_pending() -> int:
     for writer in writers:
         if not writer.flush():
             lost += writer.pending
-            log.warning("carbonsdk: %d record(s) could not be written to the ledger %s (%s)",
-                        writer.pending, writer.path, writer.last_error)
+            log.warning(
+                "carbonsdk: %d record(s) could not be written to the ledger %s (%s)",
+                writer.pending,
+                writer.path,
+                writer.last_error,
+            )
     return lost
 
 
@@ -1005,7 +1064,10 @@ class LedgerWriter:
         if not self._warned:
             log.warning(
                 "carbonsdk: could not write the ledger %s (%s); keeping the record in memory and "
-                "retrying (next write, exit)", self.path, self.last_error)
+                "retrying (next write, exit)",
+                self.path,
+                self.last_error,
+            )
             self._warned = True
 
     @property
@@ -1037,8 +1099,11 @@ def top_level(runs: Iterable[RunResult]) -> list[RunResult]:
     nested run's energy twice."""
     runs = list(runs)
     ids = {r.run_id for r in runs}
-    return [r for r in runs if r.parent_run_id is None or r.parent_run_id not in ids
-            or r.parent_run_id == r.run_id]
+    return [
+        r
+        for r in runs
+        if r.parent_run_id is None or r.parent_run_id not in ids or r.parent_run_id == r.run_id
+    ]
 
 
 #: the components first in the columns of :func:`run_records`, in this order
@@ -1076,19 +1141,21 @@ def run_records(runs: Iterable[RunResult]) -> list[dict[str, Any]]:
         }
         for c in comps:
             row[f"energy_{c}_kwh"] = r.energy_by_component_kwh.get(c)
-        row.update({
-            "emissions_g": r.emissions_g,
-            "intensity_g_per_kwh": r.intensity_g_per_kwh,
-            "pue": r.pue,
-            "zone": r.region.zone,
-            "region_provider": r.region.provider,
-            "region_code": r.region.code,
-            "intensity_source": r.intensity_source.provider,
-            "intensity_signal": r.intensity_source.signal,
-            "intensity_estimated": r.intensity_source.estimated,
-            "job_id": None if r.job is None else r.job.job_id,
-            "flags": ";".join(r.flags),
-        })
+        row.update(
+            {
+                "emissions_g": r.emissions_g,
+                "intensity_g_per_kwh": r.intensity_g_per_kwh,
+                "pue": r.pue,
+                "zone": r.region.zone,
+                "region_provider": r.region.provider,
+                "region_code": r.region.code,
+                "intensity_source": r.intensity_source.provider,
+                "intensity_signal": r.intensity_source.signal,
+                "intensity_estimated": r.intensity_source.estimated,
+                "job_id": None if r.job is None else r.job.job_id,
+                "flags": ";".join(r.flags),
+            }
+        )
         for k in tag_keys:
             row[f"tag_{k}"] = r.tags.get(k)
         out.append(row)
@@ -1097,9 +1164,24 @@ def run_records(runs: Iterable[RunResult]) -> list[dict[str, Any]]:
 
 #: the columns of :func:`run_records` every table has, even an empty one
 RECORD_COLUMNS = (
-    "run_id", "parent_run_id", "name", "status", "started_at", "ended_at", "duration_s",
-    "energy_kwh", "emissions_g", "intensity_g_per_kwh", "pue", "zone", "region_provider",
-    "region_code", "intensity_source", "intensity_signal", "intensity_estimated", "job_id",
+    "run_id",
+    "parent_run_id",
+    "name",
+    "status",
+    "started_at",
+    "ended_at",
+    "duration_s",
+    "energy_kwh",
+    "emissions_g",
+    "intensity_g_per_kwh",
+    "pue",
+    "zone",
+    "region_provider",
+    "region_code",
+    "intensity_source",
+    "intensity_signal",
+    "intensity_estimated",
+    "job_id",
     "flags",
 )
 
@@ -1134,9 +1216,12 @@ class Ledger:
                 try:
                     rec = json.loads(line.decode("utf-8"))
                     schema = rec.get("schema") if isinstance(rec, dict) else None
-                    if (not isinstance(schema, int) or isinstance(schema, bool)
-                            or not 1 <= schema <= SCHEMA
-                            or ("run_id" not in rec and rec.get("type") != "job")):
+                    if (
+                        not isinstance(schema, int)
+                        or isinstance(schema, bool)
+                        or not 1 <= schema <= SCHEMA
+                        or ("run_id" not in rec and rec.get("type") != "job")
+                    ):
                         raise ValueError("not a carbonsdk record")
                 except (ValueError, RecursionError):  # RecursionError: nested too deep
                     self.skipped_lines += 1
@@ -1181,8 +1266,9 @@ class Ledger:
                 log.debug("carbonsdk: cannot rebuild run %s", run_id, exc_info=True)
                 self.skipped_lines += len(cps)
         if self.skipped_lines:
-            log.warning("carbonsdk: skipped %d unreadable line(s) in %s",
-                        self.skipped_lines, self.path)
+            log.warning(
+                "carbonsdk: skipped %d unreadable line(s) in %s", self.skipped_lines, self.path
+            )
         return sorted(finished.values(), key=lambda r: (r.started_at, r.run_id))
 
     def gathered_runs(self) -> list[RunResult]:
@@ -1242,7 +1328,8 @@ class Ledger:
             pd = importlib.import_module("pandas")
         except ImportError as exc:
             raise ImportError(
-                "Ledger.to_pandas() needs pandas: pip install 'carbonsdk[pandas]'") from exc
+                "Ledger.to_pandas() needs pandas: pip install 'carbonsdk[pandas]'"
+            ) from exc
         records = self.to_records()
         columns = list(records[0]) if records else list(RECORD_COLUMNS)
         frame = pd.DataFrame.from_records(records, columns=columns)

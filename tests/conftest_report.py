@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
-from carbonsdk.intensity.series import IntensitySource
-from carbonsdk.region.base import Region
-from carbonsdk.result import DeviceResult, RunResult, TimelineInterval
+from carbonsdk.model.intensity import IntensitySource
+from carbonsdk.model.region import Region
+from carbonsdk.model.result import DeviceResult, RunResult, TimelineInterval
 
 START = datetime(2024, 3, 5, 14, 0, 0, tzinfo=UTC)
 J_PER_KWH = 3.6e6

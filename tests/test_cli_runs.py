@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import attrs
 import pytest
 from conftest_report import START, make_run
 
-from carbonsdk.cli.runs import name_matches, parse_since
+from carbonsdk.cli.runs import name_matches, parse_since, render_table, totals_line
 from carbonsdk.exceptions import ConfigurationError
 from carbonsdk.ledger import append_run
+from carbonsdk.report import format_emissions_g, format_energy_kwh
+from carbonsdk.result import RunResult
 
 NAMES = ("bert-finetune", "resnet50", "gpt-small", "bert-eval")
 VARIANT_OF = ("full", "no_gpu", "failed", "unknown_region")
@@ -194,3 +200,126 @@ def test_parse_since_and_name_matches() -> None:
     assert name_matches("BERT-finetune", "bert")
     assert name_matches("bert-finetune", "b?rt-*")
     assert not name_matches("bert-finetune", "gpt*")
+
+
+# -- fitting the terminal, nested runs, CSV, non-finite values (issues 10, 11, 12) -----------------
+
+LONG_NAMES = ("llama-7b-finetune-lora-r16-long-experiment", "eval_validation_set", "resnet50")
+
+
+def nested_runs() -> list[RunResult]:
+    """A parent (long name) with two children, one of them with a child of its own, and an
+    unrelated small run whose energy is not finite."""
+    parent = make_run("full", name=LONG_NAMES[0], run_id="p" * 32)
+    child0 = attrs.evolve(
+        make_run(
+            "full", name="epoch-0", run_id="c0" + "x" * 30, start=START + timedelta(minutes=1)
+        ),
+        parent_run_id=parent.run_id,
+    )
+    child1 = attrs.evolve(
+        make_run(
+            "failed", name=LONG_NAMES[1], run_id="c1" + "x" * 30, start=START + timedelta(minutes=2)
+        ),
+        parent_run_id=parent.run_id,
+    )
+    grandchild = attrs.evolve(
+        make_run("failed", name="inner", run_id="g" * 32, start=START + timedelta(minutes=3)),
+        parent_run_id=child1.run_id,
+    )
+    odd = attrs.evolve(
+        make_run("no_gpu", name=LONG_NAMES[2], run_id="t" * 32, start=START + timedelta(days=1)),
+        energy_kwh=math.nan,
+        duration_s=math.inf,
+        status="interrupted",
+    )
+    return [parent, child0, child1, grandchild, odd]
+
+
+@pytest.mark.parametrize("width", [80, 60])
+@pytest.mark.parametrize("tree", [False, True])
+def test_render_table_fits_without_splitting_words(width: int, tree: bool) -> None:
+    runs = nested_runs()
+    text = render_table(runs, width, tree=tree)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= width, text
+    header = lines[0].split()
+    for essential in ("name", "status"):
+        assert essential in header
+    assert ("kWh" in header) and "gCO2" in header  # one unit per column, named in the header
+    body = " ".join(line.strip() for line in lines[2:])
+    for status in ("completed", "failed", "interrupted"):
+        assert status in body  # never cut
+    words = " ".join(lines[2:])
+    for word in ("llama-", "7b-", "finetune-", "lora-", "experiment", "validation_", "resnet50"):
+        assert word in words, text  # names fold only after - _ / . : or a space
+    assert "n/a" in body  # the non-finite energy and duration
+
+
+def test_columns_are_dropped_by_priority() -> None:
+    runs = nested_runs()
+    wide = render_table(runs, 140).splitlines()[0]
+    assert "start (UTC)" in wide and "region" in wide and "duration" in wide
+    narrow = render_table(runs, 60).splitlines()[0]
+    assert "start" not in narrow and "run" in narrow.split()
+    tiny = render_table(runs, 40).splitlines()[0].split()
+    assert tiny[:1] == ["name"] and "status" in tiny
+
+
+def test_energy_unit_is_one_per_column() -> None:
+    small = [
+        attrs.evolve(make_run("failed", run_id=f"{i}" * 32), energy_kwh=0.0042 * (i + 1))
+        for i in range(3)
+    ]
+    lines = render_table(small, 100).splitlines()
+    header = lines[0].split()
+    assert "Wh" in header and "kWh" not in header  # every run is under 1 kWh: the column is Wh
+    end = lines[0].index(" Wh ") + 3  # the column is right-aligned under its header
+    assert [line[:end].split()[-1] for line in lines[2:5]] == ["4.20", "8.40", "12.6"]
+    emissions = format_emissions_g(sum(r.emissions_g for r in small))
+    assert totals_line(small) == f"3 runs · 25.2 Wh · {emissions} CO2eq"
+
+
+def test_tree_lists_children_under_their_parent() -> None:
+    lines = render_table(nested_runs(), 100, tree=True).splitlines()[2:]
+    firsts = [line.split()[0] for line in lines if not line.startswith(" ")]
+    assert firsts == ["pppppppp", "c0xxxxxx", "c1xxxxxx", "gggggggg", "tttttttt"]
+    rows = {line.split()[0]: line for line in lines if not line.startswith(" ")}
+    assert "└ epoch-0" in rows["c0xxxxxx"] and "  └ inner" in rows["gggggggg"]
+    assert "└" not in rows["pppppppp"] and "└" not in rows["tttttttt"]
+
+
+def test_totals_count_top_level_runs_once() -> None:
+    runs = nested_runs()
+    parent, odd = runs[0], runs[4]
+    line = totals_line(runs)
+    assert line.startswith("2 runs (+3 nested) · ")
+    assert format_energy_kwh(parent.energy_kwh) in line  # not the children again, not NaN
+    assert "(1 n/a, not counted)" in line
+    assert math.isnan(odd.energy_kwh)
+
+
+def test_runs_cli_tree_csv_and_non_finite(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    path = tmp_path / "l.jsonl"
+    for run in nested_runs():
+        append_run(path, run)
+    proc = cli(dict(subprocess_env, COLUMNS="80"), "runs", "--ledger", str(path), "--tree")
+    assert proc.returncode == 0, proc.stderr
+    assert "└ epoch-0" in proc.stdout and "2 runs (+3 nested)" in proc.stdout
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 80
+    proc = cli(subprocess_env, "runs", "--ledger", str(path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)  # strict JSON: the NaN is null
+    assert rows[1]["parent_run_id"] == "p" * 32 and rows[0]["parent_run_id"] is None
+    assert rows[-1]["energy_kwh"] is None and rows[-1]["duration_s"] is None
+    proc = cli(subprocess_env, "runs", "--ledger", str(path), "--csv", "--name", "epoch")
+    assert proc.returncode == 0, proc.stderr
+    (row,) = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert row["name"] == "epoch-0" and row["parent_run_id"] == "p" * 32
+    assert float(row["energy_gpu_kwh"]) > 0 and row["tag_team"] == "nlp"
+    assert row["started_at"] == "2024-03-05T14:01:00+00:00"
+    proc = cli(subprocess_env, "runs", "--ledger", str(path), "--csv")
+    table = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert len(table) == 5 and table[-1]["energy_kwh"] == "" and table[-1]["energy_gpu_kwh"] == ""
+    proc = cli(subprocess_env, "runs", "--ledger", str(path), "--csv", "--json")
+    assert proc.returncode == 2 and "not allowed with" in proc.stderr

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from carbonsdk.cli import main
-from carbonsdk.intensity.series import IntensitySource
 from carbonsdk.ledger import append_run
-from carbonsdk.region.base import Region
-from carbonsdk.result import RunResult, TimelineInterval
+from carbonsdk.model.intensity import IntensitySource
+from carbonsdk.model.region import Region
+from carbonsdk.model.result import RunResult, TimelineInterval
 
 T0 = datetime(2023, 6, 1, 9, tzinfo=UTC)
 

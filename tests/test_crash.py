@@ -31,8 +31,13 @@ def _start(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], 
     ledger = tmp_path / "l.jsonl"
     script = tmp_path / "victim.py"
     script.write_text(VICTIM)
-    proc = subprocess.Popen([sys.executable, str(script), str(ledger)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(ledger)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "started"
     return proc, ledger
@@ -42,8 +47,9 @@ def _types(ledger: Path) -> list[str]:
     return [json.loads(line)["type"] for line in ledger.read_text().splitlines() if line]
 
 
-def test_kill_9_loses_at_most_one_checkpoint(tmp_path: Path,
-                                             subprocess_env: dict[str, str]) -> None:
+def test_kill_9_loses_at_most_one_checkpoint(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
     proc, ledger = _start(tmp_path, subprocess_env)
     time.sleep(1.5)
     proc.send_signal(signal.SIGKILL)
@@ -60,7 +66,8 @@ def test_kill_9_loses_at_most_one_checkpoint(tmp_path: Path,
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, -signal.SIGINT)])
 def test_sigterm_and_sigint_record_an_interrupted_run(
-        tmp_path: Path, subprocess_env: dict[str, str], sig: int, code: int) -> None:
+    tmp_path: Path, subprocess_env: dict[str, str], sig: int, code: int
+) -> None:
     proc, ledger = _start(tmp_path, subprocess_env)
     time.sleep(0.8)
     proc.send_signal(sig)
@@ -98,14 +105,62 @@ print("parent-done", flush=True)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork only")
-def test_fork_child_does_not_double_count(tmp_path: Path,
-                                          subprocess_env: dict[str, str]) -> None:
+def test_fork_child_does_not_double_count(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
     ledger = tmp_path / "l.jsonl"
     script = tmp_path / "forker.py"
     script.write_text(FORKER)
-    out = subprocess.run([sys.executable, str(script), str(ledger)], env=subprocess_env,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, str(script), str(ledger)],
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     runs = Ledger(ledger).runs()
     assert sorted(r.name for r in runs) == ["child", "parent"]
     assert [json.loads(x)["type"] for x in ledger.read_text().splitlines()].count("run") == 2
+
+
+MARKER = """
+import sys, time
+import carbonsdk
+with carbonsdk.measure("marker", region="FR", intensity=50, interval_s=0.05,
+                       checkpoint_s=0.2, report=False, ledger=sys.argv[1]) as run:
+    print("started", flush=True)
+    deadline = time.monotonic() + 60
+    step = 0
+    while time.monotonic() < deadline:
+        sum(i * i for i in range(20000))
+        run.mark("step", step=step)
+        step += 1
+        time.sleep(0.02)
+"""
+
+
+def test_kill_9_rebuilds_marks_written_once_each(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    ledger = tmp_path / "l.jsonl"
+    script = tmp_path / "marker.py"
+    script.write_text(MARKER)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(ledger)],
+        env=subprocess_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "started"
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    records = [json.loads(line) for line in ledger.read_text().splitlines() if line]
+    assert {r["type"] for r in records} == {"checkpoint"}
+    written = [m["data"]["step"] for r in records for m in r.get("marks", [])]
+    assert written == sorted(set(written))  # incremental: every mark in one checkpoint only
+    (run,) = Ledger(ledger).runs()
+    steps = [m.data["step"] for m in run.marks]
+    assert steps == list(range(len(steps))) and len(steps) >= 5
+    assert steps == written

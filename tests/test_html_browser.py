@@ -23,7 +23,7 @@ from browser_check import (
 )
 from conftest_report import FakeWhatIf, make_run
 
-from carbonsdk.report_html import COLORS, EMISSIONS_COLOR, INTENSITY_COLOR, render_html
+from carbonsdk.report.html import COLORS, EMISSIONS_COLOR, INTENSITY_COLOR, render_html
 
 # Runs after the page is parsed: measures every chart and writes the sizes into the title.
 MEASURE_SCRIPT = """<script>

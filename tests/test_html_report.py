@@ -15,14 +15,14 @@ import attrs
 import pytest
 from conftest_report import NO_DRIVER_REASON, VARIANTS, FakeWhatIf, make_run
 
-from carbonsdk.report_html import (
+from carbonsdk.model.result import PauseEvent
+from carbonsdk.report.html import (
     MAX_POINTS,
     nice_ticks,
     render_html,
     time_ticks,
     write_html,
 )
-from carbonsdk.result import PauseEvent
 
 
 class _Collector(HTMLParser):
@@ -252,7 +252,7 @@ def test_non_finite_values_render_as_na(changes: dict[str, Any]) -> None:
 
 
 def test_marks_job_and_attribution_are_shown() -> None:
-    from carbonsdk.result import JobInfo, Mark
+    from carbonsdk.model.result import JobInfo, Mark
 
     base = make_run("full")
     t0 = base.started_at
@@ -304,8 +304,8 @@ def test_marks_job_and_attribution_are_shown() -> None:
 
 
 def test_many_marks_are_thinned() -> None:
-    from carbonsdk.report_html import MAX_SHOWN_MARKS, shown_marks
-    from carbonsdk.result import Mark
+    from carbonsdk.model.result import Mark
+    from carbonsdk.report.html import MAX_SHOWN_MARKS, shown_marks
 
     base = make_run("full")
     marks = tuple(

@@ -246,7 +246,7 @@ def test_marks_record_energy_so_far_and_validate(
 
 def test_marks_are_capped(rig: tuple[FakeClock, Sampler], monkeypatch: pytest.MonkeyPatch
                           ) -> None:
-    monkeypatch.setattr("carbonsdk.tracking.MAX_MARKS", 5)
+    monkeypatch.setattr("carbonsdk.run.run.MAX_MARKS", 5)
     with carbonsdk.measure("t", region="DE", ledger=False, report=False) as run:
         kept = [run.mark("step", step=i) for i in range(8)]
     assert run.result is not None
@@ -286,7 +286,7 @@ def test_machine_election_when_the_local_rank_is_unknown(
 def test_launch_warnings_are_logged_once_per_process(
         rig: tuple[FakeClock, Sampler], monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr("carbonsdk.tracking._launch_warned", set())
+    monkeypatch.setattr("carbonsdk.run.run._launch_warned", set())
     _launch_env(monkeypatch, TORCHELASTIC_RUN_ID="none", LOCAL_RANK="0", RANK="0")
 
     @carbonsdk.tracked(region="DE", ledger=False, report=False)

@@ -9,6 +9,7 @@ Regenerate the golden files after a deliberate change with
 
 from __future__ import annotations
 
+import ast
 import io
 import logging
 import math
@@ -25,8 +26,8 @@ import attrs
 import pytest
 from conftest_report import NO_DRIVER_REASON, VARIANTS, FakePlan, FakeWhatIf, make_run
 
-from carbonsdk import equivalents as eq
 from carbonsdk.cli.report import whatif_or_none
+from carbonsdk.model.result import RunResult
 from carbonsdk.report import (
     MIN_SHIFT_DURATION_S,
     LivePanel,
@@ -50,7 +51,7 @@ from carbonsdk.report import (
     whatif_lines,
     worth_rescheduling,
 )
-from carbonsdk.result import RunResult
+from carbonsdk.report import equivalents as eq
 
 GOLDEN = Path(__file__).parent / "golden"
 ESC = re.compile(r"\x1b\[")
@@ -202,7 +203,7 @@ import io, sys
 sys.path.insert(0, "tests")
 from conftest_report import FakeWhatIf, make_run
 from carbonsdk.report import print_report, render_text
-from carbonsdk.report_html import render_html
+from carbonsdk.report.html import render_html
 r = make_run("full")
 render_text(r, whatif=FakeWhatIf(r))
 render_html(r, whatif=FakeWhatIf(r))
@@ -226,6 +227,44 @@ def test_report_modules_never_import_the_scheduler(
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+#: What the report package may import of the SDK: the values, its own modules, the version.
+_REPORT_MAY_IMPORT = ("carbonsdk.model", "carbonsdk.report", "carbonsdk._version")
+#: Network modules a view never imports (it is handed its data).
+_NETWORK_MODULES = {"requests", "urllib", "urllib3", "http", "httpx", "socket"}
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports (absolute names; relative imports resolved to the
+    report package), at module level or inside functions."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = "carbonsdk.report" if node.level else ""
+            module = node.module or ""
+            names.add(".".join(p for p in (base, module) if p))
+    return names
+
+
+def test_report_package_is_a_view_that_imports_only_values() -> None:
+    """The report is layer 4: it imports the values (carbonsdk.model), its own modules and the
+    version, never the scheduler, run code, sampler, ledger, CLI, providers or the network."""
+    import carbonsdk.report
+
+    package = Path(carbonsdk.report.__file__).parent
+    modules = sorted(package.glob("*.py"))
+    assert {m.stem for m in modules} >= {"format", "terminal", "html", "equivalents"}
+    seen: set[str] = set()
+    for path in modules:
+        for name in _imported_modules(path):
+            seen.add(name)
+            if name == "carbonsdk" or name.startswith("carbonsdk."):
+                assert name.startswith(_REPORT_MAY_IMPORT), f"{path.name} imports {name}"
+            assert name.split(".")[0] not in _NETWORK_MODULES, f"{path.name} imports {name}"
+    assert "carbonsdk.model.result" in seen and "carbonsdk.report.format" in seen
 
 
 def test_whatif_or_none_hands_the_real_whatif_to_the_report() -> None:
@@ -387,7 +426,7 @@ def test_whatif_compares_with_the_own_zone_replay_and_reports_no_saving() -> Non
 
 
 def test_unknown_region_with_a_user_intensity_does_not_claim_world_average() -> None:
-    from carbonsdk.intensity.series import IntensitySource
+    from carbonsdk.model.intensity import IntensitySource
 
     result = attrs.evolve(
         make_run("unknown_region"), intensity_source=IntensitySource(provider="constant")

@@ -326,9 +326,9 @@ def test_mark_reads_energy_at_its_own_time() -> None:
 def test_estimates_are_logged_once_per_process(
     gpu_rig: tuple[FakeClock, FakeGPU, object], caplog: pytest.LogCaptureFixture
 ) -> None:
-    from carbonsdk import tracking
+    from carbonsdk.run import estimates
 
-    tracking._estimate_warned.clear()
+    estimates.reset()
     caplog.set_level(logging.WARNING, logger="carbonsdk")
     for _ in range(3):
         with carbonsdk.measure("u", ledger=False, report=False):

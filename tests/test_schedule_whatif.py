@@ -116,10 +116,10 @@ def test_profile_covers_the_run_with_gaps_as_zero() -> None:
 
 def test_explicit_regions_and_options() -> None:
     run = make_run()
-    w = whatif_for_run(run, regions=["FR", "aws:us-west-2"], max_delay="6h",
+    w = whatif_for_run(run, regions=["FR", "aws:mx-central-1"], max_delay="6h",
                        max_extension="50%")
-    assert {r.zone for r in w.regions} == {"FR", "US-NW-PACW", "DE"}
-    flat = next(r for r in w.regions if r.zone == "US-NW-PACW")
+    assert {r.zone for r in w.regions} == {"FR", "MX", "DE"}
+    flat = next(r for r in w.regions if r.zone == "MX")
     assert flat.estimated  # annual average: flagged
     assert w.max_delay_s == 6 * 3600 and w.max_extension_fraction == 0.5
     with pytest.raises(ConfigurationError, match="max_delay"):

@@ -95,8 +95,9 @@ def test_a_run_measured_inside_a_sink_emits_nothing() -> None:
         seen.append(result.name)
         measured_result("inside-the-sink", steps=1)
 
+    outer = measured_result("outer")
     sinks.register(measuring, name="measuring")
-    assert sinks.emit(measured_result("outer")) == ()
+    assert sinks.emit(outer) == ()
     assert seen == ["outer"]
 
 

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     import carbonsdk
     from carbonsdk import config
     from carbonsdk.exceptions import ConfigurationError
-    from carbonsdk.region.base import Region
+    from carbonsdk.model.region import Region
 
     if not args.seconds > 0 or args.seconds > 3600:
         raise ConfigurationError(

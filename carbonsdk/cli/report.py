@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from carbonsdk.cli.runs import open_ledger
 from carbonsdk.exceptions import ConfigurationError, LedgerError
-from carbonsdk.result import RunResult
+from carbonsdk.model.result import RunResult
 
 if TYPE_CHECKING:
     from carbonsdk.schedule.whatif import WhatIf
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     whatif = None if args.no_whatif else whatif_or_none(result)
     html_path = None
     if args.html:
-        from carbonsdk.report_html import write_html
+        from carbonsdk.report.html import write_html
 
         try:
             html_path = write_html(result, args.html, whatif=whatif)

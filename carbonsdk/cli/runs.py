@@ -58,8 +58,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "UTC unless an offset is given) or an age (30m, 12h, 7d, 2w)",
     )
     parser.add_argument("--status", choices=STATUSES, help="only runs with this status")
-    parser.add_argument("--job", metavar="JOB_ID",
-                        help="only runs of this distributed job (id or prefix)")
+    parser.add_argument(
+        "--job", metavar="JOB_ID", help="only runs of this distributed job (id or prefix)"
+    )
     add_ledger_argument(parser)
     parser.set_defaults(func=run)
 
@@ -166,7 +167,9 @@ def summary(result: RunResult) -> dict[str, Any]:
         "zone": result.region.zone,
         "pue": _finite(result.pue),
         "tags": dict(result.tags),
-        "job": None if result.job is None else {
+        "job": None
+        if result.job is None
+        else {
             "job_id": result.job.job_id,
             "rank": result.job.rank,
             "node": result.job.node,
@@ -319,29 +322,34 @@ def _layout(rows: Sequence[tuple[RunResult, int]], width: int) -> tuple[list[_Co
         cols = [_Column("run", "run", tuple(r.run_id[:8] for r in runs))]
         cols.append(_Column("name", "name", ()))
         if start_format is not None:
-            cols.append(_Column("start", "start (UTC)",
-                                tuple(_start(r.started_at, start_format) for r in runs)))
+            cols.append(
+                _Column(
+                    "start", "start (UTC)", tuple(_start(r.started_at, start_format) for r in runs)
+                )
+            )
         cols += [
             _Column("duration", "duration", tuple(_duration(r.duration_s) for r in runs), True),
             _Column("energy", e_unit, tuple(_scaled(r.energy_kwh, e_size) for r in runs), True),
-            _Column("emissions", g_unit, tuple(_scaled(r.emissions_g, g_size) for r in runs),
-                    True),
-            _Column("region", "region", tuple(_printable(r.region.zone or "unknown")
-                                              for r in runs)),
+            _Column("emissions", g_unit, tuple(_scaled(r.emissions_g, g_size) for r in runs), True),
+            _Column(
+                "region", "region", tuple(_printable(r.region.zone or "unknown") for r in runs)
+            ),
             _Column("status", "status", tuple(_printable(r.status) for r in runs)),
         ]
         return [c for c in cols if c.key not in dropped]
 
     names = [(_printable(r.name), depth) for r, depth in rows]
     natural = max([4, *(len(wrap_name(n, 10_000, depth=d)[0]) for n, d in names)])
-    words = max([4, *(_cell_len(p) + 2 * d
-                      for n, d in names for p in _BREAK_AFTER.findall(n))])
+    words = max([4, *(_cell_len(p) + 2 * d for n, d in names for p in _BREAK_AFTER.findall(n))])
     name_min = min(natural, max(_NAME_MIN, min(words, 24)))
     full, compact = "%Y-%m-%d %H:%M", "%m-%d %H:%M"
     # (start format, columns dropped, the name's width it needs): the full layout with names
     # unfolded, then shorter dates, then folded names, then fewer columns
     attempts: list[tuple[str | None, set[str], int]] = [
-        (full, set(), natural), (compact, set(), natural), (compact, set(), name_min)]
+        (full, set(), natural),
+        (compact, set(), natural),
+        (compact, set(), name_min),
+    ]
     dropped: set[str] = {"start"}
     attempts.append((None, set(dropped), name_min))
     for key in DROP_ORDER[1:]:
@@ -368,8 +376,14 @@ def _table(runs: list[RunResult], width: int, *, tree: bool = False) -> Any:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=0)
     for col in cols:
         w = name_w if col.key == "name" else col.width
-        table.add_column(col.header, justify="right" if col.right else "left", no_wrap=True,
-                         min_width=w, max_width=w, style="dim" if col.key == "run" else None)
+        table.add_column(
+            col.header,
+            justify="right" if col.right else "left",
+            no_wrap=True,
+            min_width=w,
+            max_width=w,
+            style="dim" if col.key == "run" else None,
+        )
     styles = {"completed": "green", "failed": "red", "interrupted": "yellow"}
     for i, (r, depth) in enumerate(rows):
         cells: list[Any] = []
@@ -406,8 +420,11 @@ def totals_line(runs: list[RunResult]) -> str:
     nested = len(runs) - len(tops)
     energies = [r.energy_kwh for r in tops]
     emissions = [r.emissions_g for r in tops]
-    unknown = sum(1 for e, g in zip(energies, emissions, strict=True)
-                  if not (math.isfinite(e) and math.isfinite(g)))
+    unknown = sum(
+        1
+        for e, g in zip(energies, emissions, strict=True)
+        if not (math.isfinite(e) and math.isfinite(g))
+    )
     total_kwh = math.fsum(e for e in energies if math.isfinite(e))
     total_g = math.fsum(g for g in emissions if math.isfinite(g))
     count = f"{len(tops)} run{'s' if len(tops) != 1 else ''}"

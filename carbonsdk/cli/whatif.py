@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from carbonsdk.result import RunResult
+    from carbonsdk.model.result import RunResult
     from carbonsdk.schedule.plans import Plan
     from carbonsdk.schedule.whatif import WhatIf
 

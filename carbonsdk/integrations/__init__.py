@@ -36,12 +36,12 @@ from carbonsdk.exceptions import ConfigurationError
 from carbonsdk.integrations.sinks import EMISSIONS_KEY, ENERGY_KEY, summary_metrics
 from carbonsdk.intensity.series import IntensitySeries
 from carbonsdk.result import RunResult
-from carbonsdk.tracking import MAX_MARKS, Run, RunOptions, Terminated, validate_options
+from carbonsdk.run import MAX_MARKS, Run, RunOptions, Terminated, validate_options
 
 log = logging.getLogger("carbonsdk")
 
 #: step marks stop at this many marks in a run, keeping room for epoch marks (a run keeps at
-#: most :data:`carbonsdk.tracking.MAX_MARKS`)
+#: most :data:`carbonsdk.run.options.MAX_MARKS`)
 STEP_MARK_BUDGET = MAX_MARKS - 1_000
 
 _MEASURE_OPTIONS = frozenset(inspect.signature(validate_options).parameters) - {"name"}

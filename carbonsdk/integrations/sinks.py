@@ -222,8 +222,8 @@ def should_log(result: RunResult, *, nested: bool) -> bool:
 
 
 def report_html(result: RunResult) -> str:
-    """The run's self-contained HTML report (:func:`carbonsdk.report_html.render_html`)."""
-    from carbonsdk.report_html import render_html
+    """The run's self-contained HTML report (:func:`carbonsdk.report.html.render_html`)."""
+    from carbonsdk.report.html import render_html
 
     return render_html(result)
 

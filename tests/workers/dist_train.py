@@ -37,7 +37,9 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.gather_timeout is not None:
-        carbonsdk.tracking.GATHER_TIMEOUT_S = args.gather_timeout
+        import carbonsdk.run.extensions.gather as gather
+
+        gather.GATHER_TIMEOUT_S = args.gather_timeout
     if not args.init_after:
         dist.init_process_group("gloo")
     env = fake_environment(

@@ -70,8 +70,8 @@ class PausingExtension(RunExtension):
         run = self._run
         total_s = duration_s(duration)
         deadline_s = run.start_s + total_s + extension_s(max_extension, total_s)
-        series = forecast
-        if series is None:
+        ahead: Any = forecast
+        if ahead is None:
             from carbonsdk.schedule import forward_series
 
             region = run.region
@@ -79,9 +79,11 @@ class PausingExtension(RunExtension):
                 raise ConfigurationError(
                     "should_pause() needs the run's region: pass region= to measure() "
                     "(e.g. 'aws:us-east-1' or 'DE') or a forecast= series")
-            series = forward_series(region, run.start_s, deadline_s + 3600.0,
-                                    provider=run.options.intensity).series
-        return PausePolicy(series, total_s, max_extension, start=run.start_s,
+            # the forecast object itself: the policy re-forecasts as observations arrive and
+            # applies the backtested margin for the zone
+            ahead = forward_series(region, run.start_s, deadline_s + 3600.0,
+                                   provider=run.options.intensity)
+        return PausePolicy(ahead, total_s, max_extension, start=run.start_s,
                            margin_s=margin_s)
 
     def _work_done_s(self, now_s: float) -> float:

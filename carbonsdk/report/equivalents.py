@@ -31,6 +31,8 @@ import math
 
 import attrs
 
+from carbonsdk.model.units import G_PER_T
+
 #: t CO2 per smartphone charge (EPA equivalencies, see module docstring).
 SMARTPHONE_CHARGE_T = 8.22e-6
 #: t CO2E per mile driven by the average U.S. gasoline passenger vehicle (EPA).
@@ -43,8 +45,6 @@ KM_DRIVEN_T = MILE_DRIVEN_T / KM_PER_MILE
 HOME_YEAR_T = 8.30
 #: t CO2 per U.S. home per day of energy use (EPA home-year figure / 365.25 days).
 HOME_DAY_T = HOME_YEAR_T / 365.25
-
-G_PER_T = 1e6
 
 #: Where the figures come from (a link for reports' attribution).
 EPA_SOURCE_URL = "https://www.epa.gov/energy/greenhouse-gases-equivalencies-calculator-calculations-and-references"

@@ -25,30 +25,37 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from carbonsdk.equivalents import EPA_SOURCE_LABEL, EPA_SOURCE_URL, phrases
-from carbonsdk.report import (
-    J_PER_KWH,
-    WhatIf,
-    bucket_means,
+from carbonsdk._version import __version__
+from carbonsdk.model.result import Mark, RunResult
+from carbonsdk.model.units import J_PER_KWH
+from carbonsdk.report.content import (
     components_in,
     device_summary,
-    finish_delay_s,
+    is_estimated,
+    region_source_text,
+    short_reason,
+    statement,
+    world_average_used,
+)
+from carbonsdk.report.equivalents import EPA_SOURCE_LABEL, EPA_SOURCE_URL, phrases
+from carbonsdk.report.format import (
     format_duration_s,
     format_emissions_g,
     format_energy_kwh,
     format_percent,
     format_sig,
     format_time,
-    is_estimated,
     is_finite,
-    region_source_text,
-    short_reason,
-    statement,
+)
+from carbonsdk.report.profiles import bucket_means
+from carbonsdk.report.whatif import (
+    WhatIf,
+    WhatIfPlan,
+    WhatIfRegion,
+    finish_delay_s,
     whatif_baseline_g,
-    world_average_used,
     worth_rescheduling,
 )
-from carbonsdk.result import Mark, RunResult
 
 #: Most points per series in a chart; longer timelines are resampled (time-weighted means).
 MAX_POINTS = 400
@@ -434,6 +441,81 @@ def _fraction(value: float) -> str:
     return f"{value * 100:.1f}%" if is_finite(value) else "n/a"
 
 
+def _regions_table(result: RunResult, regions: Sequence[WhatIfRegion], baseline_g: float) -> str:
+    """This run's energy profile in each zone, cleanest first, relative to ``baseline_g``."""
+    own_zone = result.region.zone
+    rows = []
+    for r in regions:
+        rel = (
+            f"{(r.emissions_g - baseline_g) / baseline_g * 100:+.0f}%"
+            if is_finite(baseline_g) and baseline_g > 0 and is_finite(r.emissions_g)
+            else "–"
+        )
+        own = bool(getattr(r, "is_own", r.zone == own_zone))
+        est = ' <span class="muted">(estimated)</span>' if getattr(r, "estimated", False) else ""
+        cls = ' class="own"' if own else ""
+        rows.append(
+            f"<tr{cls}><td>{_e(r.zone)}{' (this run)' if own else ''}{est}</td>"
+            f"<td>{_e(format_sig(r.intensity_g_per_kwh))}</td>"
+            f"<td>{_e(format_emissions_g(r.emissions_g))}</td><td>{_e(rel)}</td></tr>"
+        )
+    return (
+        '<table class="whatif"><thead><tr><th>grid zone</th><th>mean g CO2eq/kWh</th>'
+        "<th>emissions</th><th>vs own zone</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+
+
+def _plan_detail(plan: WhatIfPlan) -> str:
+    """``"start 2h 00m later, 1 pause, done 2h 10m later"`` from what ``plan`` records."""
+    detail = []
+    delay_s = getattr(plan, "delay_s", None)
+    if delay_s is not None:
+        detail.append(f"start {format_duration_s(delay_s)} later" if delay_s else "start now")
+    pauses = getattr(plan, "pauses", None)
+    if pauses is not None:
+        detail.append(f"{pauses} pause{'s' if pauses != 1 else ''}")
+    done_s = finish_delay_s(plan)
+    if done_s is not None:
+        detail.append(f"done {format_duration_s(done_s)} later" if done_s else "done on time")
+    return ", ".join(detail)
+
+
+def _plan_rows(whatif: WhatIf) -> list[str]:
+    """One table row per schedule the what-if holds (Flexible Start, Pause and Resume)."""
+    rows = []
+    for label, plan in (
+        ("Flexible Start", whatif.flexible_start),
+        ("Pause and Resume", whatif.pause_and_resume),
+    ):
+        if plan is None:
+            continue
+        base = getattr(plan, "baseline_emissions_g", None)
+        rows.append(
+            f"<tr><td>{label}</td><td>{_e(format_emissions_g(plan.emissions_g))}</td>"
+            f"<td>{_e(format_emissions_g(base)) if base is not None else '–'}</td>"
+            f"<td>{_e(_fraction(plan.savings_fraction))}</td>"
+            f"<td>{_e(_plan_detail(plan))}</td></tr>"
+        )
+    return rows
+
+
+def _whatif_notes(result: RunResult, whatif: WhatIf, has_plans: bool) -> str:
+    """The what-if's notes as a list, led by a caveat when the run is too short to move."""
+    notes = list(getattr(whatif, "notes", ()) or ())
+    if has_plans and not worth_rescheduling(result):
+        notes.insert(
+            0,
+            f"This run is short ({format_duration_s(result.duration_s)}, "
+            f"{format_energy_kwh(result.energy_kwh)}): moving or pausing it saves little, "
+            "the schedules above show the shape of the grid, not advice.",
+        )
+    if not notes:
+        return ""
+    return '<ul class="notes muted">' + "".join(f"<li>{_e(str(n))}</li>" for n in notes) + "</ul>"
+
+
 def whatif_table(result: RunResult, whatif: WhatIf | None) -> str:
     """The what-if section: this run's energy profile in other zones (relative to the run
     replayed in its own zone with the same data), the schedules, and the what-if's notes."""
@@ -444,54 +526,8 @@ def whatif_table(result: RunResult, whatif: WhatIf | None) -> str:
     baseline_g = whatif_baseline_g(result, whatif)
     regions = sorted(whatif.regions or (), key=lambda r: r.emissions_g)
     if regions:
-        own_zone = result.region.zone
-        rows = []
-        for r in regions:
-            rel = (
-                f"{(r.emissions_g - baseline_g) / baseline_g * 100:+.0f}%"
-                if is_finite(baseline_g) and baseline_g > 0 and is_finite(r.emissions_g)
-                else "–"
-            )
-            own = bool(getattr(r, "is_own", r.zone == own_zone))
-            est = (
-                ' <span class="muted">(estimated)</span>' if getattr(r, "estimated", False) else ""
-            )
-            cls = ' class="own"' if own else ""
-            rows.append(
-                f"<tr{cls}><td>{_e(r.zone)}{' (this run)' if own else ''}{est}</td>"
-                f"<td>{_e(format_sig(r.intensity_g_per_kwh))}</td>"
-                f"<td>{_e(format_emissions_g(r.emissions_g))}</td><td>{_e(rel)}</td></tr>"
-            )
-        parts.append(
-            '<table class="whatif"><thead><tr><th>grid zone</th><th>mean g CO2eq/kWh</th>'
-            "<th>emissions</th><th>vs own zone</th></tr></thead><tbody>"
-            + "".join(rows)
-            + "</tbody></table>"
-        )
-    plan_rows = []
-    for label, plan in (
-        ("Flexible Start", whatif.flexible_start),
-        ("Pause and Resume", whatif.pause_and_resume),
-    ):
-        if plan is None:
-            continue
-        base = getattr(plan, "baseline_emissions_g", None)
-        detail = []
-        delay_s = getattr(plan, "delay_s", None)
-        if delay_s is not None:
-            detail.append(f"start {format_duration_s(delay_s)} later" if delay_s else "start now")
-        pauses = getattr(plan, "pauses", None)
-        if pauses is not None:
-            detail.append(f"{pauses} pause{'s' if pauses != 1 else ''}")
-        done_s = finish_delay_s(plan)
-        if done_s is not None:
-            detail.append(f"done {format_duration_s(done_s)} later" if done_s else "done on time")
-        plan_rows.append(
-            f"<tr><td>{label}</td><td>{_e(format_emissions_g(plan.emissions_g))}</td>"
-            f"<td>{_e(format_emissions_g(base)) if base is not None else '–'}</td>"
-            f"<td>{_e(_fraction(plan.savings_fraction))}</td>"
-            f"<td>{_e(', '.join(detail))}</td></tr>"
-        )
+        parts.append(_regions_table(result, regions, baseline_g))
+    plan_rows = _plan_rows(whatif)
     if plan_rows:
         parts.append(
             '<table class="plans"><thead><tr><th>schedule</th><th>emissions</th>'
@@ -499,18 +535,7 @@ def whatif_table(result: RunResult, whatif: WhatIf | None) -> str:
             + "".join(plan_rows)
             + "</tbody></table>"
         )
-    notes = list(getattr(whatif, "notes", ()) or ())
-    if plan_rows and not worth_rescheduling(result):
-        notes.insert(
-            0,
-            f"This run is short ({format_duration_s(result.duration_s)}, "
-            f"{format_energy_kwh(result.energy_kwh)}): moving or pausing it saves little, "
-            "the schedules above show the shape of the grid, not advice.",
-        )
-    if notes:
-        parts.append(
-            '<ul class="notes muted">' + "".join(f"<li>{_e(str(n))}</li>" for n in notes) + "</ul>"
-        )
+    parts.append(_whatif_notes(result, whatif, bool(plan_rows)))
     return "".join(parts) or '<p class="muted">The what-if analysis returned no rows.</p>'
 
 
@@ -607,18 +632,21 @@ def _devices_table(result: RunResult) -> str:
     )
 
 
-def _metadata(result: RunResult) -> str:
-    from carbonsdk import __version__
-
-    src = result.intensity_source
+def _region_cell(result: RunResult) -> str:
     region = result.region
+    if region.known:
+        return f"{_e(region.label)} ({_e(region_source_text(region.source))})"
     used = " — world-average intensity used" if world_average_used(result) else ""
-    region_txt = (
-        f"{_e(region.label)} ({_e(region_source_text(region.source))})"
-        if region.known
-        else f'<strong class="warn">unknown</strong>{used}; pass '
+    return (
+        f'<strong class="warn">unknown</strong>{used}; pass '
         "<code>region=</code> to <code>measure()</code> or set <code>CARBONSDK_REGION</code>"
     )
+
+
+def _source_pairs(result: RunResult) -> list[tuple[str, str]]:
+    """The intensity source's rows: provider, signal, basis, zone, then fallback or note and
+    the dataset."""
+    src = result.intensity_source
     source_bits = [
         f"provider {_e(src.provider)}",
         f"signal {_e(src.signal)}",
@@ -626,16 +654,7 @@ def _metadata(result: RunResult) -> str:
         f"zone {_e(src.zone or 'none')}",
         "estimated values" if src.estimated else "measured values",
     ]
-    pairs: list[tuple[str, str]] = [
-        ("run id", f"<code>{_e(result.run_id)}</code>"),
-        ("name", _e(result.name)),
-        ("status", _e(result.status)),
-        ("started", f"{_e(format_time(result.started_at))} UTC"),
-        ("ended", f"{_e(format_time(result.ended_at))} UTC"),
-        ("duration", _e(format_duration_s(result.duration_s))),
-        ("region", region_txt),
-        ("intensity source", " · ".join(source_bits)),
-    ]
+    pairs = [("intensity source", " · ".join(source_bits))]
     if src.fallback_from:
         pairs.append(
             ("fallback", f'<span class="warn">from {_e(src.fallback_from)}: {_e(src.note)}</span>')
@@ -644,7 +663,12 @@ def _metadata(result: RunResult) -> str:
         pairs.append(("note", _e(src.note)))
     if src.dataset:
         pairs.append(("dataset", _e(src.dataset)))
-    pairs.append(("PUE", f"{result.pue:.2f}" if is_finite(result.pue) else "n/a"))
+    return pairs
+
+
+def _measurement_pairs(result: RunResult) -> list[tuple[str, str]]:
+    """PUE, sampling interval, flags, error and pauses."""
+    pairs = [("PUE", f"{result.pue:.2f}" if is_finite(result.pue) else "n/a")]
     interval = f"{result.interval_s:g} s" if is_finite(result.interval_s) else "n/a"
     pairs.append(("sampling interval", interval))
     if result.flags:
@@ -653,6 +677,12 @@ def _metadata(result: RunResult) -> str:
         pairs.append(("error", f'<span class="warn">{_e(result.error)}</span>'))
     if result.pauses:
         pairs.append(("pauses", str(len(result.pauses))))
+    return pairs
+
+
+def _job_and_attribution_pairs(result: RunResult) -> list[tuple[str, str]]:
+    """The distributed job's row and this process tree's share of the energy."""
+    pairs: list[tuple[str, str]] = []
     if result.job is not None:
         j = result.job
         pairs.append(
@@ -672,6 +702,22 @@ def _metadata(result: RunResult) -> str:
             pairs.append(
                 ("this process tree: CO2eq", _e(format_emissions_g(result.attributed_emissions_g)))
             )
+    return pairs
+
+
+def _metadata(result: RunResult) -> str:
+    pairs: list[tuple[str, str]] = [
+        ("run id", f"<code>{_e(result.run_id)}</code>"),
+        ("name", _e(result.name)),
+        ("status", _e(result.status)),
+        ("started", f"{_e(format_time(result.started_at))} UTC"),
+        ("ended", f"{_e(format_time(result.ended_at))} UTC"),
+        ("duration", _e(format_duration_s(result.duration_s))),
+        ("region", _region_cell(result)),
+    ]
+    pairs.extend(_source_pairs(result))
+    pairs.extend(_measurement_pairs(result))
+    pairs.extend(_job_and_attribution_pairs(result))
     for key, value in sorted(result.tags.items()):
         pairs.append((f"tag {key}", _e(str(value))))
     for key, value in sorted(result.host.items()):
@@ -712,8 +758,6 @@ footer{margin-top:32px;font-size:.85em;color:var(--muted)}
 
 def render_html(result: RunResult, *, whatif: WhatIf | None = None) -> str:
     """The self-contained HTML report of ``result`` (UTF-8 text; no scripts, no network)."""
-    from carbonsdk import __version__
-
     intensity = (
         f"{format_sig(result.intensity_g_per_kwh)} g/kWh"
         if result.intensity_g_per_kwh is not None
