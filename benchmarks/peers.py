@@ -328,7 +328,6 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["CARBONSDK_OFFLINE"] = "1"
     env.pop("CARBONSDK_LEDGER", None)
-    env["PYTHONDONTWRITEBYTECODE"] = env.get("PYTHONDONTWRITEBYTECODE", "")
     return env
 
 

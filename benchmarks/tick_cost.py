@@ -16,9 +16,13 @@ For each setup:
    start, the start/end reads) cancel out. Median of ``--repeats`` such pairs.
 2. **inline**: ``Sampler(threaded=False).tick()`` called ``--ticks`` times in this thread: process
    CPU per tick, the same work without a thread's wake-ups.
-3. **in a run**: the same threaded figure with a real ``carbonsdk.measure()`` run as the
-   subscriber (its timeline, checkpoint bookkeeping), the sampler installed with ``set_sampler``.
-4. **per read**: microseconds per ``read_energy_j`` of each sensor, and of the psutil calls
+3. **in a run**: the same threaded figure (and the inline one) with a real
+   ``carbonsdk.measure()`` run as the subscriber (its timeline, checkpoint bookkeeping), the
+   sampler installed with ``set_sampler``;
+4. **wake floor**: the thread CPU one timed wait costs an idle thread (``Event.wait``, as the
+   sampler does, ``Lock.acquire(timeout=)``, ``time.sleep``): the part of a threaded tick that
+   is the OS's and the interpreter's, not carbonsdk's.
+5. **per read**: microseconds per ``read_energy_j`` of each sensor, and of the psutil calls
    behind the host models.
 
 Then ``cProfile`` of ``--ticks`` inline ticks of ``host+8gpu``: the top functions by own time.
@@ -165,6 +169,70 @@ def _inline(env: SensorEnvironment, ticks: int) -> dict[str, Any]:
     }
 
 
+def _inline_run(env: SensorEnvironment, ticks: int) -> dict[str, Any]:
+    """Inline ticks with a real ``carbonsdk.measure()`` run subscribed (its on_interval and
+    after_tick included)."""
+    import carbonsdk
+
+    s = _sampler(env, threaded=False)
+    previous = set_sampler(s)
+    try:
+        ledger = Path(tempfile.mkdtemp(prefix="tick-cost-")) / "ledger.jsonl"
+        with carbonsdk.measure(
+            "tick-cost",
+            region="DE",
+            intensity="embedded",
+            ledger=ledger,
+            report=False,
+            interval_s=1.0,
+            checkpoint_s=3600.0,
+        ):
+            for _ in range(50):
+                s.tick()
+            cpu0 = time.process_time()
+            for _ in range(ticks):
+                s.tick()
+            cpu1 = time.process_time()
+    finally:
+        set_sampler(previous)
+        s.close()
+    return {"ticks": ticks, "us_cpu_per_tick": (cpu1 - cpu0) / ticks * 1e6}
+
+
+def _wake_floor(interval_s: float, n: int) -> dict[str, float]:
+    """Thread CPU (microseconds) per wake-up of a thread doing nothing but wait ``interval_s``
+    (what the OS and the interpreter charge for a timed wait): ``threading.Event.wait`` (the
+    sampler's), ``Lock.acquire(timeout=)`` and ``time.sleep``."""
+    import threading
+
+    event = threading.Event()
+    bell = threading.Lock()
+    bell.acquire()
+    waits: dict[str, Callable[[], object]] = {
+        "Event.wait": lambda: event.wait(interval_s),
+        "Lock.acquire(timeout)": lambda: bell.acquire(timeout=interval_s),
+        "time.sleep": lambda: time.sleep(interval_s),
+    }
+    out: dict[str, float] = {}
+    for name, wait in waits.items():
+        per: list[float] = []
+        for _ in range(3):
+            box: list[float] = []
+
+            def body(wait: Callable[[], object] = wait, box: list[float] = box) -> None:
+                c0 = time.thread_time()
+                for _ in range(n):
+                    wait()
+                box.append((time.thread_time() - c0) / n * 1e6)
+
+            t = threading.Thread(target=body)
+            t.start()
+            t.join()
+            per.append(box[0])
+        out[name] = statistics.median(per)
+    return out
+
+
 def _time_call(fn: Callable[[], object], n: int) -> float:
     """Median over 5 batches of the microseconds per call of ``fn``."""
     per: list[float] = []
@@ -267,6 +335,7 @@ def main() -> None:
         )
         d["inline"] = _inline(env, args.ticks)
         d["in_run"] = _per_tick(_run_once, env, args.interval, args.short, args.long, args.repeats)
+        d["inline_run"] = _inline_run(env, args.ticks)
         d["per_read_us"] = _per_read(env, args.reads)
         doc[name] = d
     g, h = doc["host+8gpu"], doc["host"]
@@ -278,6 +347,7 @@ def main() -> None:
         )
         / 8,
     }
+    doc["wake_floor_us"] = _wake_floor(args.interval, 200)
     text, rows = _profile(setups["host+8gpu"], args.ticks, args.top)
     doc["profile_host+8gpu"] = rows
     doc["load_after"] = os.getloadavg()
@@ -289,7 +359,7 @@ def main() -> None:
     )
     print(
         f"{'setup':<10} {'threaded us/tick':>24} {'inline us/tick (cpu)':>21} "
-        f"{'in a run us/tick':>24}"
+        f"{'in a run us/tick':>24} {'inline in a run':>16}"
     )
     for name in setups:
         d = doc[name]
@@ -303,7 +373,14 @@ def main() -> None:
                 f"{x['us_per_tick_max']:.0f}]"
             )
 
-        print(f"{name:<10} {cell(t):>24} {d['inline']['us_cpu_per_tick']:>21.0f} {cell(r):>24}")
+        print(
+            f"{name:<10} {cell(t):>24} {d['inline']['us_cpu_per_tick']:>21.0f} {cell(r):>24} "
+            f"{d['inline_run']['us_cpu_per_tick']:>16.0f}"
+        )
+    print(
+        "thread CPU per wake-up of an idle thread (us):",
+        {k: round(v) for k, v in doc["wake_floor_us"].items()},
+    )
     print(
         "ticks/s reached in the long threaded run:",
         {n: round(doc[n]["threaded"].get("ticks_per_s_long_run", 0.0)) for n in setups},

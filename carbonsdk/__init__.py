@@ -33,7 +33,7 @@ from carbonsdk.run import Run, measure, tracked
 
 if TYPE_CHECKING:
     from carbonsdk import schedule
-    from carbonsdk.job import job_result
+    from carbonsdk.ledger.job import job_result
     from carbonsdk.intensity.query import intensity_series
     from carbonsdk.ledger import Ledger
     from carbonsdk.reprice import reprice
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "Ledger": ("carbonsdk.ledger", "Ledger"),
-    "job_result": ("carbonsdk.job", "job_result"),
+    "job_result": ("carbonsdk.ledger.job", "job_result"),
     "schedule": ("carbonsdk.schedule", None),
     "wait_for_low_carbon": ("carbonsdk.schedule", "wait_for_low_carbon"),
     "intensity_series": ("carbonsdk.intensity.query", "intensity_series"),

@@ -12,7 +12,7 @@ import pytest
 
 import carbonsdk
 from carbonsdk.intensity.series import IntensitySource
-from carbonsdk.job import aggregate, job_result
+from carbonsdk.ledger.job import aggregate, job_result
 from carbonsdk.ledger import append_records, job_record, result_to_record, summary_record
 from carbonsdk.region.base import Region
 from carbonsdk.report import render_text

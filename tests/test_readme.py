@@ -20,8 +20,9 @@ import attrs
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-_BLOCK = re.compile(r"(?:<!--\s*readme:\s*(?P<directive>[^>]*?)\s*-->\s*\n)?```python\n(?P<code>.*?)```",
-                    re.DOTALL)
+_BLOCK = re.compile(
+    r"(?:<!--\s*readme:\s*(?P<directive>[^>]*?)\s*-->\s*\n)?```python\n(?P<code>.*?)```",
+    re.DOTALL)
 
 
 @attrs.frozen

@@ -78,12 +78,13 @@ def test_hostile_exception_comes_back_and_is_recorded(
     clock, _, sampler = gpu_rig
     ledger = tmp_path / "l.jsonl"
     original = exc_type()
-    with pytest.raises(exc_type) as info:
-        with carbonsdk.measure("x", region="DE", intensity=300.0, ledger=ledger,
-                               report=False) as run:
-            clock.advance(2.0)
-            sampler.tick()  # type: ignore[attr-defined]
-            raise original
+    with (
+        pytest.raises(exc_type) as info,
+        carbonsdk.measure("x", region="DE", intensity=300.0, ledger=ledger, report=False) as run,
+    ):
+        clock.advance(2.0)
+        sampler.tick()  # type: ignore[attr-defined]
+        raise original
     assert info.value is original
     result = run.require_result()
     assert result.status == "failed"
@@ -93,7 +94,8 @@ def test_hostile_exception_comes_back_and_is_recorded(
 
 def test_require_result_before_exit_raises(gpu_rig: tuple[FakeClock, FakeGPU, object]) -> None:
     with carbonsdk.measure("x", region="DE", intensity=300.0, ledger=False, report=False) as run:
-        with pytest.raises(RuntimeError, match="after the measure"):
+        inside = pytest.raises(RuntimeError, match="after the measure")
+        with inside:
             run.require_result()
     assert run.require_result().status == "completed"
 
@@ -287,10 +289,12 @@ def test_nested_run_inherits_and_links(
     assert inner.parent_run_id == outer_result.run_id
     assert outer_result.parent_run_id is None
     # explicit options win over the parent's
-    with carbonsdk.measure("outer2", region="FR", intensity=50.0, ledger=False, report=False):
-        with carbonsdk.measure("inner2", region="DE", intensity=400.0, ledger=False,
-                               report=False) as inner2:
-            clock.advance(1.0)
+    with (
+        carbonsdk.measure("outer2", region="FR", intensity=50.0, ledger=False, report=False),
+        carbonsdk.measure("inner2", region="DE", intensity=400.0, ledger=False,
+                          report=False) as inner2,
+    ):
+        clock.advance(1.0)
     assert inner2.require_result().region.zone == "DE"
     assert inner2.require_result().intensity_g_per_kwh == pytest.approx(400.0)
 
@@ -313,12 +317,14 @@ def test_nested_run_prints_no_report_unless_asked(
 def test_mark_reads_energy_at_its_own_time() -> None:
     gpu = FakeGPU.volta(power_w=360.0)
     env = fake_environment(SYSTEM_CLOCK, gpus=[gpu], host=FakeHost(clock=SYSTEM_CLOCK))
-    with fake_sampler(env, SYSTEM_CLOCK, threaded=True):
-        # a 60 s sampling interval: without a read at the mark, the epoch would show 0 kWh
-        with carbonsdk.measure("m", region="DE", intensity=300.0, interval_s=60.0,
-                               components=["gpu"], ledger=False, report=False) as run:
-            time.sleep(0.5)
-            mark = run.mark("epoch", epoch=1)
+    # a 60 s sampling interval: without a read at the mark, the epoch would show 0 kWh
+    with (
+        fake_sampler(env, SYSTEM_CLOCK, threaded=True),
+        carbonsdk.measure("m", region="DE", intensity=300.0, interval_s=60.0,
+                          components=["gpu"], ledger=False, report=False) as run,
+    ):
+        time.sleep(0.5)
+        mark = run.mark("epoch", epoch=1)
     assert mark is not None
     assert mark.energy_kwh >= 360.0 * 0.45 / 3.6e6
 
@@ -342,10 +348,12 @@ def test_ledger_records_parent_for_nested_runs(
 ) -> None:
     clock, _, _ = gpu_rig
     ledger = tmp_path / "l.jsonl"
-    with carbonsdk.measure("outer", region="FR", intensity=50.0, ledger=ledger,
-                           report=False) as outer:
-        with carbonsdk.measure("inner", ledger=ledger) as inner:
-            clock.advance(1.0)
+    with (
+        carbonsdk.measure("outer", region="FR", intensity=50.0, ledger=ledger,
+                          report=False) as outer,
+        carbonsdk.measure("inner", ledger=ledger) as inner,
+    ):
+        clock.advance(1.0)
     records = [json.loads(line) for line in ledger.read_text().splitlines()]
     by_id = {r.get("run_id"): r for r in records if r.get("type") == "run"}
     assert by_id[inner.require_result().run_id].get("parent_run_id") == \

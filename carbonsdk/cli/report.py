@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _job_report(args: argparse.Namespace) -> int:
     """``report --job``: the job-level report added up over every ledger given."""
-    from carbonsdk.job import job_result
+    from carbonsdk.ledger.job import job_result
     from carbonsdk.report import JobReport, make_console
 
     clashes = [

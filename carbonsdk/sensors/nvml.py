@@ -153,6 +153,23 @@ def describe_nvml_error(lib: Any, exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+#: what a call into the NVML binding raises besides its own ``NVMLError``: a function the
+#: installed nvidia-ml-py lacks (AttributeError), a ctypes/loader failure (OSError), a value
+#: it cannot decode (ValueError, TypeError, UnicodeDecodeError)
+_BINDING_ERRORS: tuple[type[BaseException], ...] = (
+    AttributeError, OSError, ValueError, TypeError, UnicodeDecodeError)
+
+
+def vendor_errors(lib: Any) -> tuple[type[BaseException], ...]:
+    """The exceptions an NVML call through ``lib`` raises when the driver or device fails: the
+    binding's ``NVMLError`` plus :data:`_BINDING_ERRORS`. Anything else is a bug and is left to
+    the caller (the sampler degrades the device, never the user's program)."""
+    err = getattr(lib, "NVMLError", None)
+    if isinstance(err, type) and issubclass(err, BaseException):
+        return (err, *_BINDING_ERRORS)
+    return _BINDING_ERRORS
+
+
 def _is_unsupported(lib: Any, exc: BaseException) -> bool:
     return isinstance(exc, AttributeError) or nvml_error_name(lib, exc) in _UNSUPPORTED_ERRORS
 
@@ -265,7 +282,7 @@ class _NvmlSensor:
             raise SensorError(f"{self._info.key}: sensor is closed")
         try:
             return int(getattr(self._lib, function)(self._handle))
-        except Exception as exc:
+        except vendor_errors(self._lib) as exc:
             reason = (
                 f"{self._info.key} ({self._info.name}, NVML index {self._nvml_index}): "
                 f"{what} failed: {describe_nvml_error(self._lib, exc)}"
@@ -334,19 +351,19 @@ def _gpu_info(
 ) -> DeviceInfo:
     try:
         name = _text(lib.nvmlDeviceGetName(handle))
-    except Exception as exc:
+    except vendor_errors(lib) as exc:
         name = f"NVIDIA GPU (name unavailable: {describe_nvml_error(lib, exc)})"
     if uuid is None:
         try:
             uuid = _text(lib.nvmlDeviceGetUUID(handle))
-        except Exception:
+        except vendor_errors(lib):
             uuid = None
     max_power_w: float | None = None
     try:  # transients exceed the limit briefly, never 2x over a whole sampling interval
         limit_mw = lib.nvmlDeviceGetPowerManagementLimit(handle)
         if isinstance(limit_mw, (int, float)) and limit_mw > 0:
             max_power_w = 2.0 * float(limit_mw) / 1000.0
-    except Exception:
+    except vendor_errors(lib):
         max_power_w = None
     how = (
         "total-energy counter deltas (mJ)"
@@ -381,7 +398,7 @@ def open_gpu_sensor(
     neither reading)."""
     try:
         handle = lib.nvmlDeviceGetHandleByIndex(nvml_index)
-    except Exception as exc:
+    except vendor_errors(lib) as exc:
         raise SensorError(
             f"gpu:{ordinal} (NVML index {nvml_index}): cannot get a handle: "
             f"{describe_nvml_error(lib, exc)}"
@@ -434,11 +451,11 @@ def open_gpu_sensors(
         lib = nvml
     try:
         ensure_initialised(lib)
-    except Exception as exc:
+    except vendor_errors(lib) as exc:
         return GpuScan(reason=f"no NVIDIA GPU visible (NVML: {describe_nvml_error(lib, exc)})")
     try:
         count = int(lib.nvmlDeviceGetCount())
-    except Exception as exc:
+    except vendor_errors(lib) as exc:
         return GpuScan(
             reason=f"no NVIDIA GPU visible (NVML device count: {describe_nvml_error(lib, exc)})"
         )
@@ -449,7 +466,7 @@ def open_gpu_sensors(
     for i in range(count):
         try:
             uuids.append(_text(lib.nvmlDeviceGetUUID(lib.nvmlDeviceGetHandleByIndex(i))))
-        except Exception as exc:
+        except vendor_errors(lib) as exc:
             uuids.append(None)
             warnings.append(f"NVML GPU {i}: cannot read its UUID: {describe_nvml_error(lib, exc)}")
     visible = resolve_visible_gpus(cuda_visible_devices, uuids)
@@ -547,7 +564,7 @@ class GpuProcessReader:
                 handle = lib.nvmlDeviceGetHandleByIndex(int(m.group(1)))
         except SensorError:
             raise
-        except Exception as exc:
+        except vendor_errors(lib) as exc:
             raise SensorError(
                 f"{device.key} ({device.name}): cannot get an NVML handle: "
                 f"{describe_nvml_error(lib, exc)}") from exc
@@ -571,7 +588,7 @@ class GpuProcessReader:
         an empty mapping and ``last_seen_us`` unchanged."""
         try:
             samples = self._lib.nvmlDeviceGetProcessUtilization(self._handle, int(last_seen_us))
-        except Exception as exc:
+        except vendor_errors(self._lib) as exc:
             name = nvml_error_name(self._lib, exc)
             if name == "NVML_ERROR_NOT_FOUND" or getattr(exc, "value", None) == 0:
                 # NOT_FOUND: no sample since last_seen_us (pynvml raises NVMLError(0) when the
@@ -596,7 +613,7 @@ class GpuProcessReader:
         where NVML cannot tell)."""
         try:
             procs = self._lib.nvmlDeviceGetComputeRunningProcesses(self._handle)
-        except Exception as exc:
+        except vendor_errors(self._lib) as exc:
             raise self._fail("running-process list", exc) from exc
         out: dict[int, int | None] = {}
         for proc in procs:

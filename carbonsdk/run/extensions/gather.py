@@ -56,13 +56,13 @@ class GatherExtension(RunExtension):
                         "end of the run; each host's record is in its own ledger")
             run.gather_failed = True
             return
-        from carbonsdk.job import aggregate
+        from carbonsdk.ledger.job import aggregate
         from carbonsdk.ledger import job_record, result_from_record, summary_record
 
         mine = summary_record(result) if run.role != "observer" else None
         try:
             records = gather_records(mine, timeout_s=GATHER_TIMEOUT_S)
-        except Exception as exc:  # noqa: BLE001 - torch.distributed raises many kinds
+        except Exception as exc:
             log.warning("carbonsdk: gathering the job's results failed (%s); each host's record "
                         "is in its own ledger", exc)
             run.gather_failed = True

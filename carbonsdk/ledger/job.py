@@ -13,8 +13,8 @@ import os
 from collections.abc import Iterable, Sequence
 
 from carbonsdk.exceptions import ConfigurationError, LedgerError
-from carbonsdk.region.base import Region
-from carbonsdk.result import JobResult, NodeResult, RunResult
+from carbonsdk.model.region import Region
+from carbonsdk.model.result import JobResult, NodeResult, RunResult
 
 #: roles whose runs hold measured energy (observers record nothing)
 COUNTED_ROLES = ("host", "rank")
@@ -170,7 +170,7 @@ def job_runs(
 ) -> list[RunResult]:
     """Every run that belongs to a distributed job in ``ledgers`` (None: the default ledger),
     including the members of gathered ``"job"`` records; duplicates are not removed here."""
-    from carbonsdk.ledger import Ledger
+    from carbonsdk.ledger.reader import Ledger
 
     found: list[RunResult] = []
     for path in _ledger_paths(ledgers):

@@ -1,0 +1,371 @@
+"""Mutation-test one core module of carbonsdk with mutmut, restricted to its own test files.
+
+Usage (from the repository root)::
+
+    .venv/bin/python tools/mutation.py accounting            # run, print score and survivors
+    .venv/bin/python tools/mutation.py accounting --baseline # without tests/test_mutation_*.py
+    .venv/bin/python tools/mutation.py --list                # modules and their test files
+    .venv/bin/python tools/mutation.py ledger accounting --check   # CI: exit 1 below threshold
+
+The tool is mutmut (3.8.x). It never touches the working tree: every run copies ``carbonsdk/``,
+``tests/`` and ``pyproject.toml`` into a scratch directory (``--workdir``, default
+``$TMPDIR/carbonsdk-mutation/<module>``) and runs ``mutmut run`` there, so other people's test
+runs in the checkout keep importing the real code.
+
+Operator set. mutmut's own operators minus the ones that mostly mutate messages rather than
+behaviour (string literals, ``a = None`` assignments, call-argument removal, ``dict(k=...)``
+keyword renames, lambda bodies, str-method swaps), plus two operators mutmut lacks and which
+the issue asks for: ``min`` <-> ``max`` and subscript ``[0]`` <-> ``[-1]``. What stays:
+comparisons (``<``/``<=``, ``==``/``!=``, ``is``/``is not``, ``in``/``not in``), arithmetic
+(``+``/``-``, ``*``/``/``, ...), ``and``/``or``, dropping ``not``, ``True``/``False``, numbers
+``n -> n+1``, ``x += y -> x = y``, ``break``/``continue`` swaps and forcing each ternary arm.
+
+A mutant listed in ``EQUIVALENT`` (keyed by module, function and the changed line) is left out
+of the score; docs/testing.md gives the reason for each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Target:
+    """One module under mutation test: its source path and the test files that exercise it."""
+
+    source: str
+    tests: tuple[str, ...]
+    #: kill rate (percent of non-equivalent mutants) that ``--check`` requires
+    threshold_pct: float = 90.0
+
+
+TARGETS: dict[str, Target] = {
+    "accounting": Target(
+        "carbonsdk/accounting.py",
+        ("tests/test_accounting.py", "tests/test_mutation_accounting.py"),
+    ),
+    "timeline": Target(
+        "carbonsdk/timeline.py",
+        ("tests/test_timeline.py", "tests/test_mutation_timeline.py"),
+    ),
+    "plans": Target(
+        "carbonsdk/schedule/plans.py",
+        ("tests/test_schedule_plans.py", "tests/test_mutation_plans.py"),
+    ),
+    "rapl": Target(
+        "carbonsdk/sensors/rapl.py",
+        ("tests/test_sensors_rapl.py", "tests/test_mutation_rapl.py"),
+    ),
+    "host": Target(
+        "carbonsdk/sensors/host.py",
+        ("tests/test_sensors_host.py", "tests/test_mutation_host.py"),
+    ),
+    "nvml": Target(
+        "carbonsdk/sensors/nvml.py",
+        ("tests/test_sensors_nvml.py", "tests/test_mutation_nvml.py"),
+    ),
+    "sampler": Target(
+        "carbonsdk/sampler.py",
+        ("tests/test_tracking.py", "tests/test_mutation_sampler.py"),
+    ),
+    "ledger": Target(
+        "carbonsdk/ledger.py",
+        (
+            "tests/test_ledger.py",
+            "tests/test_ledger_fuzz.py",
+            "tests/test_ledger_lock.py",
+            "tests/test_crash.py",
+            "tests/test_mutation_ledger.py",
+        ),
+    ),
+}
+
+#: (module, function, changed line after mutation) -> why the mutant cannot change behaviour.
+#: The changed line is the mutant's ``+`` line with surrounding whitespace stripped.
+EQUIVALENT: dict[tuple[str, str, str], str] = {}
+
+
+def _resolve_source(target: Target) -> str:
+    """The ledger is moving from ``carbonsdk/ledger.py`` to a package ``carbonsdk/ledger/``."""
+    if target.source == "carbonsdk/ledger.py" and (ROOT / "carbonsdk" / "ledger").is_dir():
+        return "carbonsdk/ledger/*"
+    return target.source
+
+
+# --------------------------------------------------------------------------- operators
+
+
+def _install_operators() -> None:
+    """Narrow mutmut's operator table (see the module docstring) and add min/max and [0]/[-1]."""
+    import libcst as cst
+    import libcst.matchers as m
+    from mutmut.mutation import mutators
+
+    def operator_min_max(node: cst.Call) -> Iterator[cst.Call]:
+        if isinstance(node.func, cst.Name) and node.func.value in ("min", "max"):
+            other = "max" if node.func.value == "min" else "min"
+            yield node.with_changes(func=node.func.with_changes(value=other))
+
+    def operator_first_last(node: cst.SubscriptElement) -> Iterator[cst.SubscriptElement]:
+        if not isinstance(node.slice, cst.Index):
+            return
+        value = node.slice.value
+        if m.matches(value, m.Integer("0")):
+            new: cst.BaseExpression = cst.UnaryOperation(cst.Minus(), cst.Integer("1"))
+        elif m.matches(value, m.UnaryOperation(operator=m.Minus(), expression=m.Integer("1"))):
+            new = cst.Integer("0")
+        else:
+            return
+        yield node.with_changes(slice=node.slice.with_changes(value=new))
+
+    keep = {
+        mutators.operator_number,
+        mutators.operator_name,
+        mutators.operator_augmented_assignment,
+        mutators.operator_remove_unary_ops,
+        mutators.operator_keywords,
+        mutators.operator_swap_op,
+        mutators.operator_if_exp,
+    }
+    table = [(kind, op) for kind, op in mutators.mutation_operators if op in keep]
+    table += [(cst.Call, operator_min_max), (cst.SubscriptElement, operator_first_last)]
+    mutators.mutation_operators = table
+    # file_mutation imported the table by name
+    from mutmut.mutation import file_mutation
+
+    if hasattr(file_mutation, "mutation_operators"):
+        file_mutation.mutation_operators = table  # type: ignore[attr-defined]
+
+
+def _mutmut_main(argv: list[str]) -> None:
+    """Entry point run inside the scratch directory: patch operators, then run mutmut's CLI."""
+    _install_operators()
+    from mutmut.__main__ import cli
+
+    cli.main(args=argv, prog_name="mutmut", standalone_mode=True)
+
+
+# --------------------------------------------------------------------------- workdir
+
+
+def _prepare(module: str, target: Target, workdir: Path, baseline: bool) -> None:
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    shutil.copytree(ROOT / "carbonsdk", workdir / "carbonsdk", ignore=ignore)
+    shutil.copytree(ROOT / "tests", workdir / "tests", ignore=ignore)
+    shutil.copy2(ROOT / "pyproject.toml", workdir / "pyproject.toml")
+    tests = [t for t in target.tests if (ROOT / t).exists()]
+    if baseline:
+        tests = [t for t in tests if not Path(t).name.startswith("test_mutation_")]
+        for extra in (workdir / "tests").glob("test_mutation_*.py"):
+            extra.unlink()
+    lines = [
+        "[mutmut]",
+        "source_paths = carbonsdk",
+        f"only_mutate = {_resolve_source(target)}",
+        "pytest_add_cli_args_test_selection =",
+        *(f"    {t}" for t in tests),
+        "pytest_add_cli_args =",
+        "    -p",
+        "    no:cacheprovider",
+        "    -p",
+        "    no:randomly",
+        # per-mutant timeout: 5 x the clean duration of the mutant's tests, plus 3 s
+        "timeout_multiplier = 5.0",
+        "timeout_constant = 3.0",
+        "use_git_change_detection = false",
+        "track_dependencies = false",
+        "",
+    ]
+    (workdir / "setup.cfg").write_text("\n".join(lines), encoding="utf-8")
+    # must exist before the interpreter starts: a PYTHONPATH entry that is missing at start-up is
+    # cached as "no finder" and the real checkout would be imported instead of the mutants
+    (workdir / "mutants").mkdir()
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Score:
+    """Outcome of one module's mutation run."""
+
+    module: str
+    killed: int = 0
+    timeout: int = 0
+    survived: list[tuple[str, str, str]] = field(default_factory=list)  # (name, func, diff)
+    equivalent: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+    other: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def counted(self) -> int:
+        """Non-equivalent mutants that were checked."""
+        return self.killed + self.timeout + len(self.survived)
+
+    @property
+    def kill_pct(self) -> float:
+        """Percent of non-equivalent mutants killed (timeouts count as killed)."""
+        return 100.0 * (self.killed + self.timeout) / self.counted if self.counted else 100.0
+
+
+def _changed_line(diff: str) -> str:
+    plus = [ln[1:].strip() for ln in diff.splitlines() if ln.startswith("+") and not ln.startswith("+++")]
+    return " / ".join(plus)
+
+
+def _func_of(name: str) -> str:
+    # carbonsdk.accounting.x_func__mutmut_3 / carbonsdk.x«Class«method__mutmut_3
+    tail = name.rsplit(".", 1)[-1]
+    tail = re.sub(r"__mutmut_\d+$", "", tail)
+    tail = tail.removeprefix("x_").removeprefix("xǁ")
+    return tail.replace("ǁ", ".")
+
+
+def _collect(module: str, workdir: Path) -> Score:
+    from mutmut.stats import status_by_exit_code
+
+    score = Score(module)
+    survivors: list[str] = []
+    for meta in (workdir / "mutants").rglob("*.py.meta"):
+        data = json.loads(meta.read_text(encoding="utf-8"))
+        for name, code in data["exit_code_by_key"].items():
+            status = status_by_exit_code[code]
+            if status == "killed":
+                score.killed += 1
+            elif status == "timeout":
+                score.timeout += 1
+            elif status in ("survived", "no tests"):
+                survivors.append(name)
+            else:
+                score.other[status] = score.other.get(status, 0) + 1
+    if survivors:
+        diffs = _diffs(workdir, survivors)
+        for name in sorted(survivors):
+            diff = diffs.get(name, "")
+            func = _func_of(name)
+            reason = EQUIVALENT.get((module, func, _changed_line(diff)))
+            if reason:
+                score.equivalent.append((name, reason))
+            else:
+                score.survived.append((name, func, diff))
+    return score
+
+
+def _diffs(workdir: Path, names: Iterable[str]) -> dict[str, str]:
+    code = (
+        "import json,sys\n"
+        "from mutmut.mutation.diff_apply import get_diff_for_mutant\n"
+        "out={}\n"
+        "for n in json.loads(sys.stdin.read()):\n"
+        "    try: out[n]=get_diff_for_mutant(n)\n"
+        "    except Exception as e: out[n]=f'(no diff: {e})'\n"
+        "print(json.dumps(out))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=workdir,
+        input=json.dumps(list(names)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    except (ValueError, IndexError):
+        return {}
+
+
+def run_module(module: str, *, workdir: Path, jobs: int, baseline: bool, quiet: bool) -> Score:
+    """Run mutmut for ``module`` in ``workdir`` and return its score."""
+    target = TARGETS[module]
+    _prepare(module, target, workdir, baseline)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(workdir / "mutants")  # subprocess-spawning tests see the mutants too
+    env.pop("CI", None) if baseline else None
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "_mutmut", "run", "--max-children", str(jobs)],
+        cwd=workdir,
+        env=env,
+        capture_output=quiet,
+        text=True,
+        check=False,
+    )
+    seconds = time.monotonic() - start
+    if proc.returncode != 0:
+        if quiet:
+            sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+        raise SystemExit(f"mutmut run failed for {module} (exit {proc.returncode})")
+    score = _collect(module, workdir)
+    score.seconds = seconds
+    return score
+
+
+def _print(score: Score, show: bool) -> None:
+    print(
+        f"{score.module}: {score.kill_pct:.1f}% killed "
+        f"({score.killed} killed + {score.timeout} timeout / {score.counted} counted; "
+        f"{len(score.survived)} survived, {len(score.equivalent)} equivalent"
+        + (f", other {score.other}" if score.other else "")
+        + f") in {score.seconds:.0f} s"
+    )
+    if show:
+        for name, _func, diff in score.survived:
+            print(f"--- SURVIVED {name}")
+            print("\n".join(ln for ln in diff.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: see the module docstring."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_mutmut"]:
+        _mutmut_main(argv[1:])
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help=f"one or more of {', '.join(TARGETS)}")
+    parser.add_argument("--list", action="store_true", help="list modules and their test files")
+    parser.add_argument("--baseline", action="store_true", help="leave out tests/test_mutation_*.py")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a module is below its threshold")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel mutant workers (default 2)")
+    parser.add_argument("--workdir", type=Path, default=None, help="scratch root (default: $TMPDIR)")
+    parser.add_argument("--quiet", action="store_true", help="hide mutmut's own progress output")
+    parser.add_argument("--no-survivors", action="store_true", help="do not print surviving mutants")
+    args = parser.parse_args(argv)
+    if args.list or not args.modules:
+        for name, target in TARGETS.items():
+            print(f"{name:11} {_resolve_source(target):28} threshold {target.threshold_pct:.0f}%  {' '.join(target.tests)}")
+        return 0
+    unknown = [m for m in args.modules if m not in TARGETS]
+    if unknown:
+        parser.error(f"unknown module(s) {unknown}; accepted: {', '.join(TARGETS)}")
+    root = args.workdir or Path(tempfile.gettempdir()) / "carbonsdk-mutation"
+    failed = []
+    for module in args.modules:
+        score = run_module(module, workdir=root / module, jobs=args.jobs, baseline=args.baseline, quiet=args.quiet)
+        _print(score, show=not args.no_survivors)
+        if score.kill_pct < TARGETS[module].threshold_pct:
+            failed.append(f"{module} {score.kill_pct:.1f}% < {TARGETS[module].threshold_pct:.0f}%")
+    if args.check and failed:
+        print("mutation score below threshold: " + "; ".join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
