@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from carbonsdk import accounting
-from carbonsdk.intensity.series import IntensitySeries, IntensitySource
+from carbonsdk.model.intensity import IntensitySeries, IntensitySource
 from carbonsdk.timeline import EnergySeries, TimelineBuilder
 
 T0 = 1_700_000_000.5

@@ -38,8 +38,8 @@ import numpy as np
 
 from carbonsdk.intensity import embedded
 from carbonsdk.intensity.embedded import EmbeddedProvider
-from carbonsdk.intensity.series import IntensitySeries, IntensitySource
-from carbonsdk.region.base import Region
+from carbonsdk.model.intensity import IntensitySeries, IntensitySource
+from carbonsdk.model.region import Region
 from carbonsdk.schedule import forecasters as fcs
 
 bt = importlib.import_module("carbonsdk.schedule.backtest")  # the module, not the function

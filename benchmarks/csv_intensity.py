@@ -25,7 +25,7 @@ _CHILD = r"""
 import importlib.util, json, resource, sys, time
 from datetime import datetime, timedelta
 path, calls, impl = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-from carbonsdk.region.base import Region
+from carbonsdk.model.region import Region
 if impl == "current":
     from carbonsdk.intensity.csvfile import CsvProvider
 else:

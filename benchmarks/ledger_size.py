@@ -33,7 +33,7 @@ import attrs
 import carbonsdk
 import carbonsdk.ledger as ledger_mod
 from carbonsdk.ledger import Ledger, checkpoint_record, encode_record
-from carbonsdk.result import Mark, RunResult, TimelineInterval
+from carbonsdk.model.result import Mark, RunResult, TimelineInterval
 from carbonsdk.testing import FakeClock, FakeGPU, FakeHost, fake_environment, fake_sampler
 
 START_EPOCH_S = 1_717_200_000.0  # 2024-06-01, inside the embedded data's years

@@ -35,8 +35,8 @@ os.environ.setdefault("CARBONSDK_OFFLINE", "1")
 
 from carbonsdk.intensity import embedded  # noqa: E402
 from carbonsdk.intensity.embedded import EmbeddedProvider  # noqa: E402
-from carbonsdk.intensity.series import IntensitySeries  # noqa: E402
-from carbonsdk.region.base import Region  # noqa: E402
+from carbonsdk.model.intensity import IntensitySeries  # noqa: E402
+from carbonsdk.model.region import Region  # noqa: E402
 from carbonsdk.schedule import (  # noqa: E402
     SweepWindow,
     flexible_start,

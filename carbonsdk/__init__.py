@@ -17,29 +17,42 @@ from carbonsdk.exceptions import (
     LedgerError,
     ProviderError,
 )
-from carbonsdk.intensity.series import IntensitySeries, IntensitySource, IntensityStep
-from carbonsdk.region.base import Region
-from carbonsdk.result import (
-    DeviceResult,
-    JobInfo,
-    JobResult,
-    Mark,
-    NodeResult,
-    PauseEvent,
-    RunResult,
-    TimelineInterval,
-)
 from carbonsdk.run import Run, measure, tracked
 
 if TYPE_CHECKING:
     from carbonsdk import schedule
-    from carbonsdk.ledger.job import job_result
     from carbonsdk.intensity.query import intensity_series
     from carbonsdk.ledger import Ledger
+    from carbonsdk.ledger.job import job_result
+    from carbonsdk.model.intensity import IntensitySeries, IntensitySource, IntensityStep
+    from carbonsdk.model.region import Region
+    from carbonsdk.model.result import (
+        DeviceResult,
+        JobInfo,
+        JobResult,
+        Mark,
+        NodeResult,
+        PauseEvent,
+        RunResult,
+        TimelineInterval,
+    )
     from carbonsdk.reprice import reprice
+    from carbonsdk.schedule import wait_for_low_carbon
 
 
 _LAZY = {
+    "IntensitySeries": ("carbonsdk.model.intensity", "IntensitySeries"),
+    "IntensitySource": ("carbonsdk.model.intensity", "IntensitySource"),
+    "IntensityStep": ("carbonsdk.model.intensity", "IntensityStep"),
+    "Region": ("carbonsdk.model.region", "Region"),
+    "DeviceResult": ("carbonsdk.model.result", "DeviceResult"),
+    "JobInfo": ("carbonsdk.model.result", "JobInfo"),
+    "JobResult": ("carbonsdk.model.result", "JobResult"),
+    "Mark": ("carbonsdk.model.result", "Mark"),
+    "NodeResult": ("carbonsdk.model.result", "NodeResult"),
+    "PauseEvent": ("carbonsdk.model.result", "PauseEvent"),
+    "RunResult": ("carbonsdk.model.result", "RunResult"),
+    "TimelineInterval": ("carbonsdk.model.result", "TimelineInterval"),
     "Ledger": ("carbonsdk.ledger", "Ledger"),
     "job_result": ("carbonsdk.ledger.job", "job_result"),
     "schedule": ("carbonsdk.schedule", None),
@@ -50,8 +63,9 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    """Lazy attributes: ``Ledger``, ``job_result``, ``schedule``, ``wait_for_low_carbon``,
-    ``intensity_series``, ``reprice``."""
+    """Lazy attributes (imported on first use, so ``import carbonsdk`` stays cheap): the value
+    classes (``RunResult``, ``Region``, ``IntensitySeries``, ...), ``Ledger``, ``job_result``,
+    ``schedule``, ``wait_for_low_carbon``, ``intensity_series``, ``reprice``."""
     if name in _LAZY:
         import importlib
 

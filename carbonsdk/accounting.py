@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import attrs
 
 from carbonsdk.exceptions import DataRangeError
-from carbonsdk.intensity.series import IntensitySeries
+from carbonsdk.model.intensity import IntensitySeries
 from carbonsdk.timeline import J_PER_KWH, EnergySeries
 
 #: above this many energy intervals the numpy path is used

@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 
 from carbonsdk.exceptions import SensorError
-from carbonsdk.sensors.base import DeviceInfo
+from carbonsdk.model.device import DeviceInfo
 from carbonsdk.timeline import EnergySeries, TimelineBuilder
 
 if TYPE_CHECKING:

@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 
 from carbonsdk.clock import SYSTEM_CLOCK, Clock, Timebase
-from carbonsdk.sensors.base import DeviceInfo, EnergySensor
+from carbonsdk.model.device import DeviceInfo
 
 if TYPE_CHECKING:
+    from carbonsdk.sensors.base import EnergySensor
     from carbonsdk.sensors import SensorEnvironment
 
 log = logging.getLogger("carbonsdk")
@@ -84,6 +85,25 @@ class DiscoveryLike(Protocol):
     def warnings(self) -> tuple[str, ...]: ...
 
 
+class _Doorbell:
+    """A wake-up for the sampler thread: :meth:`wait` sleeps up to a timeout unless
+    :meth:`ring` was called (since the last wait). A plain lock, cheaper per wait than
+    :class:`threading.Event` (which allocates a waiter lock each time)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def ring(self) -> None:
+        """Wake the waiter (or make its next wait return at once)."""
+        with contextlib.suppress(RuntimeError):  # already rung
+            self._lock.release()
+
+    def wait(self, timeout_s: float) -> bool:
+        """True when rung (the ring is consumed), False after ``timeout_s`` seconds."""
+        return self._lock.acquire(timeout=timeout_s)
+
+
 class Sampler:
     """Reads sensors on one thread (or, with ``threaded=False``, only when :meth:`tick` is
     called: tests drive it with a fake clock).
@@ -114,7 +134,7 @@ class Sampler:
         self._environment = environment
         self._discover: DiscoverFn = discover if discover is not None else self._default_discover
         self._lock = threading.RLock()
-        self._wake = threading.Event()
+        self._doorbell = _Doorbell()
         self._timebase = Timebase(clock)
         self._sensors: dict[str, EnergySensor] = {}
         self._last_j: dict[str, float] = {}
@@ -123,6 +143,10 @@ class Sampler:
         self._not_measured: dict[str, str] = {}
         self._warnings: list[str] = []
         self._subs: dict[int, tuple[Subscriber, frozenset[str], float]] = {}
+        #: the subscribers, in subscription order (rebuilt when they change: the hot path reads it)
+        self._sub_list: tuple[Subscriber, ...] = ()
+        #: device key -> plausibility bound, W
+        self._max_power_w: dict[str, float] = {}
         self._last_mono = clock.monotonic()
         self._thread: threading.Thread | None = None
         self.ticks = 0
@@ -165,6 +189,7 @@ class Sampler:
         with self._lock:
             self._ensure(components)
             self._subs[id(sub)] = (sub, frozenset(components), interval_s)
+            self._sub_list = tuple(s for s, _, _ in self._subs.values())
             devices = tuple(
                 s.info for k, s in self._sensors.items() if s.info.component in components
             )
@@ -183,7 +208,7 @@ class Sampler:
                 )
                 self._thread.start()
             else:
-                self._wake.set()  # a shorter interval takes effect now
+                self._doorbell.ring()  # a shorter interval takes effect now
         return sub_state
 
     def unsubscribe(self, sub: Subscriber) -> float:
@@ -192,8 +217,9 @@ class Sampler:
         self._read_now()
         with self._lock:
             self._subs.pop(id(sub), None)
+            self._sub_list = tuple(s for s, _, _ in self._subs.values())
             end_s = self._timebase.epoch_s(self._last_mono)
-            self._wake.set()
+            self._doorbell.ring()
         return end_s
 
     def tick(self) -> None:
@@ -217,7 +243,8 @@ class Sampler:
         """Stop the thread (bounded: at most ~1 s wait) and close all sensors."""
         with self._lock:
             self._subs.clear()
-            self._wake.set()
+            self._sub_list = ()
+            self._doorbell.ring()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=1.0)
@@ -228,6 +255,7 @@ class Sampler:
                 except Exception:
                     log.debug("closing sensor failed", exc_info=True)
             self._sensors.clear()
+            self._max_power_w.clear()
             self._last_j.clear()
             self._discovered.clear()
 
@@ -252,6 +280,7 @@ class Sampler:
                 continue
             self._sensors[key] = sensor
             self._last_j[key] = 0.0
+            self._max_power_w[key] = sensor.info.max_power_w or DEFAULT_MAX_DEVICE_POWER_W
         for c, reason in found.not_measured.items():
             self._not_measured[c] = reason
         for w in found.warnings:
@@ -348,11 +377,15 @@ class Sampler:
                 mono = self.clock.monotonic()
                 if mono <= self._last_mono:
                     return
-                todo = [(k, s) for k, s in self._sensors.items() if k not in self._failed]
+                failed = self._failed
+                todo = ([(k, s) for k, s in self._sensors.items() if k not in failed] if failed
+                        else list(self._sensors.items()))
             values: dict[str, float] = {}
             errors: dict[str, BaseException] = {}
+            me = threading.current_thread()
+            monotonic = self.clock.monotonic
             for key, sensor in todo:
-                self._reading = (gen, key, self.clock.monotonic(), threading.current_thread())
+                self._reading = (gen, key, monotonic(), me)
                 try:
                     values[key] = sensor.read_energy_j(mono)
                 except Exception as exc:
@@ -378,16 +411,17 @@ class Sampler:
             sensor = self._sensors.get(key)
             name = sensor.info.name if sensor is not None else key
             self._degrade_locked(key, f"{name}: {exc}")
+        failed, last_j, max_w_of = self._failed, self._last_j, self._max_power_w
+        isfinite = math.isfinite
         for key, value in values.items():
-            sensor = self._sensors.get(key)
-            if sensor is None or key in self._failed:
+            if failed and key in failed:
                 continue
-            if not math.isfinite(value):
+            if not isfinite(value):
                 glitches[key] = f"non-finite energy reading {value!r}"
                 continue  # keep the last good baseline
-            delta = value - self._last_j[key]
-            self._last_j[key] = value
-            max_w = sensor.info.max_power_w or DEFAULT_MAX_DEVICE_POWER_W
+            delta = value - last_j[key]
+            last_j[key] = value
+            max_w = max_w_of.get(key, DEFAULT_MAX_DEVICE_POWER_W)
             if delta > max_w * span_s:
                 glitches[key] = (f"energy jump of {delta:.3g} J in {mono - self._last_mono:.3g} s "
                                  f"implies more than {max_w:g} W: dropped")
@@ -399,7 +433,7 @@ class Sampler:
         self.ticks += 1
         for key, message in glitches.items():
             log.warning("carbonsdk: %s: %s", key, message)
-        for sub, _, _ in list(self._subs.values()):
+        for sub in self._sub_list:
             try:
                 sub.on_interval(start_s, end_s, deltas)
                 if glitches:
@@ -431,8 +465,7 @@ class Sampler:
                     if self._thread is me:
                         self._thread = None
                     return
-                self._wake.clear()
-            if self._wake.wait(interval):
+            if self._doorbell.wait(interval):
                 continue  # subscriptions changed: recompute the interval (or exit)
             if self._thread is not me:
                 return
@@ -446,10 +479,12 @@ class Sampler:
         self._read_lock = threading.Lock()
         self._read_gen = 0
         self._reading = None
-        self._wake = threading.Event()
+        self._doorbell = _Doorbell()
         self._subs = {}
+        self._sub_list = ()
         self._thread = None
         self._sensors = {}
+        self._max_power_w = {}
         self._last_j = {}
         self._failed = {}
         self._discovered = set()

@@ -12,7 +12,7 @@ ones at debug level) and is never raised into the user's program.
 The trackers' ``autolog()`` functions (:mod:`carbonsdk.integrations.mlflow`,
 :mod:`carbonsdk.integrations.wandb`, :mod:`carbonsdk.integrations.tensorboard`) register their
 sinks here. This module imports nothing outside the standard library (and, for type checking
-only, :mod:`carbonsdk.result`), so the run's end can always call it.
+only, :mod:`carbonsdk.model.result`), so the run's end can always call it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from carbonsdk.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
-    from carbonsdk.result import RunResult
+    from carbonsdk.model.result import RunResult
 
 log = logging.getLogger("carbonsdk")
 

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from carbonsdk.intensity import embedded
 from carbonsdk.intensity.embedded import EmbeddedProvider
 from carbonsdk.region import parse_region
-from carbonsdk.region.base import Region
+from carbonsdk.model.region import Region
 from carbonsdk.report import progress_iter
 from carbonsdk.schedule import SweepJob, sweep
 

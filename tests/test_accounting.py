@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from carbonsdk import accounting
 from carbonsdk.accounting import align, extend_to_cover
 from carbonsdk.exceptions import DataRangeError
-from carbonsdk.intensity.series import IntensitySeries, IntensitySource
+from carbonsdk.model.intensity import IntensitySeries, IntensitySource
 from carbonsdk.timeline import J_PER_KWH, EnergySeries
 
 SRC = IntensitySource(provider="test", zone="XX")

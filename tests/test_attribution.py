@@ -17,7 +17,7 @@ from carbonsdk.report import render_text
 from carbonsdk.sampler import Sampler, get_sampler, set_sampler
 from carbonsdk.sensors import SensorEnvironment, discover
 from carbonsdk.sensors import host as host_mod
-from carbonsdk.sensors.base import DeviceInfo
+from carbonsdk.model.device import DeviceInfo
 from carbonsdk.sensors.host import ProcessTreeMeter
 from carbonsdk.sensors.nvml import GpuProcessReader
 from carbonsdk.testing import (

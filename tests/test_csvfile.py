@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from carbonsdk.exceptions import ConfigurationError
 from carbonsdk.intensity.base import IntensityProvider
 from carbonsdk.intensity.csvfile import CsvProvider
-from carbonsdk.region.base import Region
+from carbonsdk.model.region import Region
 
 DE = Region(provider=None, code="DE", zone="DE", source="explicit")
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)

@@ -18,7 +18,7 @@ from carbonsdk import http
 from carbonsdk.http import MAX_BODY_BYTES, HttpError, request
 from carbonsdk.intensity.choose import series_for_run
 from carbonsdk.intensity.electricitymaps import ElectricityMapsProvider
-from carbonsdk.region.base import Region
+from carbonsdk.model.region import Region
 
 Handler = Callable[[socket.socket, threading.Event], None]
 DE = Region(provider=None, code="DE", zone="DE", source="explicit", country="DE")

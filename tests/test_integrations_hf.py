@@ -19,7 +19,7 @@ from conftest import require_module
 import carbonsdk
 from carbonsdk.clock import to_datetime
 from carbonsdk.exceptions import ConfigurationError
-from carbonsdk.intensity.series import IntensitySeries, IntensitySource
+from carbonsdk.model.intensity import IntensitySeries, IntensitySource
 from carbonsdk.testing import FakeClock, FakeGPU, fake_environment, fake_sampler
 
 pytestmark = pytest.mark.framework

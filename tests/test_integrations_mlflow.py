@@ -17,7 +17,7 @@ from test_sinks_values import STEP_KWH, measured_result
 
 import carbonsdk
 from carbonsdk import sinks
-from carbonsdk.result import RunResult
+from carbonsdk.model.result import RunResult
 
 pytestmark = pytest.mark.framework
 

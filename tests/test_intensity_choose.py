@@ -22,9 +22,9 @@ from carbonsdk.intensity.choose import (
     series_for_run,
 )
 from carbonsdk.intensity.electricitymaps import ElectricityMapsProvider
-from carbonsdk.intensity.series import IntensitySeries, IntensitySource
+from carbonsdk.model.intensity import IntensitySeries, IntensitySource
 from carbonsdk.region import parse_region
-from carbonsdk.region.base import Region
+from carbonsdk.model.region import Region
 from carbonsdk.sampler import Sampler
 from carbonsdk.testing import FakeClock, FakeGPU, fake_environment, fake_sampler
 

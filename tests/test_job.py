@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 import carbonsdk
-from carbonsdk.intensity.series import IntensitySource
+from carbonsdk.model.intensity import IntensitySource
 from carbonsdk.ledger.job import aggregate, job_result
 from carbonsdk.ledger import append_records, job_record, result_to_record, summary_record
-from carbonsdk.region.base import Region
+from carbonsdk.model.region import Region
 from carbonsdk.report import render_text
-from carbonsdk.result import DeviceResult, JobInfo, RunResult, TimelineInterval
+from carbonsdk.model.result import DeviceResult, JobInfo, RunResult, TimelineInterval
 
 T0 = datetime(2024, 3, 1, 12, tzinfo=UTC)
 

@@ -16,7 +16,7 @@ import attrs
 import pytest
 
 from carbonsdk.exceptions import LedgerError
-from carbonsdk.intensity.series import IntensitySource
+from carbonsdk.model.intensity import IntensitySource
 from carbonsdk.ledger import (
     Ledger,
     LedgerWriter,
@@ -29,8 +29,8 @@ from carbonsdk.ledger import (
     result_to_record,
     top_level,
 )
-from carbonsdk.region.base import Region
-from carbonsdk.result import DeviceResult, Mark, PauseEvent, RunResult, TimelineInterval
+from carbonsdk.model.region import Region
+from carbonsdk.model.result import DeviceResult, Mark, PauseEvent, RunResult, TimelineInterval
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -23,7 +23,7 @@ from carbonsdk.intensity.live import (
     resolve_cache,
     steps_to_series,
 )
-from carbonsdk.intensity.series import IntensitySource
+from carbonsdk.model.intensity import IntensitySource
 
 H = 3600.0
 T0 = 1_700_000_000.0 - (1_700_000_000.0 % H)  # an hour boundary (2023-11-14T22:00Z)

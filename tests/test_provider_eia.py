@@ -20,7 +20,7 @@ from carbonsdk.intensity.base import IntensityProvider
 from carbonsdk.intensity.cache import IntensityCache
 from carbonsdk.intensity.eia import FUEL_CATEGORIES, ROUTE, EIAProvider
 from carbonsdk.intensity.factors import LIFECYCLE_G_PER_KWH, intensity_from_mix
-from carbonsdk.region.base import Region
+from carbonsdk.model.region import Region
 
 KEY = "eia-secret-key-0123456789"
 HOUR = timedelta(hours=1)

@@ -21,7 +21,7 @@ from carbonsdk.http import HttpError
 from carbonsdk.intensity.base import IntensityProvider
 from carbonsdk.intensity.cache import IntensityCache
 from carbonsdk.intensity.electricitymaps import ElectricityMapsProvider
-from carbonsdk.region.base import Region
+from carbonsdk.model.region import Region
 
 KEY = "em-SECRET-key-4711"
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)

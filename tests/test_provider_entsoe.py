@@ -22,7 +22,7 @@ from carbonsdk.intensity.base import IntensityProvider
 from carbonsdk.intensity.cache import IntensityCache
 from carbonsdk.intensity.entsoe import PSR_CATEGORIES, ENTSOEProvider, parse_document
 from carbonsdk.intensity.factors import LIFECYCLE_G_PER_KWH
-from carbonsdk.region.base import Region
+from carbonsdk.model.region import Region
 
 TOKEN = "entsoe-secret-token-42"
 FR_EIC = "10YFR-RTE------C"

@@ -17,7 +17,7 @@ from carbonsdk.http import HttpError
 from carbonsdk.intensity.base import IntensityProvider
 from carbonsdk.intensity.cache import IntensityCache
 from carbonsdk.intensity.ukgrid import UKGridProvider
-from carbonsdk.region.base import Region
+from carbonsdk.model.region import Region
 
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
 GB = Region(provider=None, code="GB", zone="GB", source="explicit", country="GB")

@@ -19,7 +19,7 @@ from carbonsdk.http import HttpError
 from carbonsdk.intensity.base import IntensityProvider
 from carbonsdk.intensity.cache import IntensityCache
 from carbonsdk.intensity.watttime import G_PER_KWH_PER_LB_PER_MWH, WattTimeProvider
-from carbonsdk.region.base import Region
+from carbonsdk.model.region import Region
 
 USER, PASSWORD, TOKEN = "wt-user", "wt-PASSWORD-s3cret", "jwt-TOKEN-abc"
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)

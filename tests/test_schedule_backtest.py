@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from carbonsdk.exceptions import ConfigurationError
 from carbonsdk.intensity.query import intensity_series
-from carbonsdk.intensity.series import IntensitySeries, IntensitySource
+from carbonsdk.model.intensity import IntensitySeries, IntensitySource
 from carbonsdk.schedule import (
     Backtest,
     backtest,

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from carbonsdk.exceptions import ConfigurationError, ProviderError
-from carbonsdk.intensity.series import IntensitySeries, IntensitySource
+from carbonsdk.model.intensity import IntensitySeries, IntensitySource
 from carbonsdk.region import parse_region
-from carbonsdk.region.base import Region
+from carbonsdk.model.region import Region
 from carbonsdk.schedule import (
     PausePolicy,
     forward_series,

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carbonsdk.exceptions import ConfigurationError, DataRangeError
-from carbonsdk.intensity.series import IntensitySeries, IntensitySource
+from carbonsdk.model.intensity import IntensitySeries, IntensitySource
 from carbonsdk.schedule import (
     Plan,
     flexible_start,

@@ -10,9 +10,9 @@ import pytest
 
 from carbonsdk.exceptions import ConfigurationError
 from carbonsdk.intensity.embedded import EmbeddedProvider
-from carbonsdk.intensity.series import IntensitySource
-from carbonsdk.region.base import Region
-from carbonsdk.result import RunResult, TimelineInterval
+from carbonsdk.model.intensity import IntensitySource
+from carbonsdk.model.region import Region
+from carbonsdk.model.result import RunResult, TimelineInterval
 from carbonsdk.schedule import whatif_for_run
 from carbonsdk.schedule.whatif import describe, energy_profile, replay_timeline
 

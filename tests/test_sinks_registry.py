@@ -15,7 +15,7 @@ from test_sinks_values import STEP_KWH, measured_result
 
 import carbonsdk
 from carbonsdk import sinks
-from carbonsdk.result import RunResult
+from carbonsdk.model.result import RunResult
 
 
 @pytest.fixture(autouse=True)
@@ -145,8 +145,8 @@ def test_the_registry_imports_nothing_third_party() -> None:
         for m in modules
         if m.split(".")[0] not in sys.stdlib_module_names and m.split(".")[0] != "__future__"
     }
-    # carbonsdk.result (attrs) only under TYPE_CHECKING
-    assert third_party == {"carbonsdk.exceptions", "carbonsdk.result"}
+    # carbonsdk.model.result (attrs) only under TYPE_CHECKING
+    assert third_party == {"carbonsdk.exceptions", "carbonsdk.model.result"}
     type_checking = [
         node
         for node in ast.walk(tree)
@@ -155,7 +155,7 @@ def test_the_registry_imports_nothing_third_party() -> None:
         and node.test.id == "TYPE_CHECKING"
     ]
     assert any(
-        isinstance(n, ast.ImportFrom) and n.module == "carbonsdk.result"
+        isinstance(n, ast.ImportFrom) and n.module == "carbonsdk.model.result"
         for block in type_checking
         for n in ast.walk(block)
     )

@@ -14,7 +14,7 @@ import pytest
 
 import carbonsdk
 from carbonsdk.integrations import sinks as values
-from carbonsdk.result import Mark, RunResult, TimelineInterval
+from carbonsdk.model.result import Mark, RunResult, TimelineInterval
 from carbonsdk.testing import FakeClock, FakeGPU, fake_environment, fake_sampler
 
 J_PER_KWH = 3.6e6

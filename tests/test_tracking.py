@@ -363,7 +363,7 @@ def test_fake_sampler_helper_for_users() -> None:
 
 def test_should_pause_follows_pause_and_resume_and_is_recorded(rig: Rig,
                                                                tmp_path: Path) -> None:
-    from carbonsdk.intensity.series import IntensitySeries, IntensitySource
+    from carbonsdk.model.intensity import IntensitySeries, IntensitySource
 
     hour = 3600.0
     start = (rig.clock.time() // hour + 1) * hour
@@ -390,7 +390,7 @@ def test_should_pause_follows_pause_and_resume_and_is_recorded(rig: Rig,
 
 
 def test_should_pause_never_blows_the_deadline(rig: Rig) -> None:
-    from carbonsdk.intensity.series import IntensitySeries, IntensitySource
+    from carbonsdk.model.intensity import IntensitySeries, IntensitySource
 
     hour = 3600.0
     start = rig.clock.time()

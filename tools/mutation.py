@@ -79,7 +79,7 @@ TARGETS: dict[str, Target] = {
     ),
     "sampler": Target(
         "carbonsdk/sampler.py",
-        ("tests/test_tracking.py", "tests/test_mutation_sampler.py"),
+        ("tests/test_tracking.py", "tests/test_run_robustness.py", "tests/test_mutation_sampler.py"),
     ),
     "ledger": Target(
         "carbonsdk/ledger.py",
@@ -95,7 +95,32 @@ TARGETS: dict[str, Target] = {
 
 #: (module, function, changed line after mutation) -> why the mutant cannot change behaviour.
 #: The changed line is the mutant's ``+`` line with surrounding whitespace stripped.
-EQUIVALENT: dict[tuple[str, str, str], str] = {}
+_GAP_FREE = "for a gap-free timeline (the documented EnergySeries invariant)"
+EQUIVALENT: dict[tuple[str, str, str], str] = {
+    # ---- accounting
+    ("accounting", "_align_numpy", "keep = ends >= starts"):
+        "a kept zero-length interval owns no segment (searchsorted side=right picks the next "
+        "interval starting there), " + _GAP_FREE,
+    ("accounting", "_align_numpy", "cuts = np.union1d(np.concatenate([starts, ends[-2:]]), inner)"):
+        "ends[-2] == starts[-1] is already a cut and union1d de-duplicates, " + _GAP_FREE,
+    ("accounting", "_align_numpy", "if comps else np.zeros((1, len(starts)))"):
+        "the extra all-zero row adds 0 kWh; per-component output iterates over comps only",
+    ("accounting", "_align_numpy", "inner = b[(b >= starts[0]) & (b < ends[-1])]"):
+        "a step boundary equal to starts[0] is already a cut; union1d de-duplicates",
+    ("accounting", "_align_numpy", "inner = b[(b > starts[0]) & (b <= ends[-1])]"):
+        "a step boundary equal to ends[-1] is already a cut; union1d de-duplicates",
+    ("accounting", "_align_python", "j = min(0, bisect.bisect_right(b, energy.starts_s[0]) - 1)"):
+        "the start index is a hint: `while b[j + 1] <= s: j += 1` walks to the right step",
+    ("accounting", "_align_python", "j = max(0, bisect.bisect_right(b, energy.starts_s[0]) - 2)"):
+        "the start index is a hint: `while b[j + 1] <= s: j += 1` walks to the right step",
+    ("accounting", "_align_python", "if dur < 0:"):
+        "a zero-length interval yields no segment either way (`while t < e` is false at once)",
+    ("accounting", "align", "if len(energy) >= NUMPY_THRESHOLD:"):
+        "both paths give the same result (property test); only the speed at exactly 20 000 "
+        "intervals changes",
+    ("accounting", "extend_to_cover", "v.insert(1, v[0])"):
+        "inserting v[0] at index 1 or 0 of a list that starts with v[0] gives the same list",
+}
 
 
 def _resolve_source(target: Target) -> str:

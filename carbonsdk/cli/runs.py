@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from carbonsdk.exceptions import ConfigurationError, LedgerError
-from carbonsdk.result import STATUSES, RunResult
+from carbonsdk.model.result import STATUSES, RunResult
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 _AGE_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

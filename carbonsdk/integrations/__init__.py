@@ -34,8 +34,8 @@ import attrs
 
 from carbonsdk.exceptions import ConfigurationError
 from carbonsdk.integrations.sinks import EMISSIONS_KEY, ENERGY_KEY, summary_metrics
-from carbonsdk.intensity.series import IntensitySeries
-from carbonsdk.result import RunResult
+from carbonsdk.model.intensity import IntensitySeries
+from carbonsdk.model.result import RunResult
 from carbonsdk.run import MAX_MARKS, Run, RunOptions, Terminated, validate_options
 
 log = logging.getLogger("carbonsdk")

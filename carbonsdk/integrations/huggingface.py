@@ -31,7 +31,7 @@ from typing import Any
 
 from carbonsdk.integrations import ENERGY_KEY, CallbackHandle, framework_missing
 from carbonsdk.integrations.sinks import send_to_tracker
-from carbonsdk.intensity.series import IntensitySeries
+from carbonsdk.model.intensity import IntensitySeries
 
 try:
     from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments

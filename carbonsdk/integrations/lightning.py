@@ -30,7 +30,7 @@ from typing import Any
 
 from carbonsdk.integrations import CallbackHandle, framework_missing
 from carbonsdk.integrations.sinks import send_to_tracker
-from carbonsdk.intensity.series import IntensitySeries
+from carbonsdk.model.intensity import IntensitySeries
 
 try:
     import lightning.pytorch as pl

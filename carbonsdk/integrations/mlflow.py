@@ -52,7 +52,7 @@ from carbonsdk.integrations.sinks import (
     validate_bool,
     validate_timeout_s,
 )
-from carbonsdk.result import RunResult
+from carbonsdk.model.result import RunResult
 from carbonsdk.sinks import SinkHandle, register, unregister
 
 try:

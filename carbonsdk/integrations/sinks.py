@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from carbonsdk.result import RunResult
+from carbonsdk.model.result import RunResult
 
 log = logging.getLogger("carbonsdk")
 

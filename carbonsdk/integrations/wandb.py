@@ -49,7 +49,7 @@ from carbonsdk.integrations.sinks import (
     summary_metrics,
     validate_bool,
 )
-from carbonsdk.result import RunResult
+from carbonsdk.model.result import RunResult
 from carbonsdk.sinks import SinkHandle, register, unregister
 
 try:

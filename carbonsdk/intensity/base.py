@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from carbonsdk.intensity.series import IntensitySeries, IntensitySource
-from carbonsdk.region.base import Region
+from carbonsdk.model.intensity import IntensitySeries, IntensitySource
+from carbonsdk.model.region import Region
 
 #: World average carbon intensity of electricity generation, 2023, in gCO2eq/kWh, life-cycle
 #: basis: Ember, Yearly Electricity Data / Global Electricity Review 2024 ("481 gCO2/kWh",

@@ -43,8 +43,8 @@ from carbonsdk.intensity.base import (
     WORLD_AVERAGE_SOURCE,
     IntensityProvider,
 )
-from carbonsdk.intensity.series import IntensitySeries, IntensitySource
-from carbonsdk.region.base import Region
+from carbonsdk.model.intensity import IntensitySeries, IntensitySource
+from carbonsdk.model.region import Region
 
 log = logging.getLogger("carbonsdk")
 

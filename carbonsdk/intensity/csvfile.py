@@ -39,8 +39,8 @@ import attrs
 
 from carbonsdk.clock import to_datetime, to_epoch_s
 from carbonsdk.exceptions import ConfigurationError
-from carbonsdk.intensity.series import BASES, SIGNALS, IntensitySeries, IntensitySource
-from carbonsdk.region.base import Region
+from carbonsdk.model.intensity import BASES, SIGNALS, IntensitySeries, IntensitySource
+from carbonsdk.model.region import Region
 
 COLUMNS = ("timestamp", "g_per_kwh")
 #: Parsed files kept in memory per process (least recently used dropped first).

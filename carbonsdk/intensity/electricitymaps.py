@@ -51,8 +51,8 @@ from carbonsdk.intensity.live import (
     resolve_cache,
     steps_to_series,
 )
-from carbonsdk.intensity.series import BASES, IntensitySeries, IntensitySource, IntensityStep
-from carbonsdk.region.base import Region
+from carbonsdk.model.intensity import BASES, IntensitySeries, IntensitySource, IntensityStep
+from carbonsdk.model.region import Region
 
 _log = logging.getLogger(__name__)
 

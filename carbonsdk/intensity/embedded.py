@@ -47,8 +47,8 @@ import attrs
 
 from carbonsdk.clock import to_epoch_s
 from carbonsdk.exceptions import ConfigurationError, ProviderError
-from carbonsdk.intensity.series import BASES, IntensitySeries, IntensitySource
-from carbonsdk.region.base import Region
+from carbonsdk.model.intensity import BASES, IntensitySeries, IntensitySource
+from carbonsdk.model.region import Region
 from carbonsdk.region.table import country_of_zone
 
 DEFAULT_BASIS = "lifecycle"

@@ -19,7 +19,7 @@ from carbonsdk.intensity.cache import (
     IntensityCache,
     RawStep,
 )
-from carbonsdk.intensity.series import IntensitySeries, IntensitySource
+from carbonsdk.model.intensity import IntensitySeries, IntensitySource
 
 #: Longest gap (seconds) between fetched steps that :func:`steps_to_series` fills by holding
 #: the neighbouring value (flagged estimated); a longer gap is a provider failure.

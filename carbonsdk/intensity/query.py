@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from carbonsdk.exceptions import ConfigurationError
-from carbonsdk.intensity.series import IntensitySeries
-from carbonsdk.region.base import Region
+from carbonsdk.model.intensity import IntensitySeries
+from carbonsdk.model.region import Region
 
 
 def intensity_series(

@@ -48,8 +48,8 @@ from carbonsdk.intensity.live import (
     resolve_cache,
     steps_to_series,
 )
-from carbonsdk.intensity.series import IntensitySeries, IntensitySource
-from carbonsdk.region.base import Region
+from carbonsdk.model.intensity import IntensitySeries, IntensitySource
+from carbonsdk.model.region import Region
 
 _log = logging.getLogger(__name__)
 

@@ -381,7 +381,65 @@ def _result(o: _Obj) -> RunResult:
         attributed_emissions_g=o.opt_number("attributed_emissions_g"),
         attribution=o.texts("attribution"),
         parent_run_id=o.opt_text("parent_run_id"),
+        repriced_at=o.opt_when("repriced_at"),
+        repriced_from=_source(o.obj("repriced_from")) if o.has("repriced_from") else None,
     )
     if o.nonfinite:
         result = attrs.evolve(result, flags=_nonfinite_flags(result.flags, o.nonfinite))
     return result
+
+
+@attrs.frozen
+class Repricing:
+    """A decoded ``"reprice"`` record: a later pricing of run ``run_id``'s stored energy
+    timeline (:func:`carbonsdk.reprice`). ``timeline``: the re-aligned intervals (kWh, g/kWh,
+    g); ``emissions_g`` (g CO2eq, PUE included) and ``intensity_g_per_kwh`` (energy-weighted
+    mean) their totals; ``source`` the new intensity data, ``repriced_from`` the source it
+    replaced; ``flags`` the run's full flags after the repricing; ``estimated_share`` the
+    fraction of the run's energy priced with estimated values (0..1); ``step_s`` the median
+    step of the new series in seconds (None: no time resolution, a constant)."""
+
+    run_id: str
+    repriced_at: datetime
+    repriced_from: IntensitySource
+    source: IntensitySource
+    emissions_g: float
+    intensity_g_per_kwh: float | None
+    attributed_emissions_g: float | None
+    flags: tuple[str, ...]
+    timeline: tuple[TimelineInterval, ...]
+    estimated_share: float | None
+    step_s: float | None
+
+
+def _repricing(o: _Obj) -> Repricing:
+    """Type-check one ``"reprice"`` record; :class:`RecordError` when it does not decode (a
+    missing time, source or timeline, or a field of the wrong JSON type)."""
+    run_id = o.required_text("run_id")
+    if not o.has("intensity_source") or not o.has("repriced_from"):
+        raise RecordError("reprice: intensity_source and repriced_from are required")
+    timeline = tuple(_interval(iv) for iv in o.objs("timeline"))
+    if not timeline:
+        raise RecordError("timeline: expected a non-empty array of intervals")
+    share = o.opt_number("estimated_share")
+    if share is not None and not 0.0 <= share <= 1.0:
+        raise RecordError(f"estimated_share: expected a number in [0, 1], got {share!r}")
+    step = o.opt_number("step_s")
+    if step is not None and step <= 0:
+        raise RecordError(f"step_s: expected a positive number of seconds, got {step!r}")
+    rp = Repricing(
+        run_id=run_id,
+        repriced_at=o.when("repriced_at"),
+        repriced_from=_source(o.obj("repriced_from")),
+        source=_source(o.obj("intensity_source")),
+        emissions_g=o.number("emissions_g"),
+        intensity_g_per_kwh=o.opt_number("intensity_g_per_kwh"),
+        attributed_emissions_g=o.opt_number("attributed_emissions_g"),
+        flags=o.text_list("flags"),
+        timeline=timeline,
+        estimated_share=share,
+        step_s=step,
+    )
+    if o.nonfinite:
+        rp = attrs.evolve(rp, flags=_nonfinite_flags(rp.flags, o.nonfinite))
+    return rp

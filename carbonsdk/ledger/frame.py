@@ -29,7 +29,8 @@ def run_records(runs: Iterable[RunResult]) -> list[dict[str, Any]]:
     the runs (None where that run did not measure it), ``emissions_g``,
     ``intensity_g_per_kwh``, ``pue``, ``zone``, ``region_provider``, ``region_code``,
     ``intensity_source`` (the provider), ``intensity_signal``, ``intensity_estimated``,
-    ``job_id``, ``flags`` (joined with ``;``) and ``tag_<key>`` per tag key in any of the runs
+    ``job_id``, ``flags`` (joined with ``;``), ``repriced_at`` (aware UTC datetime of the newest
+pricing by :func:`carbonsdk.reprice`, None when never repriced) and ``tag_<key>`` per tag key in any of the runs
     (None where absent)."""
     runs = list(runs)
     comps = _components(runs)
@@ -61,6 +62,9 @@ def run_records(runs: Iterable[RunResult]) -> list[dict[str, Any]]:
                 "intensity_estimated": r.intensity_source.estimated,
                 "job_id": None if r.job is None else r.job.job_id,
                 "flags": ";".join(r.flags),
+                "repriced_at": None
+                if r.repriced_at is None
+                else r.repriced_at.astimezone(UTC),
             }
         )
         for k in tag_keys:
@@ -90,4 +94,5 @@ RECORD_COLUMNS = (
     "intensity_estimated",
     "job_id",
     "flags",
+    "repriced_at",
 )

@@ -4,13 +4,16 @@ Every run of a torchrun / SLURM / MPI job carries the job id (``result.job.job_i
 total is the sum over its hosts; each host's emissions were already computed with its own zone's
 intensity interval by interval, so the job's emissions are the plain sum. Runs are keyed by
 ``run_id``, so a ledger given twice, a shared ledger plus per-node copies, or a gathered
-``"job"`` record beside the hosts' own records never count anything twice.
+``"job"`` record beside the hosts' own records never count anything twice; of two records of
+one run the host's own (with its timeline) counts, with its newest pricing
+(:func:`carbonsdk.reprice`).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 
 from carbonsdk.exceptions import ConfigurationError, LedgerError
 from carbonsdk.model.region import Region
@@ -70,6 +73,15 @@ def _node(node: str, runs: Sequence[RunResult]) -> NodeResult:
     )
 
 
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _preference(run: RunResult) -> tuple[bool, datetime]:
+    """Which of two records of the same run a job counts: one with its timeline (a host's own
+    record) over a gathered summary, then the newest pricing (``carbonsdk.reprice``)."""
+    return bool(run.timeline), run.repriced_at or _NEVER
+
+
 def aggregate(job_id: str, runs: Iterable[RunResult], *, gathered: bool = False) -> JobResult:
     """Add up ``runs`` (any runs; those of other jobs and observer records are ignored, duplicate
     run ids counted once) into the :class:`JobResult` of ``job_id``. Raises
@@ -79,8 +91,8 @@ def aggregate(job_id: str, runs: Iterable[RunResult], *, gathered: bool = False)
         if r.job is None or r.job.job_id != job_id or r.job.role not in COUNTED_ROLES:
             continue
         kept = unique.get(r.run_id)
-        if kept is None or (not kept.timeline and r.timeline):
-            unique[r.run_id] = r  # prefer the full record over a gathered summary
+        if kept is None or _preference(r) > _preference(kept):
+            unique[r.run_id] = r  # the full record over a gathered summary, newest pricing
     members = sorted(unique.values(), key=lambda r: (r.started_at, r.run_id))
     if not members:
         raise LedgerError(f"no measured runs of job {job_id!r}")

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+import attrs
+
 from carbonsdk.exceptions import LedgerError
-from carbonsdk.ledger.decode import SCHEMA, RecordError
+from carbonsdk.ledger.decode import SCHEMA, RecordError, Repricing
 from carbonsdk.ledger.frame import RECORD_COLUMNS, run_records
 from carbonsdk.ledger.rebuild import _Checkpoint, _decode_checkpoint, _rebuild
-from carbonsdk.ledger.schema import result_from_record
+from carbonsdk.ledger.schema import repricing_from_record, result_from_record
 from carbonsdk.ledger.store import _resolve
 from carbonsdk.model.result import (
     RunResult,
@@ -23,6 +26,71 @@ log = logging.getLogger("carbonsdk")
 
 
 # -- reading ------------------------------------------------------------------------------------
+
+
+def _lookup(runs: list[RunResult], run_id: str, path: object) -> RunResult:
+    """The run of ``runs`` with this id, else the only one it is a prefix of."""
+    exact = [r for r in runs if r.run_id == run_id]
+    if exact:
+        return exact[0]
+    matches = [r for r in runs if run_id and r.run_id.startswith(run_id)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise LedgerError(f"no run {run_id!r} in {path}")
+    raise LedgerError(f"run id prefix {run_id!r} is ambiguous ({len(matches)} runs match)")
+
+
+#: how close a reprice record's timeline must match its run's: total energy (relative) and the
+#: timeline's first start and last end (seconds)
+_ENERGY_REL_TOL = 1e-9
+_SPAN_TOL_S = 1e-3
+
+
+def _matches(base: RunResult, repricing: Repricing) -> bool:
+    if not base.timeline:
+        return False
+    old_kwh = math.fsum(iv.energy_kwh for iv in base.timeline)
+    new_kwh = math.fsum(iv.energy_kwh for iv in repricing.timeline)
+    if not math.isclose(old_kwh, new_kwh, rel_tol=_ENERGY_REL_TOL, abs_tol=1e-15):
+        return False
+    first = abs((repricing.timeline[0].start - base.timeline[0].start).total_seconds())
+    last = abs((repricing.timeline[-1].end - base.timeline[-1].end).total_seconds())
+    return first <= _SPAN_TOL_S and last <= _SPAN_TOL_S
+
+
+def apply_repricing(base: RunResult, repricing: Repricing) -> RunResult | None:
+    """``base`` (a run as priced at its end) with the pricing of ``repricing``: its timeline,
+    emissions (g CO2eq), mean intensity (g/kWh), attributed emissions, intensity source,
+    flags, ``repriced_at`` and ``repriced_from``. None when the record does not match the
+    run's stored timeline (other total energy or time span: it was made from checkpoints of a
+    run that has finished since, or belongs to another run with the same id); such a record is
+    ignored."""
+    if not _matches(base, repricing):
+        log.debug("carbonsdk: a reprice record of run %s does not match its timeline",
+                  base.run_id)
+        return None
+    return attrs.evolve(
+        base,
+        timeline=repricing.timeline,
+        emissions_g=repricing.emissions_g,
+        intensity_g_per_kwh=repricing.intensity_g_per_kwh,
+        attributed_emissions_g=repricing.attributed_emissions_g,
+        intensity_source=repricing.source,
+        flags=repricing.flags,
+        repriced_at=repricing.repriced_at,
+        repriced_from=repricing.repriced_from,
+    )
+
+
+def newest_pricing(base: RunResult, repricings: Iterable[Repricing]) -> RunResult:
+    """``base`` with the last of ``repricings`` (file order) that applies to it, else
+    ``base`` itself."""
+    for repricing in reversed(list(repricings)):
+        priced = apply_repricing(base, repricing)
+        if priced is not None:
+            return priced
+    return base
 
 
 def top_level(runs: Iterable[RunResult]) -> list[RunResult]:
@@ -92,11 +160,13 @@ class Ledger:
         self.skipped_lines += 1
         return None
 
-    def runs(self) -> list[RunResult]:
-        """All runs, nested ones included, oldest first (by start time)."""
+    def _load(self) -> tuple[dict[str, RunResult], dict[str, list[Repricing]]]:
+        """One pass over the file: every run as priced at its end (finished, or rebuilt from
+        its checkpoints) and every readable ``"reprice"`` record per run id, in file order."""
         finished: dict[str, RunResult] = {}
         checkpoints: dict[str, list[_Checkpoint]] = {}
         unreadable: dict[str, int] = {}
+        reprices: dict[str, list[Repricing]] = {}
         for rec in self._records():
             kind = rec.get("type")
             if kind == "run":
@@ -110,6 +180,10 @@ class Ledger:
                     checkpoints.setdefault(run_id, []).append(checkpoint)
                 elif isinstance(run_id, str):
                     unreadable[run_id] = unreadable.get(run_id, 0) + 1
+            elif kind == "reprice":
+                repricing = self._decoded(repricing_from_record, rec)
+                if repricing is not None:
+                    reprices.setdefault(repricing.run_id, []).append(repricing)
         for run_id, cps in checkpoints.items():
             if run_id in finished:
                 continue
@@ -122,7 +196,29 @@ class Ledger:
             log.warning(
                 "carbonsdk: skipped %d unreadable line(s) in %s", self.skipped_lines, self.path
             )
-        return sorted(finished.values(), key=lambda r: (r.started_at, r.run_id))
+        return finished, reprices
+
+    def runs(self) -> list[RunResult]:
+        """All runs, nested ones included, oldest first (by start time), each with its newest
+        pricing (the last ``"reprice"`` record that matches its timeline, see
+        :func:`carbonsdk.reprice`; else the pricing made at the end of the run)."""
+        finished, reprices = self._load()
+        out = [newest_pricing(r, reprices.get(r.run_id, ())) for r in finished.values()]
+        return sorted(out, key=lambda r: (r.started_at, r.run_id))
+
+    def history(self, run_id: str) -> list[RunResult]:
+        """Every pricing of the run with this id (or a unique prefix of it), oldest first: the
+        pricing made at the end of the run, then one result per ``"reprice"`` record that
+        applies to it (``repriced_at``/``repriced_from`` set). The last is what :meth:`get`
+        returns. :class:`LedgerError` if no run matches."""
+        finished, reprices = self._load()
+        base = _lookup(list(finished.values()), run_id, self.path)
+        out = [base]
+        for repricing in reprices.get(base.run_id, ()):
+            priced = apply_repricing(base, repricing)
+            if priced is not None:
+                out.append(priced)
+        return out
 
     def gathered_runs(self) -> list[RunResult]:
         """The member runs (summaries, without timelines) of the ``"job"`` records written by
@@ -142,18 +238,9 @@ class Ledger:
         return members
 
     def get(self, run_id: str) -> RunResult:
-        """The run with this id (or a unique prefix of it), nested or not; :class:`LedgerError`
-        if none."""
-        runs = self.runs()
-        exact = [r for r in runs if r.run_id == run_id]
-        if exact:
-            return exact[0]
-        matches = [r for r in runs if run_id and r.run_id.startswith(run_id)]
-        if len(matches) == 1:
-            return matches[0]
-        if not matches:
-            raise LedgerError(f"no run {run_id!r} in {self.path}")
-        raise LedgerError(f"run id prefix {run_id!r} is ambiguous ({len(matches)} runs match)")
+        """The run with this id (or a unique prefix of it), nested or not, with its newest
+        pricing; :class:`LedgerError` if none."""
+        return _lookup(self.runs(), run_id, self.path)
 
     def last(self) -> RunResult | None:
         """The most recently started top-level run (see :func:`top_level`), or None for an

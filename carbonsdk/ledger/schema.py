@@ -16,12 +16,14 @@ import attrs
 from carbonsdk.ledger.decode import (
     _MAX_INT_BITS,
     SCHEMA,
+    Repricing,
     _device,
     _interval,
     _job,
     _mark,
     _Obj,
     _region,
+    _repricing,
     _result,
     _source,
 )
@@ -194,8 +196,69 @@ def result_to_record(result: RunResult) -> dict[str, Any]:
         "attributed_emissions_g": _num(result.attributed_emissions_g),
         "attribution": dict(result.attribution),
         "carbonsdk_version": __version__,
+        **_repriced_fields(result),
         "timeline": [interval_to_dict(iv) for iv in result.timeline],
     }
+
+
+def _repriced_fields(result: RunResult) -> dict[str, Any]:
+    """``repriced_at``/``repriced_from`` of a repriced result; nothing for one priced at the
+    end of its run (so that such records are unchanged)."""
+    if result.repriced_at is None and result.repriced_from is None:
+        return {}
+    return {
+        "repriced_at": None if result.repriced_at is None else _iso(result.repriced_at),
+        "repriced_from": None
+        if result.repriced_from is None
+        else source_to_dict(result.repriced_from),
+    }
+
+
+def _compact_timeline(timeline: Sequence[TimelineInterval]) -> list[dict[str, Any]]:
+    out = [interval_to_dict(iv) for iv in timeline]
+    for iv_dict in out:  # the default, as every reader takes it
+        if iv_dict["intensity_estimated"] is False:
+            del iv_dict["intensity_estimated"]
+    return out
+
+
+def reprice_record(
+    repriced: RunResult, *, estimated_share: float | None, step_s: float | None
+) -> dict[str, Any]:
+    """The ``"reprice"`` record of ``repriced`` (a run's result priced again by
+    :func:`carbonsdk.reprice`, with ``repriced_at`` and ``repriced_from`` set): the re-aligned
+    timeline (energy kWh, intensity g/kWh, emissions g per interval), the totals (emissions g
+    CO2eq, mean intensity g/kWh, attributed emissions g), the new intensity source, the run's
+    flags after repricing, when it was repriced and the source it replaced.
+    ``estimated_share``: the fraction (0..1) of the run's energy priced with estimated values;
+    ``step_s``: the median step of the new series, seconds (None: no time resolution). The
+    run's own ``"run"`` record is never touched: readers apply the newest reprice record."""
+    from carbonsdk._version import __version__
+
+    if repriced.repriced_at is None or repriced.repriced_from is None:
+        raise ValueError("reprice_record needs a result with repriced_at and repriced_from")
+    return {
+        "schema": SCHEMA,
+        "type": "reprice",
+        "run_id": repriced.run_id,
+        "repriced_at": _iso(repriced.repriced_at),
+        "repriced_from": source_to_dict(repriced.repriced_from),
+        "intensity_source": source_to_dict(repriced.intensity_source),
+        "emissions_g": repriced.emissions_g,
+        "intensity_g_per_kwh": _num(repriced.intensity_g_per_kwh),
+        "attributed_emissions_g": _num(repriced.attributed_emissions_g),
+        "flags": list(repriced.flags),
+        "estimated_share": _num(estimated_share),
+        "step_s": None if step_s is None else _num(step_s),
+        "carbonsdk_version": __version__,
+        "timeline": _compact_timeline(repriced.timeline),
+    }
+
+
+def repricing_from_record(data: Mapping[str, Any]) -> Repricing:
+    """Decode a ``"reprice"`` record; :class:`RecordError` (a ValueError) naming the first bad
+    field, and nothing else, for any JSON value."""
+    return _repricing(_Obj(data, "", []))
 
 
 def result_from_record(data: Mapping[str, Any]) -> RunResult:

@@ -129,6 +129,12 @@ class RunResult:
     computed, or why it could not be). ``parent_run_id``: the ``run_id`` of the enclosing run
     when this run was started inside another one in the same process (nested ``measure()`` /
     ``@tracked``), None for a top-level run.
+
+    ``repriced_at``/``repriced_from``: set when this pricing came from
+    :func:`carbonsdk.reprice` (the energy timeline re-aligned later with better intensity
+    data; ``intensity_source`` then names the new data, ``repriced_from`` the source of the
+    pricing it replaced, and ``flags`` holds ``"repriced"``); None for the pricing made at the
+    end of the run.
     """
 
     run_id: str
@@ -161,6 +167,11 @@ class RunResult:
     attributed_emissions_g: float | None = None
     attribution: Mapping[str, str] = attrs.field(converter=_frozen_map, factory=dict)
     parent_run_id: str | None = None
+    #: when this pricing was computed by :func:`carbonsdk.reprice` (aware UTC), None: at the
+    #: end of the run
+    repriced_at: datetime | None = None
+    #: the intensity source of the pricing this one replaced, None when never repriced
+    repriced_from: IntensitySource | None = None
 
     @property
     def emissions_kg(self) -> float:

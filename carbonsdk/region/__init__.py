@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from carbonsdk import config
 from carbonsdk.exceptions import ConfigurationError
-from carbonsdk.region.base import REGION_SOURCES, Region
+from carbonsdk.model.region import REGION_SOURCES, Region
 from carbonsdk.region.detect import clear_detection_cache, detect_cloud_region
 from carbonsdk.region.parse import parse_region
 from carbonsdk.region.table import CloudRegion, cloud_regions

@@ -44,7 +44,7 @@ from collections.abc import Callable
 from carbonsdk import config
 from carbonsdk.exceptions import CarbonSDKError
 from carbonsdk.http import HttpError, request
-from carbonsdk.region.base import Region
+from carbonsdk.model.region import Region
 from carbonsdk.region.parse import AWS_REGION_RE
 from carbonsdk.region.table import cloud_region
 

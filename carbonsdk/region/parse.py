@@ -31,7 +31,7 @@ import logging
 import re
 
 from carbonsdk.exceptions import ConfigurationError
-from carbonsdk.region.base import REGION_SOURCES, Region
+from carbonsdk.model.region import REGION_SOURCES, Region
 from carbonsdk.region.table import (
     CLOUD_PROVIDERS,
     alpha2_for_alpha3,

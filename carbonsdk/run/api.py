@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 import os
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from typing import Any, ParamSpec, TypeVar, overload
@@ -107,6 +106,8 @@ def tracked(name_or_func: Any = None, /, **options: Any) -> Any:
 
 
 def _decorate(func: Callable[P, R], name: str | None, opts: RunOptions) -> Callable[P, R]:
+    import inspect  # here, not at import: `import carbonsdk` stays cheap
+
     if not callable(func):
         raise ConfigurationError(f"tracked: {func!r} is not callable")
     run_name = name or getattr(func, "__qualname__", None) or repr(func)

@@ -10,16 +10,18 @@ import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from numbers import Real
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from carbonsdk import config
 from carbonsdk.exceptions import ConfigurationError
-from carbonsdk.intensity.base import IntensityProvider
+from carbonsdk.model.device import COMPONENTS
 from carbonsdk.model.region import Region
-from carbonsdk.sensors.base import COMPONENTS
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from carbonsdk.intensity.base import IntensityProvider
 
 #: options a nested run inherits from the run it is started in, unless given explicitly
 INHERITED_OPTIONS = ("region", "intensity", "pue")
@@ -152,6 +154,10 @@ def _intensity(value: Any) -> IntensityProvider | None:
 
 
 def _ledger(value: Any) -> Path | None:
+    from pathlib import Path
+
+    from carbonsdk import config
+
     if value is False:
         return None
     if value is None or value is True:

@@ -21,26 +21,26 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from carbonsdk.accounting import AlignedSeries, align, extend_to_cover
 from carbonsdk.clock import to_datetime
 from carbonsdk.exceptions import ConfigurationError
-from carbonsdk.intensity.base import IntensityProvider
-from carbonsdk.model.device import DeviceInfo
-from carbonsdk.model.intensity import IntensitySeries, IntensitySource
 from carbonsdk.model.region import Region
-from carbonsdk.model.result import JobInfo, Mark, RunResult
 from carbonsdk.model.units import J_PER_KWH
 from carbonsdk.run import signals
 from carbonsdk.run._guard import guard
-from carbonsdk.run.estimates import warn_estimates
-from carbonsdk.run.extension import RunExtension
 from carbonsdk.run.options import MAX_MARKS, RunOptions
-from carbonsdk.run.result_builder import Identity, Measured, build_result
-from carbonsdk.sampler import Sampler, get_sampler
-from carbonsdk.timeline import TimelineBuilder
 
+# what only a started or ending run needs is imported then, so `import carbonsdk` stays cheap
 if TYPE_CHECKING:
+    from carbonsdk.accounting import AlignedSeries
     from carbonsdk.distributed import Launch
+    from carbonsdk.intensity.base import IntensityProvider
+    from carbonsdk.model.device import DeviceInfo
+    from carbonsdk.model.intensity import IntensitySeries, IntensitySource
+    from carbonsdk.model.result import JobInfo, Mark, RunResult
+    from carbonsdk.run.extension import RunExtension
+    from carbonsdk.run.result_builder import Identity, Measured
+    from carbonsdk.sampler import Sampler
+    from carbonsdk.timeline import TimelineBuilder
     from carbonsdk.ledger import LedgerWriter
     from carbonsdk.region.lookup import RegionLookup
     from carbonsdk.run.extensions.pausing import PausingExtension
@@ -175,6 +175,8 @@ class Run:
             end_s = self.timeline.end_s or self.start_s
         if end_s <= self.start_s:
             return 0.0
+        from carbonsdk.accounting import align, extend_to_cover
+
         aligned: AlignedSeries | None = None
         with guard("live emissions", level=logging.DEBUG):
             series = self.provisional_series(self.region, end_s)
@@ -252,6 +254,8 @@ class Run:
         if self.role != "observer":
             with guard("sensor read for a mark", level=logging.DEBUG):
                 self.sampler.flush()  # the energy up to this very moment
+        from carbonsdk.model.result import Mark
+
         mark = Mark(at=to_datetime(self.sampler.now_s()), label=label,
                     energy_kwh=self.energy_kwh, data=data)
         self._marks.append(mark)
@@ -282,6 +286,8 @@ class Run:
         self._adopt_parent(_current_run.get())
         self._context_token = _current_run.set(self)
         self._resolve_region_start()
+        from carbonsdk.sampler import get_sampler
+
         sampler = self.sampler = self._sampler_override or get_sampler()
         for warning in self.launch.warnings:
             if warning not in _launch_warned:  # once per process, not per @tracked call
@@ -331,6 +337,8 @@ class Run:
         if result is not None:
             for ext in self.extensions:
                 result = self._finish_extension(ext, result)
+            from carbonsdk.run.estimates import warn_estimates
+
             warn_estimates(result)
         self.result = result
 
@@ -418,6 +426,8 @@ class Run:
 
     def measured(self) -> Measured:
         """A consistent copy of what was measured so far."""
+        from carbonsdk.run.result_builder import Measured
+
         with self.lock:
             assert self.timeline is not None
             comps = self.timeline.components
@@ -444,6 +454,8 @@ class Run:
             extra.append(f"marks-dropped:{self._marks_dropped}")
         if self.launch.distributed and not self.launch.job_id_unique:
             extra.append("job-id-not-unique")
+        from carbonsdk.run.result_builder import build_result
+
         result = build_result(
             self._identity(), self.measured(), status=status, end_s=end_s, aligned=aligned,
             source=source, region=region, flags=flags, error=error, marks=tuple(self._marks),
@@ -455,6 +467,8 @@ class Run:
     # -- internals -----------------------------------------------------------------------------
 
     def _identity(self) -> Identity:
+        from carbonsdk.run.result_builder import Identity
+
         return Identity(
             run_id=self.run_id, name=self.name, start_s=self.start_s, pue=self.options.pue,
             interval_s=self.options.interval_s, tags=self.options.tags, devices=self.devices,
@@ -530,6 +544,8 @@ class Run:
         sub = sampler.subscribe(self, comps, self.options.interval_s)
         devices = self._select_devices(sampler, list(sub.devices))
         measured = tuple(c for c in comps if any(d.component == c for d in devices))
+        from carbonsdk.timeline import TimelineBuilder
+
         with self.lock:
             self.devices = tuple(devices)
             self._keys = {d.key: d.component for d in devices}
@@ -566,6 +582,8 @@ class Run:
 
     def _enter_observer(self, sampler: Sampler) -> None:
         """Another rank of this host measures it: record nothing that could be counted twice."""
+        from carbonsdk.timeline import TimelineBuilder
+
         with self.lock:
             self.devices = ()
             self._keys = {}
@@ -587,6 +605,9 @@ class Run:
         return end_s
 
     def _finish(self, status: str, end_s: float, error: str | None) -> RunResult:
+        from carbonsdk.accounting import align, extend_to_cover
+        from carbonsdk.model.intensity import IntensitySource
+
         if self.role == "observer":  # never written, no intensity lookup
             return self.build(
                 status, end_s, aligned=None,
@@ -625,6 +646,8 @@ class Run:
         launch = self.launch
         if not launch.distributed:
             return None
+        from carbonsdk.model.result import JobInfo
+
         return JobInfo(
             launcher=launch.launcher, job_id=launch.job_id, job_id_source=launch.job_id_source,
             rank=launch.rank, local_rank=launch.local_rank, world_size=launch.world_size,

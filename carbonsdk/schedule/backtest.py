@@ -34,7 +34,7 @@ import attrs
 
 from carbonsdk.clock import to_datetime
 from carbonsdk.exceptions import ConfigurationError
-from carbonsdk.intensity.series import IntensitySeries
+from carbonsdk.model.intensity import IntensitySeries
 from carbonsdk.schedule.durations import duration_s, extension_s, format_duration, window_s
 from carbonsdk.schedule.plans import as_series, make_profile
 

@@ -20,8 +20,8 @@ import attrs
 from carbonsdk.clock import to_datetime
 from carbonsdk.exceptions import CarbonSDKError, ConfigurationError
 from carbonsdk.intensity.choose import accepts_deadline
-from carbonsdk.intensity.series import IntensitySeries
-from carbonsdk.region.base import Region
+from carbonsdk.model.intensity import IntensitySeries
+from carbonsdk.model.region import Region
 from carbonsdk.schedule.plans import EPS_S, splice
 
 #: seconds a live provider may take to answer a forecast request

@@ -73,7 +73,7 @@ def embedded_year(zone: str, year: int, basis: str = "lifecycle") -> tuple[int, 
     import numpy as np
 
     from carbonsdk.intensity.embedded import EmbeddedProvider
-    from carbonsdk.region.base import Region
+    from carbonsdk.model.region import Region
 
     region = Region(provider=None, code=zone, zone=zone, source="explicit")
     start = datetime(year, 1, 1, tzinfo=UTC)

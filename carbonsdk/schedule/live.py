@@ -16,8 +16,8 @@ import attrs
 
 from carbonsdk.clock import SYSTEM_CLOCK, Clock, to_datetime, to_epoch_s
 from carbonsdk.exceptions import CarbonSDKError, ConfigurationError
-from carbonsdk.intensity.series import IntensitySeries
-from carbonsdk.region.base import Region
+from carbonsdk.model.intensity import IntensitySeries
+from carbonsdk.model.region import Region
 from carbonsdk.schedule.durations import duration_s, extension_s, format_duration, window_s
 from carbonsdk.schedule.plans import EPS_S, Grid, Plan, as_series, flexible_start, pr_runs
 

@@ -41,7 +41,7 @@ import attrs
 
 from carbonsdk.clock import to_datetime, to_epoch_s
 from carbonsdk.exceptions import ConfigurationError, DataRangeError
-from carbonsdk.intensity.series import IntensitySeries, IntensitySource
+from carbonsdk.model.intensity import IntensitySeries, IntensitySource
 from carbonsdk.schedule.durations import duration_s, extension_s, format_duration, window_s
 
 STRATEGIES = ("flexible_start", "pause_and_resume", "baseline")
@@ -321,7 +321,7 @@ def _typical_filler(series: IntensitySeries, lo: float, hi: float) -> IntensityS
             "fill=<an IntensitySeries> instead"
         )
     from carbonsdk.intensity.embedded import EmbeddedProvider
-    from carbonsdk.region.base import Region
+    from carbonsdk.model.region import Region
 
     basis = series.source.basis if series.source.basis in ("lifecycle", "direct") else "lifecycle"
     provider = EmbeddedProvider(basis=basis)

@@ -35,7 +35,7 @@ import attrs
 
 from carbonsdk.clock import to_datetime, to_epoch_s
 from carbonsdk.exceptions import ConfigurationError, DataRangeError
-from carbonsdk.intensity.series import IntensitySeries
+from carbonsdk.model.intensity import IntensitySeries
 from carbonsdk.schedule.durations import duration_s, format_duration, parse_duration
 
 if TYPE_CHECKING:

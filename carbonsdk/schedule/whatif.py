@@ -16,9 +16,9 @@ from typing import Any
 import attrs
 
 from carbonsdk.exceptions import CarbonSDKError, ConfigurationError
-from carbonsdk.intensity.series import IntensitySeries
-from carbonsdk.region.base import Region
-from carbonsdk.result import RunResult
+from carbonsdk.model.intensity import IntensitySeries
+from carbonsdk.model.region import Region
+from carbonsdk.model.result import RunResult
 from carbonsdk.schedule.durations import extension_s, format_duration, window_s
 from carbonsdk.schedule.plans import Plan, flexible_start, pause_and_resume
 

@@ -21,7 +21,8 @@ from typing import Any
 import attrs
 
 from carbonsdk.exceptions import ConfigurationError, SensorError
-from carbonsdk.sensors.base import COMPONENTS, DeviceInfo, EnergySensor
+from carbonsdk.model.device import COMPONENTS, DeviceInfo
+from carbonsdk.sensors.base import EnergySensor
 from carbonsdk.sensors.host import (
     CCF_AWS,
     CCF_RAM_W_PER_GIB,

@@ -94,7 +94,7 @@ from typing import Any, Final, Protocol
 import attrs
 
 from carbonsdk.exceptions import ConfigurationError, SensorError
-from carbonsdk.sensors.base import DeviceInfo
+from carbonsdk.model.device import DeviceInfo
 
 _log = logging.getLogger(__name__)
 
@@ -695,6 +695,13 @@ class PsutilHostProbe:
         self._psutil: Any = psutil
         self._cgroup_root = cgroup_root
         self._proc_self_cgroup = proc_self_cgroup
+        # the per-sample reads: /proc files kept open and re-read with one pread each (what
+        # psutil reads too, without its per-call open, parse-all and namedtuple); psutil where
+        # they are missing (not Linux) or unparsable
+        self._stat = _ProcFile.open("/proc/stat")
+        self._meminfo = _ProcFile.open("/proc/meminfo")
+        self._clock_ticks_per_s = float(os.sysconf("SC_CLK_TCK")) if hasattr(
+            os, "sysconf") else 100.0
 
     # -- cgroup helpers -------------------------------------------------------------------------
     def _cgroup_dirs(self, v1_controller: str) -> list[Path]:
@@ -782,6 +789,19 @@ class PsutilHostProbe:
     def cpu_times_s(self) -> tuple[float, float]:
         """System-wide ``(busy_s, total_s)``: total excludes guest time (already in user/nice);
         busy excludes idle, iowait and steal."""
+        fields = self._stat.first_line_fields() if self._stat is not None else None
+        if fields is not None and len(fields) >= 8 and fields[0] == b"cpu":
+            try:
+                # user nice system idle iowait irq softirq steal [guest guest_nice], in ticks
+                ticks = [int(v) for v in fields[1:11]]
+            except ValueError:
+                ticks = []
+            if len(ticks) >= 7:
+                ticks += [0] * (10 - len(ticks))
+                total_t = sum(ticks[:8])  # guest time is already in user / nice
+                not_busy_t = ticks[3] + ticks[4] + ticks[7]
+                hz = self._clock_ticks_per_s
+                return (total_t - not_busy_t) / hz, total_t / hz
         t = self._psutil.cpu_times()
         total = sum(t) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
         not_busy = t.idle + getattr(t, "iowait", 0.0) + getattr(t, "steal", 0.0)
@@ -839,13 +859,78 @@ class PsutilHostProbe:
             return None
 
     def memory_used_bytes(self) -> int:
-        """Memory in use on the host (or VM), bytes: ``total - available``."""
+        """Memory in use on the host (or VM), bytes: ``total - available`` (``MemTotal`` and
+        ``MemAvailable`` of ``/proc/meminfo``, as psutil reads them; psutil elsewhere)."""
+        if self._meminfo is not None:
+            fields = self._meminfo.kib_fields((b"MemTotal:", b"MemAvailable:"))
+            if fields is not None:
+                total_kib, available_kib = fields
+                return (total_kib - available_kib) * 1024
         vm = self._psutil.virtual_memory()
         return int(vm.total - vm.available)
 
     def pid_exists(self, pid: int) -> bool:
         """True when a process ``pid`` exists in this process's PID namespace."""
         return bool(self._psutil.pid_exists(pid))
+
+
+class _ProcFile:
+    """A ``/proc`` file kept open and re-read from offset 0 with one ``pread`` per call (a
+    fresh snapshot every time; safe after fork)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    @classmethod
+    def open(cls, path: str) -> _ProcFile | None:
+        """The file opened read-only, or None when it cannot be (not Linux, no /proc)."""
+        if not hasattr(os, "pread"):
+            return None
+        try:
+            return cls(os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)))
+        except OSError:
+            return None
+
+    def _read(self, size: int) -> bytes | None:
+        try:
+            return os.pread(self._fd, size, 0)
+        except OSError:
+            return None
+
+    def first_line_fields(self) -> list[bytes] | None:
+        """The whitespace-separated fields of the first line (None if unreadable)."""
+        data = self._read(512)
+        if not data:
+            return None
+        return data.split(b"\n", 1)[0].split()
+
+    def kib_fields(self, keys: tuple[bytes, ...]) -> list[int] | None:
+        """The values (kB) of ``keys`` (``b"MemTotal:"``...) in a meminfo-style file, in order;
+        None when one is missing or unparsable."""
+        data = self._read(512)  # MemTotal and MemAvailable are the first lines
+        if data and not all(k in data for k in keys):
+            data = self._read(16384)
+        if not data:
+            return None
+        found: dict[bytes, int] = {}
+        for line in data.split(b"\n"):
+            name, _, rest = line.partition(b" ")
+            if name in keys:
+                try:
+                    found[name] = int(rest.split()[0])
+                except (ValueError, IndexError):
+                    return None
+                if len(found) == len(keys):
+                    break
+        if len(found) != len(keys):
+            return None
+        return [found[k] for k in keys]
+
+    def __del__(self) -> None:
+        try:
+            os.close(self._fd)
+        except OSError:
+            pass
 
 
 def _parse_int(text: str | None) -> int | None:

@@ -45,7 +45,8 @@ from typing import Any, Final, Literal
 import attrs
 
 from carbonsdk.exceptions import SensorError
-from carbonsdk.sensors.base import DeviceInfo, EnergySensor
+from carbonsdk.model.device import DeviceInfo
+from carbonsdk.sensors.base import EnergySensor
 
 NVML_ERROR_TEXT: Final[Mapping[str, str]] = {
     "NVML_ERROR_UNINITIALIZED": "NVML is not initialised",

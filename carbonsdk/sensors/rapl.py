@@ -46,7 +46,7 @@ from typing import Final
 import attrs
 
 from carbonsdk.exceptions import SensorError
-from carbonsdk.sensors.base import DeviceInfo
+from carbonsdk.model.device import DeviceInfo
 
 ReadText = Callable[[Path], str]
 """Reads one sysfs file and returns its text; raises :class:`OSError` (``PermissionError``...)."""
