@@ -173,7 +173,7 @@ class ProcessAttributor:
         if probe is None:
             try:
                 probe = default_host_probe()
-            except Exception as exc:  # psutil missing or broken
+            except Exception as exc:  # noqa: BLE001 - psutil missing or broken
                 probe, error = None, f"host probe unavailable: {exc!r}"
         if probe is not None and not is_process_probe(probe):
             probe, error = None, f"the host probe {type(probe).__name__} does not read processes"
@@ -188,7 +188,7 @@ class ProcessAttributor:
             self._last_tree_cpu_s = self._meter.cpu_s
             if "cpu" in self._components:
                 self._last_busy_s = float(probe.cpu_times_s()[0])
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a process probe raises anything: degrade
             for comp in ("cpu", "ram", "gpu"):
                 if comp in self._components:
                     self._fail(comp, f"the process tree cannot be read: {exc}")
@@ -203,7 +203,7 @@ class ProcessAttributor:
                     gpu.last_seen_us = gpu.reader.utilisation_since(0).last_seen_us
                 except NvmlUnsupportedError as exc:
                     gpu.method, gpu.fallback = "memory", str(exc)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a process probe raises anything: degrade
                 self._fail("gpu", str(exc))
                 return
             self._gpus[device.key] = gpu
@@ -281,7 +281,7 @@ class ProcessAttributor:
         if self._active("cpu") or self._active("ram") or self._active("gpu"):
             try:
                 tree_cpu_s = meter.read_cpu_s(now_s)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a process probe raises anything: degrade
                 for comp in ("cpu", "ram"):
                     if comp in self._components:
                         self._fail(comp, f"the process tree cannot be read: {exc}")
@@ -289,7 +289,7 @@ class ProcessAttributor:
             if tree_cpu_s is not None and self._active("cpu"):
                 try:
                     busy_s = float(probe.cpu_times_s()[0])
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - a process probe raises anything: degrade
                     self._fail("cpu", f"the host's CPU times cannot be read: {exc!r}")
                 else:
                     d_tree = tree_cpu_s - self._last_tree_cpu_s
@@ -302,7 +302,7 @@ class ProcessAttributor:
                 memory = meter.read_memory(now_s)
                 if memory.used_bytes <= 0:
                     raise SensorError(f"the host reports {memory.used_bytes} bytes in use")
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a process probe raises anything: degrade
                 self._fail("ram", f"memory cannot be read: {exc}")
             else:
                 self._ram_kind = memory.kind
@@ -317,7 +317,7 @@ class ProcessAttributor:
                 except (SensorError, _Unavailable) as exc:
                     self._fail("gpu", str(exc))
                     break
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - a process probe raises anything: degrade
                     self._fail("gpu", f"{key}: {exc!r}")
                     break
             else:

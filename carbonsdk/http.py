@@ -338,7 +338,7 @@ def _attempt(
                 cancel=cancel,
                 holder=holder,
             )
-        except BaseException as exc:  # handed to the caller, never lost
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, never lost
             results.put((False, exc))
         else:
             results.put((True, reply))

@@ -268,7 +268,7 @@ class Sampler:
         mono = self.clock.monotonic()
         try:
             found = self._discover(missing, mono)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a sensor or subscriber fault degrades, never crashes
             log.warning("carbonsdk: sensor discovery failed: %s", exc)
             for c in missing:
                 self._not_measured[c] = f"sensor discovery failed: {exc}"
@@ -388,7 +388,7 @@ class Sampler:
                 self._reading = (gen, key, monotonic(), me)
                 try:
                     values[key] = sensor.read_energy_j(mono)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - a sensor or subscriber fault degrades, never crashes
                     errors[key] = exc
                 finally:
                     self._reading = None

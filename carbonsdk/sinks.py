@@ -182,7 +182,7 @@ def emit(result: RunResult) -> tuple[str, ...]:
                     extra = (extra,)
                 if extra is not None:
                     flags.extend(f for f in extra if isinstance(f, str) and f)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a tracker raises anything
                 flags.append(failure_flag(handle.name, exc))
     finally:
         _emitting.active = False

@@ -33,18 +33,21 @@ def main() -> None:
     args = ap.parse_args()
 
     # 1. a block; the report goes to stderr at the end
-    with carbonsdk.measure("quickstart-block", region=args.region, interval_s=0.2,
-                           tags={"example": "quickstart"}) as run:
+    with carbonsdk.measure(
+        "quickstart-block", region=args.region, interval_s=0.2, tags={"example": "quickstart"}
+    ) as run:
         deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline:
             work(50_000)
-        print(f"inside the block: {run.energy_kwh * 1000:.4f} Wh so far after "
-              f"{run.elapsed_s:.1f} s")
-    result = run.result
-    assert result is not None
-    print(f"{result.name}: {result.energy_kwh * 1000:.4f} Wh, {result.emissions_g:.4f} g CO2eq "
-          f"at {result.intensity_g_per_kwh:.0f} g/kWh ({result.intensity_source.provider}, "
-          f"estimated={result.intensity_source.estimated}), region {result.region.label}")
+        print(
+            f"inside the block: {run.energy_kwh * 1000:.4f} Wh so far after {run.elapsed_s:.1f} s"
+        )
+    result = run.require_result()  # the frozen RunResult (typed: never None after the block)
+    print(
+        f"{result.name}: {result.energy_kwh * 1000:.4f} Wh, {result.emissions_g:.4f} g CO2eq "
+        f"at {result.intensity_g_per_kwh:.0f} g/kWh ({result.intensity_source.provider}, "
+        f"estimated={result.intensity_source.estimated}), region {result.region.label}"
+    )
 
     # 2. the decorated function keeps its return value; its last run is on .last_result
     tracked_work(200_000)
@@ -59,8 +62,10 @@ def main() -> None:
         with carbonsdk.measure("quickstart-loop", region=args.region, report=False) as loop:
             for _step in range(3):
                 if loop.should_pause(duration="6h", max_extension=0.5):
-                    print("the grid is dirtier now than later in the allowed window: a real job "
-                          "would sleep here (should_pause(block=True) does it for you)")
+                    print(
+                        "the grid is dirtier now than later in the allowed window: a real job "
+                        "would sleep here (should_pause(block=True) does it for you)"
+                    )
                     break
                 work(10_000)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 _CLEARED = (
     "CARBONSDK_REGION",
@@ -46,12 +47,29 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     monkeypatch.setenv("CARBONSDK_LEDGER", str(tmp_path / "ledger.jsonl"))
     monkeypatch.setenv("CARBONSDK_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("NO_COLOR", "1")
+    # a fault the SDK's guard would swallow re-raises in tests (a test of graceful degradation
+    # that goes through the guard unsets it)
+    monkeypatch.setenv("CARBONSDK_STRICT", "1")
     for name in _CLEARED + _LAUNCH_NAMES:
         monkeypatch.delenv(name, raising=False)
     for name in list(os.environ):
         if name.startswith(_LAUNCH_PREFIXES):
             monkeypatch.delenv(name, raising=False)
     yield
+
+
+@pytest.fixture
+def httpserver() -> Iterator[HTTPServer]:
+    """A local HTTP server of this test's own (pytest-httpserver's is shared by the session): a
+    request that an earlier test abandoned at its deadline can never land in this test's log."""
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.clear()
+        if server.is_running():
+            server.stop()
 
 
 @pytest.fixture

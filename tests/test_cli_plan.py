@@ -159,7 +159,7 @@ def test_plan_json(capsys: pytest.CaptureFixture[str]) -> None:
     fs, pr = doc["flexible_start"], doc["pause_and_resume"]
     assert fs["strategy"] == "flexible_start" and pr["strategy"] == "pause_and_resume"
     assert fs["earliest_start"].startswith("2031-01-10T08:00:00")
-    assert fs["energy_kwh"] == 2.5 and "estimated-intensity" in fs["flags"]
+    assert fs["energy_kwh"] == 2.5 and "intensity-estimated" in fs["flags"]
     assert 0 <= fs["savings_fraction"] < 1 and pr["emissions_g"] <= pr["baseline_emissions_g"]
     assert sum(iv["duration_s"] for iv in pr["intervals"]) == pytest.approx(5400)
     assert pr["pauses"] == len(pr["intervals"]) - 1

@@ -273,7 +273,7 @@ def test_fill_with_a_series_is_flagged() -> None:
     s = hourly([9, 9])
     filler = hourly([7] * 48)
     plan = flexible_start(s, H, timedelta(hours=5), start=T0, fill=filler)
-    assert "typical-fill" in plan.flags and "estimated-intensity" in plan.flags
+    assert "typical-fill" in plan.flags and "intensity-estimated" in plan.flags
     assert plan.start == T0 + 2 * H and plan.emissions_g == 7
     pr = pause_and_resume(s, 2 * H, 2.0, start=T0, fill=filler)
     assert pr.emissions_g == 7 and "typical-fill" in pr.flags

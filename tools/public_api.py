@@ -48,7 +48,7 @@ def _kind(obj: object) -> str:
         return "class"
     if inspect.ismodule(obj):
         return "module"
-    if callable(obj):
+    if inspect.isroutine(obj) or (callable(obj) and hasattr(obj, "__wrapped__")):
         return "function"
     return "value"
 

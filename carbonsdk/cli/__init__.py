@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "plan": "plan",
     "whatif": "whatif",
     "backtest": "backtest",
+    "reprice": "reprice",
 }
 
 

@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import sys
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from carbonsdk.cli.runs import open_ledger
@@ -45,6 +46,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument(
         "--no-whatif", action="store_true", help="skip the what-if comparison (faster)"
+    )
+    parser.add_argument(
+        "--history",
+        action="store_true",
+        help="list every pricing of the run, oldest first (see `carbonsdk reprice`)",
     )
     parser.add_argument(
         "--job",
@@ -119,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.job is not None:
         return _job_report(args)
+    if args.history:
+        return _history(args)
     result = find_run(args)
     whatif = None if args.no_whatif else whatif_or_none(result)
     html_path = None
@@ -153,6 +161,100 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def pricing_to_dict(result: RunResult) -> dict[str, Any]:
+    """One pricing of a run as JSON-able data: when (``repriced_at``, null for the pricing at
+    the end of the run), the intensity source, emissions (g CO2eq), mean intensity (g/kWh),
+    the share of energy priced with estimated values (0..1), the source it replaced and the
+    flags."""
+    from carbonsdk.ledger.schema import source_to_dict
+    from carbonsdk.reprice import estimated_share
+
+    data: dict[str, Any] = json_safe(
+        {
+            "run_id": result.run_id,
+            "repriced_at": None if result.repriced_at is None else result.repriced_at.isoformat(),
+            "intensity_source": source_to_dict(result.intensity_source),
+            "repriced_from": None
+            if result.repriced_from is None
+            else source_to_dict(result.repriced_from),
+            "emissions_g": result.emissions_g,
+            "intensity_g_per_kwh": result.intensity_g_per_kwh,
+            "estimated_share": estimated_share(result.timeline),
+            "flags": list(result.flags),
+        }
+    )
+    return data
+
+
+def history_table(history: list[RunResult], width: int) -> str:
+    """The pricings of one run as a plain-text table at ``width`` columns (newest last, marked
+    ``*``: what the ledger's readers show)."""
+    import io
+
+    from rich import box
+    from rich.table import Table
+
+    from carbonsdk.report import format_emissions_g, format_sig, make_console
+    from carbonsdk.reprice import estimated_share
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 1, 0, 0))
+    for header, right in (
+        ("#", True),
+        ("priced (UTC)", False),
+        ("source", False),
+        ("estimated", True),
+        ("g/kWh", True),
+        ("CO2eq", True),
+        ("replaced", False),
+    ):
+        table.add_column(header, justify="right" if right else "left", overflow="fold")
+    for i, r in enumerate(history):
+        when = r.repriced_at if r.repriced_at is not None else r.ended_at
+        src = r.intensity_source
+        mean = r.intensity_g_per_kwh
+        table.add_row(
+            f"{i}{'*' if i == len(history) - 1 else ''}",
+            when.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+            + ("" if r.repriced_at is not None else " (run end)"),
+            src.provider + (f" {src.zone}" if src.zone else ""),
+            f"{estimated_share(r.timeline) * 100:.3g}%",
+            "n/a" if mean is None else format_sig(mean),
+            format_emissions_g(r.emissions_g),
+            "" if r.repriced_from is None else r.repriced_from.provider,
+        )
+    buffer = io.StringIO()
+    make_console(buffer, width=width).print(table)
+    return buffer.getvalue()
+
+
+def _history(args: argparse.Namespace) -> int:
+    """``report --history``: every pricing of one run."""
+    clashes = [
+        name
+        for name, given in (("--html", bool(args.html)), ("--statement", args.statement))
+        if given
+    ]
+    if clashes:
+        raise ConfigurationError(f"--history cannot be combined with {', '.join(clashes)}")
+    run_id = find_run(args).run_id
+    ledger = open_ledger((args.ledger or [None])[0])
+    history: list[RunResult] = ledger.history(run_id)
+    if args.json:
+        json.dump([pricing_to_dict(r) for r in history], sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    from carbonsdk.report import make_console
+
+    console = make_console(sys.stdout)
+    first = history[0]
+    print(
+        f"run {first.run_id} {first.name}: {len(history)} pricing(s), the newest (*) is shown "
+        "by runs and report"
+    )
+    print(history_table(history, console.width), end="")
+    return 0
+
+
 def _job_report(args: argparse.Namespace) -> int:
     """``report --job``: the job-level report added up over every ledger given."""
     from carbonsdk.ledger.job import job_result
@@ -165,6 +267,7 @@ def _job_report(args: argparse.Namespace) -> int:
             ("--last", args.last),
             ("--html", bool(args.html)),
             ("--statement", args.statement),
+            ("--history", args.history),
         )
         if given
     ]

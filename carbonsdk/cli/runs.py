@@ -150,7 +150,8 @@ def _finite(value: float | None) -> float | None:
 
 
 def summary(result: RunResult) -> dict[str, Any]:
-    """One run as a flat JSON-able summary row (the full record is ``report --json``); a
+    """One run as a flat JSON-able summary row (the full record is ``report --json``), with
+    its newest pricing (``repriced_at`` set when :func:`carbonsdk.reprice` made it); a
     non-finite number is null."""
     return {
         "run_id": result.run_id,
@@ -166,6 +167,8 @@ def summary(result: RunResult) -> dict[str, Any]:
         "region": result.region.label,
         "zone": result.region.zone,
         "pue": _finite(result.pue),
+        "intensity_source": result.intensity_source.provider,
+        "repriced_at": None if result.repriced_at is None else result.repriced_at.isoformat(),
         "tags": dict(result.tags),
         "job": None
         if result.job is None

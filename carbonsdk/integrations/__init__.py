@@ -70,7 +70,7 @@ def _scalar(value: Any) -> str | int | float | bool | None:
     if callable(item) and not isinstance(value, (str, int, float, bool)):
         try:
             value = item()
-        except Exception:
+        except Exception:  # noqa: BLE001 - a framework raises anything
             return None
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -326,7 +326,7 @@ class TrainingRun:
             return
         try:
             self.should_pause(block=True)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a framework raises anything
             log.warning("carbonsdk: carbon-aware pausing is off for this training: %s", exc)
             self._pausing = False
 

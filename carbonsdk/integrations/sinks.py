@@ -271,7 +271,7 @@ def bounded(fn: Callable[[], T], timeout_s: float | None, what: str) -> T:
     def work() -> None:
         try:
             box["value"] = fn()
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - a tracker raises anything
             box["error"] = exc
 
     thread = threading.Thread(target=work, name=f"carbonsdk-{what}", daemon=True)
@@ -325,7 +325,7 @@ def send_to_tracker(
         raise ValueError(f"unknown tracker {tracker!r}")
     try:
         bounded(send, timeout_s, f"{tracker} logging")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a tracker raises anything
         return failure_flag(tracker, exc)
     return None
 

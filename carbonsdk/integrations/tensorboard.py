@@ -55,14 +55,14 @@ from carbonsdk.model.result import RunResult
 from carbonsdk.sinks import SinkHandle, register, unregister
 
 try:
-    from tensorboard.compat.proto import (  # type: ignore[import-untyped, import-not-found]
+    from tensorboard.compat.proto import (
         event_pb2,
         summary_pb2,
         tensor_pb2,
         tensor_shape_pb2,
         types_pb2,
     )
-    from tensorboard.summary.writer.event_file_writer import (  # type: ignore[import-untyped, import-not-found]
+    from tensorboard.summary.writer.event_file_writer import (
         EventFileWriter,
     )
 except ImportError as _exc:
@@ -179,7 +179,7 @@ def _target_of(writer: Any) -> str:
     if callable(get):
         try:
             return f"tensorboard:{Path(get()).resolve()}"
-        except Exception:
+        except Exception:  # noqa: BLE001 - a tracker raises anything
             pass
     return f"tensorboard:{id(writer)}"
 

@@ -335,7 +335,7 @@ def series_for_run(
                 fallback.source, fallback_from=None if no_live else name, note=reason
             )
             return _finish(attrs.evolve(fallback, source=src), flags)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a provider bug must not break the run
             reason = f"{reason}; embedded: {exc}"
             if no_live:
                 name = "embedded"
@@ -390,7 +390,7 @@ def _try(
         if isinstance(exc, (NoLiveSourceError, AutoFailedError)):
             return str(exc)
         return f"{type(exc).__name__}: {exc}"
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a provider bug must not break the run
         if failure is not None:
             failure.append(exc)
         return f"unexpected {type(exc).__name__}: {exc}"

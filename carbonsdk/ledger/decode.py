@@ -33,10 +33,10 @@ MAX_FREE_DEPTH = 16
 _MAX_INT_BITS = 1024
 
 
-
 class RecordError(ValueError):
     """A ledger record that does not decode: a missing field, a value of the wrong JSON type, a
     naive or impossible timestamp. Readers skip such a record and count it like a torn line."""
+
 
 # -- decoding: one boundary, typed ----------------------------------------------------------------
 

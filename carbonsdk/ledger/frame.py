@@ -29,9 +29,9 @@ def run_records(runs: Iterable[RunResult]) -> list[dict[str, Any]]:
     the runs (None where that run did not measure it), ``emissions_g``,
     ``intensity_g_per_kwh``, ``pue``, ``zone``, ``region_provider``, ``region_code``,
     ``intensity_source`` (the provider), ``intensity_signal``, ``intensity_estimated``,
-    ``job_id``, ``flags`` (joined with ``;``), ``repriced_at`` (aware UTC datetime of the newest
-pricing by :func:`carbonsdk.reprice`, None when never repriced) and ``tag_<key>`` per tag key in any of the runs
-    (None where absent)."""
+    ``job_id``, ``flags`` (joined with ``;``), ``repriced_at`` (aware UTC datetime of the
+    newest pricing by :func:`carbonsdk.reprice`, None when never repriced) and ``tag_<key>``
+    per tag key in any of the runs (None where absent)."""
     runs = list(runs)
     comps = _components(runs)
     tag_keys = sorted({k for r in runs for k in r.tags})
@@ -62,9 +62,7 @@ pricing by :func:`carbonsdk.reprice`, None when never repriced) and ``tag_<key>`
                 "intensity_estimated": r.intensity_source.estimated,
                 "job_id": None if r.job is None else r.job.job_id,
                 "flags": ";".join(r.flags),
-                "repriced_at": None
-                if r.repriced_at is None
-                else r.repriced_at.astimezone(UTC),
+                "repriced_at": None if r.repriced_at is None else r.repriced_at.astimezone(UTC),
             }
         )
         for k in tag_keys:

@@ -68,8 +68,9 @@ def _node(node: str, runs: Sequence[RunResult]) -> NodeResult:
         ended_at=max(r.ended_at for r in runs),
         run_ids=tuple(r.run_id for r in runs),
         status=_status(r.status for r in runs),
-        gpu_count=len({d.uuid or f"{node}:{d.key}" for r in runs for d in r.devices
-                       if d.component == "gpu"}),
+        gpu_count=len(
+            {d.uuid or f"{node}:{d.key}" for r in runs for d in r.devices if d.component == "gpu"}
+        ),
     )
 
 
@@ -100,20 +101,27 @@ def aggregate(job_id: str, runs: Iterable[RunResult], *, gathered: bool = False)
     for r in members:
         assert r.job is not None
         by_node.setdefault(r.job.node, []).append(r)
-    nodes = tuple(_node(n, rs) for n, rs in sorted(
-        by_node.items(), key=lambda kv: (kv[1][0].job.node_rank  # type: ignore[union-attr]
-                                         if kv[1][0].job.node_rank is not None  # type: ignore[union-attr]
-                                         else 1 << 30, kv[0])))
+    nodes = tuple(
+        _node(n, rs)
+        for n, rs in sorted(
+            by_node.items(),
+            key=lambda kv: (
+                kv[1][0].job.node_rank  # type: ignore[union-attr]
+                if kv[1][0].job.node_rank is not None  # type: ignore[union-attr]
+                else 1 << 30,
+                kv[0],
+            ),
+        )
+    )
     flags: list[str] = []
     expected = _expected_nodes(members)
     if expected is not None and len(nodes) < expected:
         flags.append(f"missing-nodes:{expected - len(nodes)}")
-    if any(r.job is not None and r.job.job_id_source == "MASTER_ADDR:MASTER_PORT"
-           for r in members):
+    if any(r.job is not None and r.job.job_id_source == "MASTER_ADDR:MASTER_PORT" for r in members):
         flags.append("job-id-not-unique")
     for node, rs in by_node.items():
         hosts = [r for r in rs if r.job is not None and r.job.role == "host"]
-        if any(_overlap(a, b) for i, a in enumerate(hosts) for b in hosts[i + 1:]):
+        if any(_overlap(a, b) for i, a in enumerate(hosts) for b in hosts[i + 1 :]):
             flags.append(f"overlapping-host-runs:{node}")
     machines: dict[str, list[str]] = {}
     for n in nodes:
@@ -158,22 +166,28 @@ def _expected_nodes(runs: Sequence[RunResult]) -> int | None:
     counts = set()
     for r in runs:
         job = r.job
-        if job and job.world_size and job.local_world_size \
-                and job.world_size % job.local_world_size == 0:
+        if (
+            job
+            and job.world_size
+            and job.local_world_size
+            and job.world_size % job.local_world_size == 0
+        ):
             counts.add(job.world_size // job.local_world_size)
     return max(counts) if counts else None
 
 
-def _ledger_paths(ledgers: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
-                  ) -> list[str | os.PathLike[str] | None]:
+def _ledger_paths(
+    ledgers: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
+) -> list[str | os.PathLike[str] | None]:
     if ledgers is None:
         return [None]
     if isinstance(ledgers, (str, os.PathLike)):
         return [ledgers]
     paths: list[str | os.PathLike[str] | None] = list(ledgers)
     if not paths:
-        raise ConfigurationError("ledgers=[] is not valid: expected None, a path or a list of "
-                                 "paths")
+        raise ConfigurationError(
+            "ledgers=[] is not valid: expected None, a path or a list of paths"
+        )
     return paths
 
 
@@ -202,8 +216,10 @@ def job_result(
     ledgers (e.g. one per node on a shared filesystem; None: the default ledger). Raises
     :class:`LedgerError` naming the job ids that exist when none matches."""
     if not isinstance(job_id, str) or not job_id.strip():
-        raise ConfigurationError(f"job_id={job_id!r} is not valid: expected a job id string "
-                                 "(see `carbonsdk runs --json`, field job.job_id)")
+        raise ConfigurationError(
+            f"job_id={job_id!r} is not valid: expected a job id string "
+            "(see `carbonsdk runs --json`, field job.job_id)"
+        )
     job_id = job_id.strip()
     runs = job_runs(ledgers)
     ids = sorted({r.job.job_id for r in runs if r.job is not None and r.job.job_id})

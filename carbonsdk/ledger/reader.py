@@ -67,8 +67,7 @@ def apply_repricing(base: RunResult, repricing: Repricing) -> RunResult | None:
     run that has finished since, or belongs to another run with the same id); such a record is
     ignored."""
     if not _matches(base, repricing):
-        log.debug("carbonsdk: a reprice record of run %s does not match its timeline",
-                  base.run_id)
+        log.debug("carbonsdk: a reprice record of run %s does not match its timeline", base.run_id)
         return None
     return attrs.evolve(
         base,
@@ -206,6 +205,12 @@ class Ledger:
         out = [newest_pricing(r, reprices.get(r.run_id, ())) for r in finished.values()]
         return sorted(out, key=lambda r: (r.started_at, r.run_id))
 
+    def pricing_records(self) -> tuple[dict[str, RunResult], dict[str, list[Repricing]]]:
+        """Every run as priced at its end (run id -> result, finished or rebuilt from its
+        checkpoints) and every readable ``"reprice"`` record (run id -> decoded records, in
+        file order; see :func:`apply_repricing`). What :func:`carbonsdk.reprice` starts from."""
+        return self._load()
+
     def history(self, run_id: str) -> list[RunResult]:
         """Every pricing of the run with this id (or a unique prefix of it), oldest first: the
         pricing made at the end of the run, then one result per ``"reprice"`` record that
@@ -273,7 +278,7 @@ class Ledger:
         records = self.to_records()
         columns = list(records[0]) if records else list(RECORD_COLUMNS)
         frame = pd.DataFrame.from_records(records, columns=columns)
-        for column in ("started_at", "ended_at"):
+        for column in ("started_at", "ended_at", "repriced_at"):
             frame[column] = pd.to_datetime(frame[column], utc=True)
         return frame
 

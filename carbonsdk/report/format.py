@@ -43,6 +43,10 @@ def is_finite(value: object) -> bool:
     return math.isfinite(value)
 
 
+#: from this magnitude on, numbers are shown in scientific notation (``1.00e+15``)
+SCIENTIFIC_FROM = 1e12
+
+
 def format_sig(value: float, digits: int = 3) -> str:
     """``value`` with ``digits`` significant digits, fixed-point, thousands separated;
     ``"n/a"`` when it is not a finite number."""
@@ -50,6 +54,8 @@ def format_sig(value: float, digits: int = 3) -> str:
         return NOT_AVAILABLE
     if value == 0:
         return "0"
+    if abs(value) >= SCIENTIFIC_FROM:  # an absurd figure (a corrupt ledger) stays short
+        return f"{value:.{max(0, digits - 1)}e}"
     magnitude = math.floor(math.log10(abs(value)))
     decimals = max(0, digits - 1 - magnitude)
     rounded = round(value, decimals)

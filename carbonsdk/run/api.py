@@ -119,7 +119,7 @@ def _decorate(func: Callable[P, R], name: str | None, opts: RunOptions) -> Calla
             "use `async with carbonsdk.measure(...)` around the iteration instead")
 
     if inspect.isgeneratorfunction(func):
-        gen_func: Callable[P, Generator[Any, Any, Any]] = func  # type: ignore[assignment]
+        gen_func: Callable[P, Generator[Any, Any, Any]] = func
 
         @functools.wraps(func)
         def gen_wrapper(*args: P.args, **kwargs: P.kwargs) -> Generator[Any, Any, Any]:
@@ -134,7 +134,7 @@ def _decorate(func: Callable[P, R], name: str | None, opts: RunOptions) -> Calla
         return gen_wrapper  # type: ignore[return-value]
 
     if inspect.iscoroutinefunction(func):
-        async_func: Callable[P, Awaitable[Any]] = func  # type: ignore[assignment]
+        async_func: Callable[P, Awaitable[Any]] = func
 
         @functools.wraps(func)
         async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:

@@ -101,12 +101,12 @@ def error_text(exc: BaseException) -> str:
     returns a non-str): building it must never replace the user's exception."""
     try:
         name = type(exc).__name__
-    except Exception:
+    except Exception:  # noqa: BLE001 - the user's exception comes first
         name = "Exception"
     try:
         text = exc.__str__()
         if not isinstance(text, str):
             text = f"<__str__ returned {type(text).__name__}, not str>"
-    except Exception as str_exc:
+    except Exception as str_exc:  # noqa: BLE001 - the user's exception comes first
         text = f"<__str__ raised {type(str_exc).__name__}>"
     return f"{name}: {text}"[:500]

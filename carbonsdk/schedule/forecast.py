@@ -54,7 +54,7 @@ class ForwardSeries:
             return self
         try:
             return forward_series(self.region, now_epoch_s, self.end_s, provider=self.option)
-        except Exception:  # a refresh must never break a running job
+        except Exception:  # noqa: BLE001 - a refresh must never break a running job
             return self
 
     @property
@@ -128,7 +128,7 @@ def _observed(
                 series = fetch(region, to_datetime(h_start), to_datetime(h_end))
             if not isinstance(series, IntensitySeries) or series.source.signal != "average":
                 return None
-    except Exception:  # observations are optional: any fault means "none"
+    except Exception:  # noqa: BLE001 - observations are optional: any fault means "none"
         return None
     from carbonsdk.schedule.backtest import hourly_values
 
@@ -233,7 +233,7 @@ def forward_series(
                 series = forecast(region, to_datetime(start_s), to_datetime(end_s))
         except (CarbonSDKError, OSError, ValueError) as exc:
             note = f"{name} forecast failed ({type(exc).__name__}: {exc})"
-        except Exception as exc:  # a provider bug must not break planning
+        except Exception as exc:  # noqa: BLE001 - a provider bug must not break planning
             note = f"{name} forecast failed (unexpected {type(exc).__name__}: {exc})"
         else:
             if isinstance(series, IntensitySeries):
@@ -261,7 +261,7 @@ def forward_series(
     if observed is not None:
         try:
             series = _day_ahead(region, start_s, end_s, observed)
-        except Exception as exc:  # the forecaster must never break planning
+        except Exception as exc:  # noqa: BLE001 - the forecaster must never break planning
             note += f"; day-ahead forecast failed ({type(exc).__name__}: {exc})"
         else:
             return ForwardSeries(

@@ -39,7 +39,7 @@ def _backtested(zone: str | None, strategy: str, job_s: float, win_s: float) -> 
 
     try:
         return calibration(zone, strategy, job_s, win_s)
-    except Exception:  # the table is advisory: a broken one means "not backtested"
+    except Exception:  # noqa: BLE001 - the table is advisory: a broken one means "not backtested"
         return None
 
 

@@ -91,7 +91,7 @@ class Plan:
     ``baseline_intensity_g_per_kwh``: energy-weighted mean intensities (PUE excluded);
     ``savings_fraction``: ``1 - emissions / baseline`` (0 when the baseline is 0);
     ``pauses``: number of interruptions; ``baseline_intervals``: the baseline's run.
-    ``flags``: ``"per-kwh"``, ``"estimated-intensity"`` (some value used was estimated, e.g. a
+    ``flags``: ``"per-kwh"``, ``"intensity-estimated"`` (some value used was estimated, e.g. a
     forecast), ``"typical-fill"`` (part of the window came from the embedded typical year).
     """
 
@@ -133,7 +133,7 @@ class Plan:
     @property
     def estimated(self) -> bool:
         """True when the plan used an estimated intensity (forecast, typical year...)."""
-        return "estimated-intensity" in self.flags
+        return "intensity-estimated" in self.flags
 
 
 # --------------------------------------------------------------------------------- inputs
@@ -250,7 +250,7 @@ def make_profile(energy_profile: object, job_duration_s: float) -> Profile:
     weights: list[float] = []
     if all(isinstance(x, Real) and not isinstance(x, bool) for x in items):
         lengths = [job_duration_s / len(items)] * len(items)
-        weights = [float(x) for x in items]  # type: ignore[arg-type]
+        weights = [float(x) for x in items]
     else:
         for item in items:
             try:
@@ -554,7 +554,7 @@ def build_plan(
     if energy_kwh is None:
         flags.append("per-kwh")
     if est or base_est:
-        flags.append("estimated-intensity")
+        flags.append("intensity-estimated")
     return Plan(
         strategy=strategy,
         earliest_start=to_datetime(t0),

@@ -155,7 +155,7 @@ def discover(
             if probe is None:
                 try:
                     probe = default_host_probe()
-                except Exception as exc:  # psutil missing or broken
+                except Exception as exc:  # noqa: BLE001 - psutil missing or broken
                     probe_error = f"host probe unavailable: {exc!r}"
             if need_cpu_model:
                 if probe is None:

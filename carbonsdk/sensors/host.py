@@ -667,7 +667,7 @@ def _try_used_bytes(reader: Any, cap_bytes: int | None) -> int | None:
         return None
     try:
         used = int(reader())
-    except Exception:
+    except Exception:  # noqa: BLE001 - a probe raises anything: degrade
         return None
     if used <= 0:
         return None

@@ -446,7 +446,7 @@ def open_gpu_sensors(
             lib = load_nvml()
         except ImportError as exc:
             return GpuScan(reason=f"no NVIDIA GPU visible (nvidia-ml-py is not installed: {exc})")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a vendor import raises anything
             return GpuScan(reason=f"no NVIDIA GPU visible (importing pynvml failed: {exc!r})")
     else:
         lib = nvml

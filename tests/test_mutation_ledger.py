@@ -1,0 +1,429 @@
+"""Ledger behaviour the existing tests leave open (found by mutation testing, see
+docs/testing.md): what a run rebuilt from the checkpoints of a killed process reports (the LAST
+metadata and device energies, every interval once, per-component energy and mean intensity
+added up from the intervals), that "job" records are not runs, and that a writer honours a lock
+another process holds."""
+
+from __future__ import annotations
+
+import fcntl
+import math
+import os
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import attrs
+import pytest
+
+from carbonsdk.ledger import (
+    Ledger,
+    LedgerLockTimeout,
+    LedgerWriter,
+    append_records,
+    checkpoint_record,
+    rebuild_from_checkpoints,
+    result_to_record,
+    top_level,
+)
+from carbonsdk.ledger.decode import Repricing
+from carbonsdk.ledger.job import aggregate
+from carbonsdk.ledger.reader import apply_repricing
+from carbonsdk.ledger.schema import reprice_record
+from carbonsdk.model.intensity import IntensitySource
+from carbonsdk.model.region import Region
+from carbonsdk.model.result import DeviceResult, JobInfo, RunResult, TimelineInterval
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def interval(i: int, gpu_kwh: float, cpu_kwh: float, intensity: float) -> TimelineInterval:
+    """The i-th one-minute interval of a run."""
+    kwh = gpu_kwh + cpu_kwh
+    return TimelineInterval(
+        start=T0 + timedelta(minutes=i),
+        end=T0 + timedelta(minutes=i + 1),
+        energy_kwh=kwh,
+        energy_by_component_kwh={"gpu": gpu_kwh, "cpu": cpu_kwh},
+        intensity_g_per_kwh=intensity,
+        emissions_g=kwh * intensity,
+        intensity_estimated=False,
+    )
+
+
+TIMELINE = (
+    interval(0, 0.60, 0.20, 100.0),  # 0.8 kWh at 100 g/kWh
+    interval(1, 0.40, 0.40, 200.0),  # 0.8 kWh at 200
+    interval(2, 0.30, 0.10, 400.0),  # 0.4 kWh at 400
+)  # 2 kWh in all (not 1: a mean divided instead of multiplied by it must show)
+
+
+def run(name: str = "train", *, gpu_kwh: float = 0.5, tags: dict[str, str] | None = None) -> RunResult:
+    return RunResult(
+        run_id="r-killed",
+        name=name,
+        status="running",
+        started_at=T0,
+        ended_at=T0 + timedelta(minutes=3),
+        duration_s=180.0,
+        energy_kwh=2.0,
+        energy_by_component_kwh={"gpu": 1.3, "cpu": 0.7, "ram": 0.1},
+        emissions_g=1.0,
+        intensity_g_per_kwh=999.0,
+        pue=1.0,
+        region=Region("aws", "us-west-2", "US-NW-PACW", "explicit", "US"),
+        intensity_source=IntensitySource(provider="embedded", zone="US-NW-PACW"),
+        timeline=(),
+        devices=(
+            DeviceResult("gpu", "gpu:0", "Fake H100", "nvml-energy-counter", False, gpu_kwh),
+        ),
+        tags=tags or {},
+    )
+
+
+def rebuilt(*records: dict[str, object]) -> RunResult:
+    return rebuild_from_checkpoints(list(records))
+
+
+def test_rebuild_takes_the_metadata_of_the_last_full_checkpoint() -> None:
+    first = run("before-rename", tags={"step": "1"})
+    last = run("after-rename", tags={"step": "2"})
+    result = rebuilt(
+        checkpoint_record(first, 0, TIMELINE[:1]),
+        checkpoint_record(last, 1, TIMELINE[1:2]),
+        checkpoint_record(last, 2, TIMELINE[2:], full=False),
+    )
+    assert result.name == "after-rename"
+    assert result.tags == {"step": "2"}
+
+
+def test_rebuild_orders_checkpoints_by_seq_not_file_order() -> None:
+    first = run("old")
+    last = run("new")
+    result = rebuilt(
+        checkpoint_record(last, 1, TIMELINE[1:]),
+        checkpoint_record(first, 0, TIMELINE[:1]),
+    )
+    assert result.name == "new"
+    assert result.timeline == TIMELINE
+
+
+def test_rebuild_takes_device_energy_from_the_last_checkpoint() -> None:
+    result = rebuilt(
+        checkpoint_record(run(gpu_kwh=0.1), 0, TIMELINE[:1]),
+        checkpoint_record(run(gpu_kwh=0.4), 1, TIMELINE[1:2], full=False),
+        checkpoint_record(run(gpu_kwh=0.65), 2, TIMELINE[2:], full=False),
+    )
+    (gpu,) = result.devices
+    assert gpu.energy_kwh == pytest.approx(0.65)
+
+
+def test_rebuilt_totals_add_up_the_intervals() -> None:
+    result = rebuilt(
+        checkpoint_record(run(), 0, TIMELINE[:2]),
+        checkpoint_record(run(), 1, TIMELINE[2:], full=False),
+    )
+    assert result.status == "interrupted"
+    assert result.energy_kwh == pytest.approx(2.0)
+    # added up from the intervals; a component of the run that no interval has is 0
+    assert result.energy_by_component_kwh == pytest.approx({"gpu": 1.3, "cpu": 0.7, "ram": 0.0})
+    assert result.emissions_g == pytest.approx(80.0 + 160.0 + 160.0)
+    # energy-weighted: (0.8 * 100 + 0.8 * 200 + 0.4 * 400) / 2.0
+    assert result.intensity_g_per_kwh == pytest.approx(200.0)
+    assert result.started_at == T0
+    assert result.ended_at == T0 + timedelta(minutes=3)
+    assert result.duration_s == pytest.approx(180.0)
+
+
+def test_an_interval_repeated_in_two_checkpoints_counts_once() -> None:
+    result = rebuilt(
+        checkpoint_record(run(), 0, TIMELINE[:2]),
+        checkpoint_record(run(), 1, TIMELINE[1:], full=False),
+    )
+    assert result.timeline == TIMELINE
+    assert result.energy_kwh == pytest.approx(2.0)
+
+
+def test_rebuild_without_energy_keeps_the_recorded_intensity() -> None:
+    zero = tuple(attrs.evolve(iv, energy_kwh=0.0, emissions_g=0.0,
+                              energy_by_component_kwh={"gpu": 0.0, "cpu": 0.0})
+                 for iv in TIMELINE)
+    result = rebuilt(checkpoint_record(run(), 0, zero))
+    assert result.energy_kwh == 0.0
+    assert result.intensity_g_per_kwh == 999.0
+
+
+def test_a_killed_run_is_rebuilt_from_the_ledger_and_its_run_record_wins(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    writer = LedgerWriter(path)
+    writer.write(checkpoint_record(run("first"), 0, TIMELINE[:1]))
+    writer.write(checkpoint_record(run("second"), 1, TIMELINE[1:]))
+    (result,) = Ledger(path).runs()
+    assert result.name == "second" and result.status == "interrupted"
+    assert result.energy_kwh == pytest.approx(2.0)
+    finished = attrs.evolve(run("final"), status="completed", timeline=TIMELINE)
+    writer.write(result_to_record(finished))
+    (result,) = Ledger(path).runs()
+    assert result.name == "final" and result.status == "completed"
+
+
+def test_a_full_checkpoint_without_intervals_rebuilds_an_empty_run() -> None:
+    result = rebuilt(checkpoint_record(run(), 0, ()))
+    assert result.timeline == ()
+    assert result.ended_at == T0 and result.duration_s == 0.0
+    assert result.energy_kwh == 0.0
+
+
+def test_an_unknown_intensity_stays_unknown_after_a_rebuild() -> None:
+    no_intensity = attrs.evolve(run(), intensity_g_per_kwh=None)
+    zero = tuple(attrs.evolve(iv, energy_kwh=0.0, emissions_g=0.0) for iv in TIMELINE)
+    assert rebuilt(checkpoint_record(no_intensity, 0, zero)).intensity_g_per_kwh is None
+    # a non-finite intensity (written as null, flagged) gives no mean rather than NaN
+    bad = (attrs.evolve(TIMELINE[0], intensity_g_per_kwh=math.inf), *TIMELINE[1:])
+    result = rebuilt(checkpoint_record(run(), 0, bad))
+    assert result.intensity_g_per_kwh is None
+    assert any(f.startswith("non-finite:") for f in result.flags)
+
+
+def test_a_device_error_in_the_last_checkpoint_degrades_only_that_device() -> None:
+    two = attrs.evolve(run(), devices=(
+        DeviceResult("gpu", "gpu:0", "Fake H100", "nvml-energy-counter", False, 0.5),
+        DeviceResult("gpu", "gpu:1", "Fake H100", "nvml-energy-counter", False, 0.5),
+    ))
+    failing = attrs.evolve(two, devices=(
+        two.devices[0],
+        attrs.evolve(two.devices[1], error="NVML: GPU is lost"),
+    ))
+    result = rebuilt(
+        checkpoint_record(two, 0, TIMELINE[:1]),
+        checkpoint_record(failing, 1, TIMELINE[1:], full=False),
+    )
+    ok, lost = result.devices
+    assert ok.status == two.devices[0].status and ok.error is None
+    assert lost.status == "degraded" and lost.error == "NVML: GPU is lost"
+
+
+@pytest.mark.parametrize("bad", [0, 1, 2])
+def test_unreadable_checkpoints_are_counted_in_a_flag(bad: int) -> None:
+    records: list[dict[str, object]] = [checkpoint_record(run(), 0, TIMELINE)]
+    records += [{"schema": 1, "type": "checkpoint", "run_id": "r-killed", "seq": "x"}] * bad
+    result = rebuild_from_checkpoints(records)
+    unreadable = [f for f in result.flags if f.startswith("checkpoints-unreadable")]
+    assert unreadable == ([f"checkpoints-unreadable:{bad}"] if bad else [])
+    assert result.energy_kwh == pytest.approx(2.0)
+
+
+def test_job_records_are_not_runs(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    finished = attrs.evolve(run(), status="completed", timeline=TIMELINE)
+    job = {"schema": 1, "type": "job", "job_id": "j1", "run_id": "r-job", "members": []}
+    append_records(path, [result_to_record(finished), job])
+    runs = Ledger(path).runs()
+    assert [r.run_id for r in runs] == ["r-killed"]
+
+
+@pytest.fixture
+def held_lock(tmp_path: Path) -> Iterator[Path]:
+    """A ledger whose lock another open file (as another process would) holds."""
+    path = tmp_path / "ledger.jsonl"
+    path.touch(mode=0o600)
+    fd = os.open(path, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield path
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def test_append_waits_for_a_held_lock_and_writes_nothing(held_lock: Path) -> None:
+    finished = attrs.evolve(run(), status="completed", timeline=TIMELINE)
+    with pytest.raises(LedgerLockTimeout):
+        append_records(held_lock, [result_to_record(finished)], lock_timeout_s=0.05)
+    assert held_lock.read_bytes() == b""
+
+
+def test_a_writer_keeps_the_record_pending_while_the_lock_is_held(held_lock: Path) -> None:
+    writer = LedgerWriter(held_lock, lock_budget_s=0.05)
+    finished = attrs.evolve(run(), status="completed", timeline=TIMELINE)
+    assert writer.write(result_to_record(finished)) is False
+    assert writer.pending == 1
+    assert writer.lock_timed_out
+    assert writer.failure_flags() == ("ledger-pending", "ledger-lock-timeout")
+    assert held_lock.read_bytes() == b""
+
+
+# -- repricing -----------------------------------------------------------------------------
+
+
+def finished_run() -> RunResult:
+    return attrs.evolve(run(), status="completed", timeline=TIMELINE, emissions_g=400.0,
+                        intensity_g_per_kwh=200.0)
+
+
+def repricing_of(base: RunResult, timeline: tuple[TimelineInterval, ...]) -> Repricing:
+    return Repricing(
+        run_id=base.run_id,
+        repriced_at=T0 + timedelta(days=30),
+        repriced_from=base.intensity_source,
+        source=IntensitySource(provider="electricitymaps", zone="US-NW-PACW"),
+        emissions_g=sum(iv.emissions_g for iv in timeline),
+        intensity_g_per_kwh=123.0,
+        attributed_emissions_g=None,
+        flags=("repriced",),
+        timeline=timeline,
+        estimated_share=0.0,
+        step_s=3600.0,
+    )
+
+
+def repriced(timeline: tuple[TimelineInterval, ...]) -> tuple[TimelineInterval, ...]:
+    """The same energy priced at 50 g/kWh."""
+    return tuple(attrs.evolve(iv, intensity_g_per_kwh=50.0, emissions_g=iv.energy_kwh * 50.0)
+                 for iv in timeline)
+
+
+def test_a_repricing_of_the_same_timeline_is_applied() -> None:
+    base = finished_run()
+    priced = apply_repricing(base, repricing_of(base, repriced(TIMELINE)))
+    assert priced is not None
+    assert priced.emissions_g == pytest.approx(100.0)
+    assert priced.intensity_g_per_kwh == 123.0
+    assert priced.intensity_source.provider == "electricitymaps"
+    assert priced.energy_kwh == base.energy_kwh
+
+
+def test_a_repricing_within_a_millisecond_of_the_span_is_applied() -> None:
+    base = finished_run()
+    ms = timedelta(milliseconds=1)
+    shifted = repriced(TIMELINE)
+    shifted = (attrs.evolve(shifted[0], start=shifted[0].start + ms), *shifted[1:-1],
+               attrs.evolve(shifted[-1], end=shifted[-1].end - ms))
+    assert apply_repricing(base, repricing_of(base, shifted)) is not None
+
+
+@pytest.mark.parametrize("change", ["energy", "start", "end", "fewer-intervals"])
+def test_a_repricing_of_another_timeline_is_ignored(change: str) -> None:
+    base = finished_run()
+    other = repriced(TIMELINE)
+    if change == "energy":  # 0.5 kWh more in all
+        other = (attrs.evolve(other[0], energy_kwh=other[0].energy_kwh + 0.5), *other[1:])
+    elif change == "start":
+        other = (attrs.evolve(other[0], start=other[0].start - timedelta(seconds=1)), *other[1:])
+    elif change == "end":
+        other = (*other[:-1], attrs.evolve(other[-1], end=other[-1].end + timedelta(seconds=1)))
+    else:  # the first two minutes only, as made from a checkpoint of a run still going
+        other = other[:2]
+    assert apply_repricing(base, repricing_of(base, other)) is None
+
+
+def test_a_run_without_a_timeline_is_never_repriced() -> None:
+    base = attrs.evolve(finished_run(), timeline=())
+    assert apply_repricing(base, repricing_of(base, repriced(TIMELINE))) is None
+
+
+def test_history_lists_only_the_pricings_that_apply(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    base = finished_run()
+    good = attrs.evolve(base, timeline=repriced(TIMELINE), emissions_g=100.0,
+                        intensity_g_per_kwh=50.0, repriced_at=T0 + timedelta(days=1),
+                        repriced_from=base.intensity_source,
+                        intensity_source=IntensitySource(provider="electricitymaps",
+                                                         zone="US-NW-PACW"))
+    stale = attrs.evolve(good, timeline=repriced(TIMELINE)[:2], emissions_g=1.0,
+                         repriced_at=T0 + timedelta(days=2))
+    append_records(path, [result_to_record(base),
+                          reprice_record(good, estimated_share=0.0, step_s=3600.0),
+                          reprice_record(stale, estimated_share=0.0, step_s=3600.0)])
+    history = Ledger(path).history("r-killed")
+    assert [h.emissions_g for h in history] == pytest.approx([400.0, 100.0])
+    assert Ledger(path).get("r-kill").emissions_g == pytest.approx(100.0)
+
+
+# -- nested runs -----------------------------------------------------------------------------
+
+
+def test_top_level_keeps_orphans_and_self_parents_but_not_children() -> None:
+    parent = attrs.evolve(finished_run(), run_id="p")
+    child = attrs.evolve(finished_run(), run_id="c", parent_run_id="p")
+    orphan = attrs.evolve(finished_run(), run_id="o", parent_run_id="gone")
+    selfish = attrs.evolve(finished_run(), run_id="s", parent_run_id="s")
+    assert [r.run_id for r in top_level([parent, child, orphan, selfish])] == ["p", "o", "s"]
+
+
+# -- lock ------------------------------------------------------------------------------------
+
+
+def test_append_waits_for_a_lock_that_is_released(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    path.touch(mode=0o600)
+    fd = os.open(path, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    release = threading.Timer(0.2, lambda: (fcntl.flock(fd, fcntl.LOCK_UN), os.close(fd)))
+    release.start()
+    try:
+        append_records(path, [result_to_record(finished_run())], lock_timeout_s=30.0)
+    finally:
+        release.join()
+    (written,) = Ledger(path).runs()
+    assert written.run_id == "r-killed"
+
+
+# -- distributed jobs ------------------------------------------------------------------------
+
+
+def job_run(run_id: str, node: str, node_rank: int | None, *, start_min: int, end_min: int,
+            energy_kwh: float, emissions_g: float, pue: float = 1.0, rank: int = 0,
+            source: str = "env") -> RunResult:
+    return attrs.evolve(
+        finished_run(),
+        run_id=run_id,
+        started_at=T0 + timedelta(minutes=start_min),
+        ended_at=T0 + timedelta(minutes=end_min),
+        energy_kwh=energy_kwh,
+        emissions_g=emissions_g,
+        pue=pue,
+        host={},
+        job=JobInfo(launcher="torchrun", job_id="j1", job_id_source=source, rank=rank,
+                    local_rank=0, world_size=8, local_world_size=4, node_rank=node_rank,
+                    node=node, role="host"),
+    )
+
+
+def test_a_job_spans_its_earliest_start_to_its_latest_end() -> None:
+    runs = [
+        job_run("b", "host-b#1", 1, start_min=2, end_min=20, energy_kwh=1.0, emissions_g=100.0,
+                rank=4),
+        job_run("a", "host-a#0", 0, start_min=0, end_min=10, energy_kwh=1.0, emissions_g=300.0),
+        job_run("a2", "host-a#0", 0, start_min=11, end_min=15, energy_kwh=1.0,
+                emissions_g=300.0, rank=0),
+    ]
+    job = aggregate("j1", runs)
+    assert job.started_at == T0 and job.ended_at == T0 + timedelta(minutes=20)
+    assert job.duration_s == 20 * 60
+    assert [n.node for n in job.nodes] == ["host-a#0", "host-b#1"]
+    node_a = job.nodes[0]
+    assert node_a.started_at == T0 and node_a.ended_at == T0 + timedelta(minutes=15)
+    assert node_a.hostname == "host-a"
+    assert job.expected_nodes == 2 and not any(f.startswith("missing-nodes") for f in job.flags)
+
+
+def test_a_job_mean_intensity_is_weighted_by_energy_without_pue() -> None:
+    runs = [
+        job_run("a", "host-a#0", 0, start_min=0, end_min=10, energy_kwh=1.0, emissions_g=150.0,
+                pue=1.5),  # 100 g/kWh before PUE
+        job_run("b", "host-b#1", 1, start_min=0, end_min=10, energy_kwh=3.0, emissions_g=900.0,
+                rank=4),  # 300 g/kWh
+    ]
+    job = aggregate("j1", runs)
+    assert job.intensity_g_per_kwh == pytest.approx((100.0 + 900.0) / 4.0)
+    assert job.emissions_g == pytest.approx(1050.0)
+
+
+def test_a_job_missing_a_node_is_flagged_and_a_port_based_id_is_not_unique() -> None:
+    runs = [job_run("a", "host-a#0", 0, start_min=0, end_min=10, energy_kwh=1.0,
+                    emissions_g=1.0, source="MASTER_ADDR:MASTER_PORT")]
+    job = aggregate("j1", runs)
+    assert "missing-nodes:1" in job.flags
+    assert "job-id-not-unique" in job.flags
