@@ -43,7 +43,9 @@ def test_samples_on_exact_hour_boundaries_get_their_own_hours_intensity(path: st
 
 
 def test_sample_spanning_three_steps_is_split_into_three(path: str) -> None:
-    energy = EnergySeries(("cpu",), (H + 1800.0,), (H + 2 * HOUR + 1800.0,), {"cpu": (4 * J_PER_KWH,)})
+    energy = EnergySeries(
+        ("cpu",), (H + 1800.0,), (H + 2 * HOUR + 1800.0,), {"cpu": (4 * J_PER_KWH,)}
+    )
     aligned = align(energy, hourly_series([100.0, 200.0, 300.0]))
     assert aligned.intensity_g_per_kwh == (100.0, 200.0, 300.0)
     assert aligned.energy_kwh == pytest.approx((1.0, 2.0, 1.0))
@@ -88,8 +90,14 @@ def test_extend_to_cover_returns_a_series_that_already_covers_unchanged() -> Non
 def test_extend_to_cover_holds_the_first_and_last_values() -> None:
     series = hourly_series([100.0, 200.0, 300.0])
     wide = extend_to_cover(series, H - 600.0, H + 3 * HOUR + 600.0)
-    assert wide.boundaries_s == (H - 600.0, H, H + HOUR, H + 2 * HOUR, H + 3 * HOUR,
-                                 H + 3 * HOUR + 600.0)
+    assert wide.boundaries_s == (
+        H - 600.0,
+        H,
+        H + HOUR,
+        H + 2 * HOUR,
+        H + 3 * HOUR,
+        H + 3 * HOUR + 600.0,
+    )
     assert wide.values_g_per_kwh == (100.0, 100.0, 200.0, 300.0, 300.0)
     assert wide.estimated == (True, False, False, False, True)
     later = extend_to_cover(series, H, H + 3 * HOUR + 600.0)

@@ -21,6 +21,7 @@ from carbonsdk.ledger import (
     Ledger,
     LedgerLockTimeout,
     LedgerWriter,
+    RecordError,
     append_records,
     checkpoint_record,
     rebuild_from_checkpoints,
@@ -30,7 +31,7 @@ from carbonsdk.ledger import (
 from carbonsdk.ledger.decode import Repricing
 from carbonsdk.ledger.job import aggregate
 from carbonsdk.ledger.reader import apply_repricing
-from carbonsdk.ledger.schema import reprice_record
+from carbonsdk.ledger.schema import reprice_record, repricing_from_record
 from carbonsdk.model.intensity import IntensitySource
 from carbonsdk.model.region import Region
 from carbonsdk.model.result import DeviceResult, JobInfo, RunResult, TimelineInterval
@@ -59,7 +60,9 @@ TIMELINE = (
 )  # 2 kWh in all (not 1: a mean divided instead of multiplied by it must show)
 
 
-def run(name: str = "train", *, gpu_kwh: float = 0.5, tags: dict[str, str] | None = None) -> RunResult:
+def run(
+    name: str = "train", *, gpu_kwh: float = 0.5, tags: dict[str, str] | None = None
+) -> RunResult:
     return RunResult(
         run_id="r-killed",
         name=name,
@@ -75,9 +78,7 @@ def run(name: str = "train", *, gpu_kwh: float = 0.5, tags: dict[str, str] | Non
         region=Region("aws", "us-west-2", "US-NW-PACW", "explicit", "US"),
         intensity_source=IntensitySource(provider="embedded", zone="US-NW-PACW"),
         timeline=(),
-        devices=(
-            DeviceResult("gpu", "gpu:0", "Fake H100", "nvml-energy-counter", False, gpu_kwh),
-        ),
+        devices=(DeviceResult("gpu", "gpu:0", "Fake H100", "nvml-energy-counter", False, gpu_kwh),),
         tags=tags or {},
     )
 
@@ -146,9 +147,12 @@ def test_an_interval_repeated_in_two_checkpoints_counts_once() -> None:
 
 
 def test_rebuild_without_energy_keeps_the_recorded_intensity() -> None:
-    zero = tuple(attrs.evolve(iv, energy_kwh=0.0, emissions_g=0.0,
-                              energy_by_component_kwh={"gpu": 0.0, "cpu": 0.0})
-                 for iv in TIMELINE)
+    zero = tuple(
+        attrs.evolve(
+            iv, energy_kwh=0.0, emissions_g=0.0, energy_by_component_kwh={"gpu": 0.0, "cpu": 0.0}
+        )
+        for iv in TIMELINE
+    )
     result = rebuilt(checkpoint_record(run(), 0, zero))
     assert result.energy_kwh == 0.0
     assert result.intensity_g_per_kwh == 999.0
@@ -187,14 +191,20 @@ def test_an_unknown_intensity_stays_unknown_after_a_rebuild() -> None:
 
 
 def test_a_device_error_in_the_last_checkpoint_degrades_only_that_device() -> None:
-    two = attrs.evolve(run(), devices=(
-        DeviceResult("gpu", "gpu:0", "Fake H100", "nvml-energy-counter", False, 0.5),
-        DeviceResult("gpu", "gpu:1", "Fake H100", "nvml-energy-counter", False, 0.5),
-    ))
-    failing = attrs.evolve(two, devices=(
-        two.devices[0],
-        attrs.evolve(two.devices[1], error="NVML: GPU is lost"),
-    ))
+    two = attrs.evolve(
+        run(),
+        devices=(
+            DeviceResult("gpu", "gpu:0", "Fake H100", "nvml-energy-counter", False, 0.5),
+            DeviceResult("gpu", "gpu:1", "Fake H100", "nvml-energy-counter", False, 0.5),
+        ),
+    )
+    failing = attrs.evolve(
+        two,
+        devices=(
+            two.devices[0],
+            attrs.evolve(two.devices[1], error="NVML: GPU is lost"),
+        ),
+    )
     result = rebuilt(
         checkpoint_record(two, 0, TIMELINE[:1]),
         checkpoint_record(failing, 1, TIMELINE[1:], full=False),
@@ -258,8 +268,9 @@ def test_a_writer_keeps_the_record_pending_while_the_lock_is_held(held_lock: Pat
 
 
 def finished_run() -> RunResult:
-    return attrs.evolve(run(), status="completed", timeline=TIMELINE, emissions_g=400.0,
-                        intensity_g_per_kwh=200.0)
+    return attrs.evolve(
+        run(), status="completed", timeline=TIMELINE, emissions_g=400.0, intensity_g_per_kwh=200.0
+    )
 
 
 def repricing_of(base: RunResult, timeline: tuple[TimelineInterval, ...]) -> Repricing:
@@ -280,8 +291,10 @@ def repricing_of(base: RunResult, timeline: tuple[TimelineInterval, ...]) -> Rep
 
 def repriced(timeline: tuple[TimelineInterval, ...]) -> tuple[TimelineInterval, ...]:
     """The same energy priced at 50 g/kWh."""
-    return tuple(attrs.evolve(iv, intensity_g_per_kwh=50.0, emissions_g=iv.energy_kwh * 50.0)
-                 for iv in timeline)
+    return tuple(
+        attrs.evolve(iv, intensity_g_per_kwh=50.0, emissions_g=iv.energy_kwh * 50.0)
+        for iv in timeline
+    )
 
 
 def test_a_repricing_of_the_same_timeline_is_applied() -> None:
@@ -298,8 +311,11 @@ def test_a_repricing_within_a_millisecond_of_the_span_is_applied() -> None:
     base = finished_run()
     ms = timedelta(milliseconds=1)
     shifted = repriced(TIMELINE)
-    shifted = (attrs.evolve(shifted[0], start=shifted[0].start + ms), *shifted[1:-1],
-               attrs.evolve(shifted[-1], end=shifted[-1].end - ms))
+    shifted = (
+        attrs.evolve(shifted[0], start=shifted[0].start + ms),
+        *shifted[1:-1],
+        attrs.evolve(shifted[-1], end=shifted[-1].end - ms),
+    )
     assert apply_repricing(base, repricing_of(base, shifted)) is not None
 
 
@@ -326,16 +342,26 @@ def test_a_run_without_a_timeline_is_never_repriced() -> None:
 def test_history_lists_only_the_pricings_that_apply(tmp_path: Path) -> None:
     path = tmp_path / "ledger.jsonl"
     base = finished_run()
-    good = attrs.evolve(base, timeline=repriced(TIMELINE), emissions_g=100.0,
-                        intensity_g_per_kwh=50.0, repriced_at=T0 + timedelta(days=1),
-                        repriced_from=base.intensity_source,
-                        intensity_source=IntensitySource(provider="electricitymaps",
-                                                         zone="US-NW-PACW"))
-    stale = attrs.evolve(good, timeline=repriced(TIMELINE)[:2], emissions_g=1.0,
-                         repriced_at=T0 + timedelta(days=2))
-    append_records(path, [result_to_record(base),
-                          reprice_record(good, estimated_share=0.0, step_s=3600.0),
-                          reprice_record(stale, estimated_share=0.0, step_s=3600.0)])
+    good = attrs.evolve(
+        base,
+        timeline=repriced(TIMELINE),
+        emissions_g=100.0,
+        intensity_g_per_kwh=50.0,
+        repriced_at=T0 + timedelta(days=1),
+        repriced_from=base.intensity_source,
+        intensity_source=IntensitySource(provider="electricitymaps", zone="US-NW-PACW"),
+    )
+    stale = attrs.evolve(
+        good, timeline=repriced(TIMELINE)[:2], emissions_g=1.0, repriced_at=T0 + timedelta(days=2)
+    )
+    append_records(
+        path,
+        [
+            result_to_record(base),
+            reprice_record(good, estimated_share=0.0, step_s=3600.0),
+            reprice_record(stale, estimated_share=0.0, step_s=3600.0),
+        ],
+    )
     history = Ledger(path).history("r-killed")
     assert [h.emissions_g for h in history] == pytest.approx([400.0, 100.0])
     assert Ledger(path).get("r-kill").emissions_g == pytest.approx(100.0)
@@ -373,9 +399,19 @@ def test_append_waits_for_a_lock_that_is_released(tmp_path: Path) -> None:
 # -- distributed jobs ------------------------------------------------------------------------
 
 
-def job_run(run_id: str, node: str, node_rank: int | None, *, start_min: int, end_min: int,
-            energy_kwh: float, emissions_g: float, pue: float = 1.0, rank: int = 0,
-            source: str = "env") -> RunResult:
+def job_run(
+    run_id: str,
+    node: str,
+    node_rank: int | None,
+    *,
+    start_min: int,
+    end_min: int,
+    energy_kwh: float,
+    emissions_g: float,
+    pue: float = 1.0,
+    rank: int = 0,
+    source: str = "env",
+) -> RunResult:
     return attrs.evolve(
         finished_run(),
         run_id=run_id,
@@ -385,19 +421,30 @@ def job_run(run_id: str, node: str, node_rank: int | None, *, start_min: int, en
         emissions_g=emissions_g,
         pue=pue,
         host={},
-        job=JobInfo(launcher="torchrun", job_id="j1", job_id_source=source, rank=rank,
-                    local_rank=0, world_size=8, local_world_size=4, node_rank=node_rank,
-                    node=node, role="host"),
+        job=JobInfo(
+            launcher="torchrun",
+            job_id="j1",
+            job_id_source=source,
+            rank=rank,
+            local_rank=0,
+            world_size=8,
+            local_world_size=4,
+            node_rank=node_rank,
+            node=node,
+            role="host",
+        ),
     )
 
 
 def test_a_job_spans_its_earliest_start_to_its_latest_end() -> None:
     runs = [
-        job_run("b", "host-b#1", 1, start_min=2, end_min=20, energy_kwh=1.0, emissions_g=100.0,
-                rank=4),
+        job_run(
+            "b", "host-b#1", 1, start_min=2, end_min=20, energy_kwh=1.0, emissions_g=100.0, rank=4
+        ),
         job_run("a", "host-a#0", 0, start_min=0, end_min=10, energy_kwh=1.0, emissions_g=300.0),
-        job_run("a2", "host-a#0", 0, start_min=11, end_min=15, energy_kwh=1.0,
-                emissions_g=300.0, rank=0),
+        job_run(
+            "a2", "host-a#0", 0, start_min=11, end_min=15, energy_kwh=1.0, emissions_g=300.0, rank=0
+        ),
     ]
     job = aggregate("j1", runs)
     assert job.started_at == T0 and job.ended_at == T0 + timedelta(minutes=20)
@@ -411,10 +458,12 @@ def test_a_job_spans_its_earliest_start_to_its_latest_end() -> None:
 
 def test_a_job_mean_intensity_is_weighted_by_energy_without_pue() -> None:
     runs = [
-        job_run("a", "host-a#0", 0, start_min=0, end_min=10, energy_kwh=1.0, emissions_g=150.0,
-                pue=1.5),  # 100 g/kWh before PUE
-        job_run("b", "host-b#1", 1, start_min=0, end_min=10, energy_kwh=3.0, emissions_g=900.0,
-                rank=4),  # 300 g/kWh
+        job_run(
+            "a", "host-a#0", 0, start_min=0, end_min=10, energy_kwh=1.0, emissions_g=150.0, pue=1.5
+        ),  # 100 g/kWh before PUE
+        job_run(
+            "b", "host-b#1", 1, start_min=0, end_min=10, energy_kwh=3.0, emissions_g=900.0, rank=4
+        ),  # 300 g/kWh
     ]
     job = aggregate("j1", runs)
     assert job.intensity_g_per_kwh == pytest.approx((100.0 + 900.0) / 4.0)
@@ -422,8 +471,86 @@ def test_a_job_mean_intensity_is_weighted_by_energy_without_pue() -> None:
 
 
 def test_a_job_missing_a_node_is_flagged_and_a_port_based_id_is_not_unique() -> None:
-    runs = [job_run("a", "host-a#0", 0, start_min=0, end_min=10, energy_kwh=1.0,
-                    emissions_g=1.0, source="MASTER_ADDR:MASTER_PORT")]
+    runs = [
+        job_run(
+            "a",
+            "host-a#0",
+            0,
+            start_min=0,
+            end_min=10,
+            energy_kwh=1.0,
+            emissions_g=1.0,
+            source="MASTER_ADDR:MASTER_PORT",
+        )
+    ]
     job = aggregate("j1", runs)
     assert "missing-nodes:1" in job.flags
     assert "job-id-not-unique" in job.flags
+
+
+def test_a_small_rebuilt_run_still_gets_its_energy_weighted_intensity() -> None:
+    small = tuple(
+        attrs.evolve(iv, energy_kwh=iv.energy_kwh / 10, emissions_g=iv.emissions_g / 10)
+        for iv in TIMELINE
+    )
+    result = rebuilt(checkpoint_record(run(), 0, small))  # 0.2 kWh in all
+    assert result.energy_kwh == pytest.approx(0.2)
+    assert result.intensity_g_per_kwh == pytest.approx(200.0)
+
+
+def reprice_dict(**changes: object) -> dict[str, object]:
+    base = finished_run()
+    good = attrs.evolve(
+        base,
+        timeline=repriced(TIMELINE),
+        repriced_at=T0 + timedelta(days=1),
+        repriced_from=base.intensity_source,
+    )
+    record = reprice_record(good, estimated_share=0.25, step_s=3600.0)
+    record.update(changes)
+    return record
+
+
+@pytest.mark.parametrize(
+    ("changes", "ok"),
+    [
+        ({}, True),
+        ({"estimated_share": 1.0}, True),
+        ({"estimated_share": 0.0}, True),
+        ({"estimated_share": None}, True),
+        ({"estimated_share": 1.5}, False),
+        ({"estimated_share": -0.1}, False),
+        ({"step_s": 0.5}, True),
+        ({"step_s": None}, True),
+        ({"step_s": 0.0}, False),
+        ({"step_s": -60.0}, False),
+    ],
+)
+def test_reprice_records_are_range_checked(changes: dict[str, object], ok: bool) -> None:
+    record = reprice_dict(**changes)
+    if ok:
+        decoded = repricing_from_record(record)
+        assert decoded.estimated_share == record["estimated_share"]
+        assert decoded.step_s == record["step_s"]
+    else:
+        with pytest.raises(RecordError):
+            repricing_from_record(record)
+
+
+@pytest.mark.parametrize("missing", ["intensity_source", "repriced_from"])
+def test_a_reprice_record_without_its_sources_does_not_decode(missing: str) -> None:
+    record = reprice_dict()
+    del record[missing]
+    with pytest.raises(RecordError):
+        repricing_from_record(record)
+
+
+def test_reprice_record_needs_a_repriced_run() -> None:
+    base = finished_run()
+    half = attrs.evolve(base, repriced_at=T0 + timedelta(days=1))  # repriced_from missing
+    with pytest.raises(ValueError):
+        reprice_record(half, estimated_share=None, step_s=None)
+    record = reprice_record(
+        attrs.evolve(half, repriced_from=base.intensity_source), estimated_share=None, step_s=None
+    )
+    assert record["step_s"] is None

@@ -385,6 +385,8 @@ def test_only_better_data_unless_forced(
     # a constant has no time resolution: less estimated, but coarser than hourly data
     (o,) = reprice_runs([run.run_id], 300.0)
     assert o.action == "skipped" and "coarser time resolution" in o.reason
+    assert o.old == Quality(1.0, 3600.0) and o.new == Quality(0.0, math.inf)
+    (o,) = reprice_runs([run.run_id], 300.0, force=True, dry_run=True)
     assert o.after is not None and o.after.emissions_g == pytest.approx(run.energy_kwh * 1.25 * 300)
     # the embedded data again: no better
     (o,) = reprice_runs([run.run_id], "embedded")
@@ -726,3 +728,28 @@ def test_a_reprice_record_decodes_or_raises_record_error(field: str, value: Any)
     except RecordError:
         return
     assert decoded.run_id and decoded.timeline
+
+
+def test_carbonsdk_reprice_is_callable_whichever_was_imported_first(
+    subprocess_env: dict[str, str], repo_root: Path
+) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import carbonsdk, carbonsdk.reprice as m; "
+        "assert callable(carbonsdk.reprice) and callable(m.reprice); "
+        "import inspect; assert 'force' in inspect.signature(carbonsdk.reprice).parameters; "
+        "print('ok')"
+    )
+    lazy = "import carbonsdk; f = carbonsdk.reprice; import carbonsdk.reprice; print(f.__name__)"
+    for src, want in ((code, "ok"), (lazy, "reprice")):
+        out = subprocess.run(
+            [sys.executable, "-c", src],
+            env=subprocess_env,
+            cwd=repo_root,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert out.stdout.strip() == want

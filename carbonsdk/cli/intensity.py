@@ -1,8 +1,9 @@
 """``carbonsdk intensity REGION [--at TIME] [--provider P] [--json]``: the carbon intensity of
 a region's grid at one time (default now), and where the value came from.
 
-``--provider auto`` (the default) uses Electricity Maps when ``ELECTRICITYMAPS_API_KEY`` is set
-and the SDK is online, else the embedded dataset. A live provider that fails falls back to the
+``--provider auto`` (the default) picks, per zone, the first configured live source that covers it
+(Electricity Maps, then ENTSO-E, then EIA; each needs its key) when the SDK is online, else the
+embedded dataset. A live provider that fails falls back to the
 embedded dataset, and the output says so (``fallback_from``).
 """
 
@@ -44,8 +45,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--provider",
         choices=PROVIDERS,
         default="auto",
-        help="where to get the value (default auto: Electricity Maps when "
-        "ELECTRICITYMAPS_API_KEY is set, else the embedded dataset)",
+        help="where to get the value (default auto: the first configured live source covering "
+        "the zone: Electricity Maps, ENTSO-E, EIA; else the embedded dataset)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)

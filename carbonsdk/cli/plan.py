@@ -76,8 +76,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--provider",
         choices=PROVIDERS,
         default="auto",
-        help="forecast source (default auto: a live provider when its credentials "
-        "are set, else the embedded typical year)",
+        help="forecast source (default auto: a configured live provider covering the zone, "
+        "else carbonsdk's day-ahead forecaster on the embedded data)",
     )
     p.add_argument(
         "--energy-kwh",

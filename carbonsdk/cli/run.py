@@ -26,7 +26,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--region", default=None, help="region, e.g. aws:us-east-1, DE")
     p.add_argument("--interval", type=float, default=1.0, help="sampling period, s")
     p.add_argument("--intensity", default="auto",
-                   help="auto, embedded, electricitymaps, watttime, ukgrid, csv:PATH or g/kWh")
+                   help="auto, embedded, electricitymaps, watttime, ukgrid, eia, entsoe, csv:PATH "
+                   "or g/kWh")
     p.add_argument("--pue", type=float, default=1.0, help="data-centre PUE (>= 1)")
     p.add_argument("--ledger", default=None, help="ledger file")
     p.add_argument("--no-ledger", action="store_true", help="do not record the run")

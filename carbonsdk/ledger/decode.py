@@ -287,7 +287,41 @@ def _source(o: _Obj) -> IntensitySource:
     )
 
 
+def _fast_interval(d: Mapping[str, Any]) -> TimelineInterval | None:
+    """The common interval decoded without per-field dispatch: every field present with its
+    exact JSON type (numbers as finite floats, an aware in-range timestamp); None sends it to
+    the checked path of :func:`_interval`, which decodes the rest and names what is wrong. A
+    ledger read is mostly intervals (``carbonsdk reprice --all`` reads them all)."""
+    start: Any = d.get("start")
+    end: Any = d.get("end")
+    comps: Any = d.get("energy_by_component_kwh")
+    kwh: Any = d.get("energy_kwh")
+    g_per_kwh: Any = d.get("intensity_g_per_kwh")
+    grams: Any = d.get("emissions_g")
+    est: Any = d.get("intensity_estimated", False)
+    if type(start) is not str or type(end) is not str or type(comps) is not dict:
+        return None
+    if est is not True and est is not False:
+        return None
+    for v in (kwh, g_per_kwh, grams, *comps.values()):
+        if type(v) is not float or not math.isfinite(v):  # ints, null: the checked path
+            return None
+    try:
+        when_start = datetime.fromisoformat(start)
+        when_end = datetime.fromisoformat(end)
+        if when_start.tzinfo is None or when_end.tzinfo is None:
+            return None
+        when_start.astimezone(UTC)
+        when_end.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    return TimelineInterval(when_start, when_end, kwh, comps, g_per_kwh, grams, est)
+
+
 def _interval(o: _Obj) -> TimelineInterval:
+    fast = _fast_interval(o.data)
+    if fast is not None:
+        return fast
     return TimelineInterval(
         start=o.when("start"),
         end=o.when("end"),

@@ -563,10 +563,11 @@ def wait_for_low_carbon(
             cal,
         )
     if shown < min_saving_fraction:
-        what = f"expected to realise {shown:.1%}" if cal is not None else f"{promise:.1%}"
+        what = (f"is expected to save {shown:.1%} (backtested)" if cal is not None
+                else f"saves {promise:.1%} on the forecast")
         return immediate(
             f"waiting is not expected to help here: the best start within "
-            f"{format_duration(delay_s)} saves {what}, below the {min_saving_fraction:.0%} "
+            f"{format_duration(delay_s)} {what}, below the {min_saving_fraction:.0%} "
             f"margin ({forecast_text})",
             forecast_text,
             plan,
