@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         RunResult,
         TimelineInterval,
     )
-    from carbonsdk.reprice import reprice
+    from carbonsdk.repricing import reprice
     from carbonsdk.schedule import wait_for_low_carbon
 
 
@@ -58,7 +58,7 @@ _LAZY = {
     "schedule": ("carbonsdk.schedule", None),
     "wait_for_low_carbon": ("carbonsdk.schedule", "wait_for_low_carbon"),
     "intensity_series": ("carbonsdk.intensity.query", "intensity_series"),
-    "reprice": ("carbonsdk.reprice", "reprice"),
+    "reprice": ("carbonsdk.repricing", "reprice"),
 }
 
 

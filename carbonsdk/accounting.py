@@ -15,8 +15,10 @@ from collections.abc import Mapping
 
 import attrs
 
+from carbonsdk.clock import to_datetime
 from carbonsdk.exceptions import DataRangeError
 from carbonsdk.model.intensity import IntensitySeries
+from carbonsdk.model.result import TimelineInterval
 from carbonsdk.timeline import J_PER_KWH, EnergySeries
 
 #: above this many energy intervals the numpy path is used
@@ -189,4 +191,22 @@ def _align_numpy(energy: EnergySeries, series: IntensitySeries, pue: float) -> A
         tuple(flags.tolist()),
         tuple(grams.tolist()),
         pue,
+    )
+
+
+def intervals(aligned: AlignedSeries) -> tuple[TimelineInterval, ...]:
+    """A result's timeline from an aligned series: one :class:`TimelineInterval` per interval
+    (aware UTC bounds; kWh, g/kWh and g CO2eq per interval)."""
+    comps = aligned.components
+    return tuple(
+        TimelineInterval(
+            start=to_datetime(aligned.starts_s[i]),
+            end=to_datetime(aligned.ends_s[i]),
+            energy_kwh=aligned.energy_kwh[i],
+            energy_by_component_kwh={c: aligned.energy_by_component_kwh[c][i] for c in comps},
+            intensity_g_per_kwh=aligned.intensity_g_per_kwh[i],
+            emissions_g=aligned.emissions_g[i],
+            intensity_estimated=aligned.intensity_estimated[i],
+        )
+        for i in range(len(aligned))
     )

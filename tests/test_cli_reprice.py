@@ -159,7 +159,7 @@ def test_history_after_cli_reprices(
 #: so that the test can signal it mid-way, between two writes
 _PACED = """
 import sys, time
-import carbonsdk.reprice as rp
+import carbonsdk.repricing as rp
 rp.BATCH_RECORDS = 25
 _write = rp.append_records
 def paced(path, records, **kw):

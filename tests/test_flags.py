@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1] / "carbonsdk"
 _NOT_FLAGS = re.compile(
     r"^(nvml-|model-|intel-rapl|aws-|gcp-|azure-|carbonsdk-|chart-|content-|metadata-|retry-|"
     r"value-|type-|auth-|api-|day-ahead|seasonal-naive|in-use|cgroup-|per-task|per-step|"
-    r"past-range|what-if|(cpu|gpu|ram|mlflow|wandb|tensorboard):$)")
+    r"past-range|what-if|would-|(cpu|gpu|ram|mlflow|wandb|tensorboard):$)")
 
 
 def _flag_like_literals() -> set[str]:

@@ -554,3 +554,48 @@ def test_reprice_record_needs_a_repriced_run() -> None:
         attrs.evolve(half, repriced_from=base.intensity_source), estimated_share=None, step_s=None
     )
     assert record["step_s"] is None
+
+
+def test_job_nodes_are_ordered_by_node_rank_then_name_unranked_last() -> None:
+    runs = [
+        job_run("u2", "bbb", None, start_min=0, end_min=5, energy_kwh=1.0, emissions_g=1.0),
+        job_run("u1", "aaa", None, start_min=0, end_min=5, energy_kwh=1.0, emissions_g=1.0),
+        job_run("r1", "zzz#1", 1, start_min=0, end_min=5, energy_kwh=1.0, emissions_g=1.0),
+        job_run("r0", "yyy#0", 0, start_min=0, end_min=5, energy_kwh=1.0, emissions_g=1.0),
+    ]
+    job = aggregate("j1", runs)
+    assert [n.node for n in job.nodes] == ["yyy#0", "zzz#1", "aaa", "bbb"]
+    assert job.gathered is False
+
+
+@pytest.mark.parametrize(("second_start", "overlaps"), [(10, False), (9, True)])
+def test_only_truly_overlapping_host_runs_of_a_node_are_flagged(
+    second_start: int, overlaps: bool
+) -> None:
+    runs = [
+        job_run("a", "host-a#0", 0, start_min=0, end_min=10, energy_kwh=1.0, emissions_g=1.0),
+        job_run(
+            "a2", "host-a#0", 0, start_min=second_start, end_min=15, energy_kwh=1.0, emissions_g=1.0
+        ),  # a restart: touching is not overlapping
+    ]
+    flags = aggregate("j1", runs).flags
+    assert ("overlapping-host-runs:host-a#0" in flags) is overlaps
+
+
+def test_a_small_or_empty_job_gets_the_right_mean_intensity() -> None:
+    small = [
+        job_run("a", "host-a#0", 0, start_min=0, end_min=10, energy_kwh=0.5, emissions_g=100.0)
+    ]
+    assert aggregate("j1", small).intensity_g_per_kwh == pytest.approx(200.0)
+    empty = [job_run("a", "host-a#0", 0, start_min=0, end_min=10, energy_kwh=0.0, emissions_g=0.0)]
+    assert aggregate("j1", empty).intensity_g_per_kwh is None
+
+
+def test_a_cleanly_rebuilt_run_is_not_flagged_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    writer = LedgerWriter(path)
+    writer.write(checkpoint_record(run(), 0, TIMELINE[:1]))
+    writer.write(checkpoint_record(run(), 1, TIMELINE[1:], full=False))
+    (result,) = Ledger(path).runs()
+    assert "rebuilt-from-checkpoints" in result.flags
+    assert not any(f.startswith("checkpoints-unreadable") for f in result.flags)

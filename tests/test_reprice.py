@@ -18,7 +18,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 import carbonsdk
-from carbonsdk.accounting import align
+from carbonsdk.accounting import align, intervals
 from carbonsdk.cli import main
 from carbonsdk.intensity.cache import IntensityCache
 from carbonsdk.intensity.embedded import EmbeddedProvider
@@ -31,8 +31,7 @@ from carbonsdk.model.energy import EnergySeries
 from carbonsdk.model.intensity import IntensitySource
 from carbonsdk.model.region import Region
 from carbonsdk.model.result import DeviceResult, JobInfo, RunResult, TimelineInterval
-from carbonsdk.reprice import Quality, compare, reprice_runs
-from carbonsdk.run.result_builder import intervals
+from carbonsdk.repricing import Quality, compare, reprice_runs
 from carbonsdk.testing import FakeClock, FakeGPU, fake_environment, fake_sampler
 
 #: a day in 2026, after the embedded data (2021-2024): the embedded provider substitutes the
@@ -730,19 +729,19 @@ def test_a_reprice_record_decodes_or_raises_record_error(field: str, value: Any)
     assert decoded.run_id and decoded.timeline
 
 
-def test_carbonsdk_reprice_is_callable_whichever_was_imported_first(
+def test_carbonsdk_reprice_is_the_function_whichever_was_imported_first(
     subprocess_env: dict[str, str], repo_root: Path
 ) -> None:
     import subprocess
     import sys
 
     code = (
-        "import carbonsdk, carbonsdk.reprice as m; "
-        "assert callable(carbonsdk.reprice) and callable(m.reprice); "
+        "import carbonsdk, carbonsdk.repricing as m; "
+        "assert carbonsdk.reprice is m.reprice; "
         "import inspect; assert 'force' in inspect.signature(carbonsdk.reprice).parameters; "
         "print('ok')"
     )
-    lazy = "import carbonsdk; f = carbonsdk.reprice; import carbonsdk.reprice; print(f.__name__)"
+    lazy = "import carbonsdk; f = carbonsdk.reprice; import carbonsdk.repricing; print(f.__name__)"
     for src, want in ((code, "ok"), (lazy, "reprice")):
         out = subprocess.run(
             [sys.executable, "-c", src],

@@ -167,7 +167,7 @@ def pricing_to_dict(result: RunResult) -> dict[str, Any]:
     the share of energy priced with estimated values (0..1), the source it replaced and the
     flags."""
     from carbonsdk.ledger.schema import source_to_dict
-    from carbonsdk.reprice import estimated_share
+    from carbonsdk.repricing import estimated_share
 
     data: dict[str, Any] = json_safe(
         {
@@ -195,7 +195,7 @@ def history_table(history: list[RunResult], width: int) -> str:
     from rich.table import Table
 
     from carbonsdk.report import format_emissions_g, format_sig, make_console
-    from carbonsdk.reprice import estimated_share
+    from carbonsdk.repricing import estimated_share
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 1, 0, 0))
     for header, right in (

@@ -1,5 +1,5 @@
 """``carbonsdk reprice``: price recorded runs again from their stored energy timelines when
-better intensity data is available (see :mod:`carbonsdk.reprice`)."""
+better intensity data is available (see :mod:`carbonsdk.repricing`)."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def _pricing(result: RunResult) -> dict[str, Any]:
 
 
 def outcome_to_dict(outcome: Any) -> dict[str, Any]:
-    """One :class:`carbonsdk.reprice.RepriceOutcome` as JSON-able data (emissions in g CO2eq,
+    """One :class:`carbonsdk.repricing.RepriceOutcome` as JSON-able data (emissions in g CO2eq,
     intensity in g/kWh, the compared qualities: estimated share 0..1, median step in seconds,
     null when unknown or none)."""
 
@@ -156,7 +156,7 @@ def summary_line(outcomes: list[Any], *, dry_run: bool) -> str:
 def run(args: argparse.Namespace) -> int:
     """Reprice the chosen runs; exit 0 (also when every run was skipped), 1 for a missing
     ledger, unknown run or failed write, 2 for bad usage."""
-    from carbonsdk.reprice import reprice_runs
+    from carbonsdk.repricing import reprice_runs
 
     if args.run_id is not None and not args.run_id.strip():
         raise ConfigurationError("RUN_ID is empty: give a run id (see `carbonsdk runs`)")

@@ -26,6 +26,9 @@ FLAGS: dict[str, str] = {
     "attribution-failed": "the process-tree attribution could not be computed",
     "sinks-failed": "the tracker sinks could not be called",
     "estimated-components": "some component's energy comes from a model",
+    "repriced": "the run was priced again later (carbonsdk.reprice) from its stored energy",
+    "attributed-emissions-rescaled": "a repricing rescaled the process-attributed emissions by "
+    "the run's new emissions ratio",
 }
 
 #: flag prefixes that take a parameter after ``:``

@@ -11,12 +11,12 @@ from typing import Any
 
 import attrs
 
-from carbonsdk.accounting import AlignedSeries
+from carbonsdk.accounting import AlignedSeries, intervals
 from carbonsdk.clock import to_datetime
 from carbonsdk.model.device import DeviceInfo
 from carbonsdk.model.intensity import IntensitySource
 from carbonsdk.model.region import Region
-from carbonsdk.model.result import DeviceResult, JobInfo, Mark, RunResult, TimelineInterval
+from carbonsdk.model.result import DeviceResult, JobInfo, Mark, RunResult
 from carbonsdk.model.units import J_PER_KWH
 
 
@@ -48,23 +48,6 @@ class Identity:
     devices: tuple[DeviceInfo, ...]
     job: JobInfo | None
     parent_run_id: str | None
-
-
-def intervals(aligned: AlignedSeries) -> tuple[TimelineInterval, ...]:
-    """The result's timeline from an aligned series (kWh, g/kWh, g per interval)."""
-    comps = aligned.components
-    return tuple(
-        TimelineInterval(
-            start=to_datetime(aligned.starts_s[i]),
-            end=to_datetime(aligned.ends_s[i]),
-            energy_kwh=aligned.energy_kwh[i],
-            energy_by_component_kwh={c: aligned.energy_by_component_kwh[c][i] for c in comps},
-            intensity_g_per_kwh=aligned.intensity_g_per_kwh[i],
-            emissions_g=aligned.emissions_g[i],
-            intensity_estimated=aligned.intensity_estimated[i],
-        )
-        for i in range(len(aligned))
-    )
 
 
 @functools.cache

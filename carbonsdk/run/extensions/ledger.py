@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from carbonsdk.accounting import align, extend_to_cover
+from carbonsdk.accounting import align, extend_to_cover, intervals
 from carbonsdk.model.energy import EnergySeries
 from carbonsdk.model.result import RunResult
 from carbonsdk.run.extension import RunExtension
-from carbonsdk.run.result_builder import intervals
 from carbonsdk.timeline import bucketize
 
 if TYPE_CHECKING:

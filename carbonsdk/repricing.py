@@ -26,9 +26,7 @@ import logging
 import math
 import os
 import statistics
-import sys
 import time
-import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -370,7 +368,7 @@ def price(
         aligned = align(energy, covering, pue=base.pue)
     except DataRangeError as exc:  # cannot happen after extend_to_cover
         raise _Skip(str(exc)) from None
-    from carbonsdk.run.result_builder import intervals
+    from carbonsdk.accounting import intervals
 
     estimated = aligned.any_estimated or (series.source.estimated and not clipped_source)
     old = current.intensity_source
@@ -795,36 +793,3 @@ def reprice(
         return outcome.after
     log.warning("carbonsdk: run %s not repriced: %s", outcome.run_id[:8], outcome.reason)
     return outcome.before
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as :func:`reprice`: ``carbonsdk.reprice`` names both the function
-    (a lazy attribute of the package) and this module, and importing the module (``from
-    carbonsdk.reprice import reprice_runs``) binds the package attribute to the module, so
-    ``carbonsdk.reprice(run_id, ...)`` must work either way."""
-
-    def __call__(
-        self,
-        run_id: str,
-        intensity: Any = "auto",
-        ledger: Ledger | str | os.PathLike[str] | None = None,
-        *,
-        force: bool = False,
-    ) -> RunResult:
-        """:func:`reprice`."""
-        return reprice(run_id, intensity, ledger, force=force)
-
-
-sys.modules[__name__].__class__ = _CallableModule
-
-
-__all__ = [
-    "ACTIONS",
-    "Quality",
-    "RepriceOutcome",
-    "compare",
-    "estimated_share",
-    "reprice",
-    "reprice_runs",
-    "resolve_provider",
-]
