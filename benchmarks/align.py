@@ -40,8 +40,9 @@ def main() -> None:
     full_s = time.perf_counter() - t0
 
     n_py = 100_000
-    sub = EnergySeries(("gpu", "cpu"), starts[:n_py], ends[:n_py],
-                       {"gpu": gpu[:n_py], "cpu": cpu[:n_py]})
+    sub = EnergySeries(
+        ("gpu", "cpu"), starts[:n_py], ends[:n_py], {"gpu": gpu[:n_py], "cpu": cpu[:n_py]}
+    )
     t0 = time.perf_counter()
     accounting._align_python(sub, series, 1.1)
     py_s = (time.perf_counter() - t0) * N / n_py
@@ -54,14 +55,18 @@ def main() -> None:
     accounting.align(bounded, series, pue=1.1)
     bounded_s = time.perf_counter() - t0
 
-    print(f"8-day timeline at 1 s: {N:,} energy intervals x {n_steps:,} 5-min steps "
-          f"-> {len(aligned):,} aligned intervals")
+    print(
+        f"8-day timeline at 1 s: {N:,} energy intervals x {n_steps:,} 5-min steps "
+        f"-> {len(aligned):,} aligned intervals"
+    )
     print(f"{'path':<40}{'seconds':>10}")
     print(f"{'numpy (used above 20k intervals)':<40}{full_s:>10.3f}")
     print(f"{'pure Python (extrapolated from 100k)':<40}{py_s:>10.3f}")
     print(f"{f'bounded timeline ({len(bounded):,} intervals)':<40}{bounded_s:>10.4f}")
-    print(f"numpy speed-up over pure Python: {py_s / full_s:.1f}x; target < 0.5 s: "
-          f"{'met' if full_s < 0.5 else 'NOT met'}")
+    print(
+        f"numpy speed-up over pure Python: {py_s / full_s:.1f}x; target < 0.5 s: "
+        f"{'met' if full_s < 0.5 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

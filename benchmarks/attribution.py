@@ -47,8 +47,11 @@ def _time_refreshes(
         if force_walk and meter is not None:
             meter._next_walk_s = float("-inf")
             meter._next_memory_s = float("-inf")
-        att.add(now[0] - interval_s, now[0], {"gpu:0": 300.0, "gpu:1": 300.0, "cpu:host": 50.0,
-                                              "ram:host": 5.0})
+        att.add(
+            now[0] - interval_s,
+            now[0],
+            {"gpu:0": 300.0, "gpu:1": 300.0, "cpu:host": 50.0, "ram:host": 5.0},
+        )
         t0 = time.perf_counter()
         att.refresh(now[0])
         costs.append((time.perf_counter() - t0) * 1e3)
@@ -74,23 +77,28 @@ def main() -> None:
         for child in children:
             child.start()
         for gpu in gpus:
-            gpu.set_processes({probe.self_pid(): 60, 1: 20, 2: 20},
-                              memory={probe.self_pid(): GIB, 1: GIB, 2: GIB})
+            gpu.set_processes(
+                {probe.self_pid(): 60, 1: 20, 2: 20}, memory={probe.self_pid(): GIB, 1: GIB, 2: GIB}
+            )
         sampler = Sampler(clock=SYSTEM_CLOCK, environment=env, threaded=False)
         now = [time.time()]
-        att = ProcessAttributor.start(sampler, devices=devices,
-                                      components=("gpu", "cpu", "ram"), start_s=now[0])
-        for label, interval_s, force in (("walk + memory every refresh", 1.0, True),
-                                         ("paced, 1 s interval", 1.0, False),
-                                         ("paced, 0.1 s interval", 0.1, False)):
-            costs = sorted(_time_refreshes(att, args.refreshes, interval_s, now,
-                                           force_walk=force))
+        att = ProcessAttributor.start(
+            sampler, devices=devices, components=("gpu", "cpu", "ram"), start_s=now[0]
+        )
+        for label, interval_s, force in (
+            ("walk + memory every refresh", 1.0, True),
+            ("paced, 1 s interval", 1.0, False),
+            ("paced, 0.1 s interval", 0.1, False),
+        ):
+            costs = sorted(_time_refreshes(att, args.refreshes, interval_s, now, force_walk=force))
             mean = statistics.fmean(costs)
             med = statistics.median(costs)
             p95 = costs[int(0.95 * (len(costs) - 1))]
-            print(f"{n_children:2d} children, {label:27s}: mean {mean:6.3f} ms, median "
-                  f"{med:6.3f} ms, p95 {p95:6.3f} ms, max {costs[-1]:6.3f} ms; mean = "
-                  f"{mean / 1000.0 / interval_s:.4%} of the interval")
+            print(
+                f"{n_children:2d} children, {label:27s}: mean {mean:6.3f} ms, median "
+                f"{med:6.3f} ms, p95 {p95:6.3f} ms, max {costs[-1]:6.3f} ms; mean = "
+                f"{mean / 1000.0 / interval_s:.4%} of the interval"
+            )
         meter = ProcessTreeMeter(probe, time.time())
         assert len(meter.pids) == n_children + 1, meter.pids
         out = att.finish(now[0])

@@ -34,8 +34,11 @@ def _worker(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo")
-    env = fake_environment(SYSTEM_CLOCK, gpus=[FakeGPU.volta(200.0), FakeGPU.volta(200.0)],
-                           host=FakeHost(cpu_count=4, busy_fraction=0.5))
+    env = fake_environment(
+        SYSTEM_CLOCK,
+        gpus=[FakeGPU.volta(200.0), FakeGPU.volta(200.0)],
+        host=FakeHost(cpu_count=4, busy_fraction=0.5),
+    )
     model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(64, 1))
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     exit_ms: dict[bool, list[float]] = {True: [], False: []}
@@ -43,8 +46,9 @@ def _worker(args: argparse.Namespace) -> int:
     with fake_sampler(env, SYSTEM_CLOCK, threaded=True):
         for i in range(2 * args.repeats):
             gather = i % 2 == 0
-            run = carbonsdk.measure("bench", region="DE", interval_s=0.1, gather=gather,
-                                    report=False)
+            run = carbonsdk.measure(
+                "bench", region="DE", interval_s=0.1, gather=gather, report=False
+            )
             run.__enter__()
             for _ in range(20):
                 loss = model(torch.randn(32, 64)).pow(2).mean()
@@ -59,14 +63,18 @@ def _worker(args: argparse.Namespace) -> int:
                 summary_bytes = len(json.dumps(summary_record(run.result)))
     if dist.get_rank() == 0:
         on, off = statistics.median(exit_ms[True]), statistics.median(exit_ms[False])
-        print(json.dumps({
-            "world_size": dist.get_world_size(),
-            "repeats": args.repeats,
-            "exit_ms_with_gather_median": round(on, 2),
-            "exit_ms_without_gather_median": round(off, 2),
-            "ratio": round(on / off, 2) if off > 0 else None,
-            "summary_record_bytes_per_host": summary_bytes,
-        }))
+        print(
+            json.dumps(
+                {
+                    "world_size": dist.get_world_size(),
+                    "repeats": args.repeats,
+                    "exit_ms_with_gather_median": round(on, 2),
+                    "exit_ms_without_gather_median": round(off, 2),
+                    "ratio": round(on / off, 2) if off > 0 else None,
+                    "summary_record_bytes_per_host": summary_bytes,
+                }
+            )
+        )
     dist.destroy_process_group()
     return 0
 
@@ -79,12 +87,26 @@ def main() -> int:
     if "LOCAL_RANK" in os.environ:
         return _worker(args)
     with tempfile.TemporaryDirectory(prefix="carbonsdk-bench-") as tmp:
-        env = {**os.environ, "CARBONSDK_OFFLINE": "1", "NO_COLOR": "1",
-               "CARBONSDK_LEDGER": str(Path(tmp) / "ledger.jsonl"),
-               "PYTHONPATH": str(Path(__file__).resolve().parents[1]) + os.pathsep
-               + os.environ.get("PYTHONPATH", "")}
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc-per-node", str(args.nproc), __file__, "--repeats", str(args.repeats)]
+        env = {
+            **os.environ,
+            "CARBONSDK_OFFLINE": "1",
+            "NO_COLOR": "1",
+            "CARBONSDK_LEDGER": str(Path(tmp) / "ledger.jsonl"),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1])
+            + os.pathsep
+            + os.environ.get("PYTHONPATH", ""),
+        }
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            str(args.nproc),
+            __file__,
+            "--repeats",
+            str(args.repeats),
+        ]
         return subprocess.run(cmd, env=env, check=False).returncode
 
 

@@ -308,8 +308,9 @@ def energy_phase(
     return rows, meta
 
 
-def measure_phase(env: SensorEnvironment, load: Load, seconds: float) -> tuple[list[float], float,
-                                                                               float]:
+def measure_phase(
+    env: SensorEnvironment, load: Load, seconds: float
+) -> tuple[list[float], float, float]:
     """The load under the real ``carbonsdk.measure()`` (its process-wide sampler at 0.1 s over
     ``env``): iterations/s of two phases, and the sampler thread's CPU and wall seconds."""
     import carbonsdk
@@ -323,8 +324,9 @@ def measure_phase(env: SensorEnvironment, load: Load, seconds: float) -> tuple[l
     wall_total = 0.0
     try:
         for _ in range(2):
-            with carbonsdk.measure("gpu-check", region="DE", intensity=0.0, ledger=False,
-                                   report=False, interval_s=0.1):
+            with carbonsdk.measure(
+                "gpu-check", region="DE", intensity=0.0, ledger=False, report=False, interval_s=0.1
+            ):
                 w, it = load.run_for(seconds)
             rates.append(it / w)
             wall_total += w
@@ -370,8 +372,9 @@ def overhead_phase(env: SensorEnvironment, load: Load, seconds: float) -> dict[s
     return {
         "iterations_per_s_with_measure_0.1s": measured,
         "measure_throughput_ratio": statistics.fmean(measured) / base if base else None,
-        "measure_sampler_cpu_fraction_of_one_core":
-            measure_cpu_s / measure_wall_s if measure_wall_s else None,
+        "measure_sampler_cpu_fraction_of_one_core": measure_cpu_s / measure_wall_s
+        if measure_wall_s
+        else None,
         "sensors": keys,
         "discover_warnings": list(warnings),
         "iterations_per_s_without": without,
@@ -442,10 +445,12 @@ def print_report(result: dict[str, Any]) -> None:
     print(f"\nsampler overhead (0.1 s, sensors: {', '.join(o['sensors']) or 'none'}):")
     print(f"  it/s without: {', '.join(_fmt(x) for x in o['iterations_per_s_without'])}")
     print(f"  it/s with:    {', '.join(_fmt(x) for x in o['iterations_per_s_with_sampler_0.1s'])}")
-    print(f"  it/s under carbonsdk.measure(interval_s=0.1): "
-          f"{', '.join(_fmt(x) for x in o['iterations_per_s_with_measure_0.1s'])} "
-          f"(ratio {_fmt(o['measure_throughput_ratio'], '.4f')}, sampler thread "
-          f"{_fmt(o['measure_sampler_cpu_fraction_of_one_core'], '.3%')} of one core)")
+    print(
+        f"  it/s under carbonsdk.measure(interval_s=0.1): "
+        f"{', '.join(_fmt(x) for x in o['iterations_per_s_with_measure_0.1s'])} "
+        f"(ratio {_fmt(o['measure_throughput_ratio'], '.4f')}, sampler thread "
+        f"{_fmt(o['measure_sampler_cpu_fraction_of_one_core'], '.3%')} of one core)"
+    )
     print(f"  throughput with/without: {_fmt(o['throughput_ratio_with_over_without'], '.4f')}")
     print(
         f"  sampler thread CPU: {_fmt(o['sampler_cpu_s'], '.3f')} s over "

@@ -43,9 +43,17 @@ def main() -> None:
     env = fake_environment(clock, gpus=gpus, host=FakeHost(cpu_count=8, clock=clock))
     t0 = time.perf_counter()
     tracemalloc.start()
-    with fake_sampler(env, clock) as sampler, carbonsdk.measure(
-            "long", region="DE", interval_s=args.interval, ledger=ledger, report=False,
-            checkpoint_s=3600.0) as run:
+    with (
+        fake_sampler(env, clock) as sampler,
+        carbonsdk.measure(
+            "long",
+            region="DE",
+            interval_s=args.interval,
+            ledger=ledger,
+            report=False,
+            checkpoint_s=3600.0,
+        ) as run,
+    ):
         for i in range(ticks):
             if i % 3600 == 0:
                 gpus[0].set_power_w(200.0 + (i // 3600) % 7 * 20.0)
@@ -60,15 +68,23 @@ def main() -> None:
     lines = ledger.read_bytes().splitlines()
     checkpoints = [x for x in lines if b'"type":"checkpoint"' in x]
     longest = max(iv.duration_s for iv in result.timeline)
-    print(f"{args.days:g}-day run at {args.interval:g} s: {ticks:,} samples in {wall:.1f} s wall "
-          "(fake clock, tracemalloc on)")
+    print(
+        f"{args.days:g}-day run at {args.interval:g} s: {ticks:,} samples in {wall:.1f} s wall "
+        "(fake clock, tracemalloc on)"
+    )
     print(f"peak Python memory during the run: {peak / 1e6:.1f} MB (target well under 50 MB)")
-    print(f"timeline kept: {len(result.timeline):,} aligned intervals, longest {longest:.0f} s "
-          "(never above 300 s)")
-    print(f"ledger run record: {len(record) / 1e6:.2f} MB (target < 5 MB); "
-          f"{len(checkpoints)} checkpoints, {sum(len(c) for c in checkpoints) / 1e6:.2f} MB")
-    print(f"energy {result.energy_kwh:.2f} kWh, emissions {result.emissions_g / 1000:.2f} kg, "
-          f"intensity {result.intensity_g_per_kwh:.0f} g/kWh ({result.intensity_source.provider})")
+    print(
+        f"timeline kept: {len(result.timeline):,} aligned intervals, longest {longest:.0f} s "
+        "(never above 300 s)"
+    )
+    print(
+        f"ledger run record: {len(record) / 1e6:.2f} MB (target < 5 MB); "
+        f"{len(checkpoints)} checkpoints, {sum(len(c) for c in checkpoints) / 1e6:.2f} MB"
+    )
+    print(
+        f"energy {result.energy_kwh:.2f} kWh, emissions {result.emissions_g / 1000:.2f} kg, "
+        f"intensity {result.intensity_g_per_kwh:.0f} g/kWh ({result.intensity_source.provider})"
+    )
 
 
 if __name__ == "__main__":

@@ -62,8 +62,7 @@ def timed(iterations: int, interval_s: float | None) -> tuple[float, float]:
         return time.perf_counter() - t0, 0.0
     sampler = get_sampler()
     cpu0 = sampler.thread_cpu_s
-    with carbonsdk.measure("bench", region="DE", interval_s=interval_s, report=False,
-                           ledger=False):
+    with carbonsdk.measure("bench", region="DE", interval_s=interval_s, report=False, ledger=False):
         t0 = time.perf_counter()
         workload(iterations)
         wall = time.perf_counter() - t0
@@ -107,25 +106,33 @@ def main() -> None:
     rows: dict[str, list[tuple[float, float]]] = {"none": [], "1 s": [], "0.1 s": []}
     order: list[tuple[str, float | None]] = [("none", None), ("1 s", 1.0), ("0.1 s", 0.1)]
     for r in range(args.repeats):  # alternate (rotating the order) to spread machine noise
-        for label, interval in order[r % 3:] + order[: r % 3]:
+        for label, interval in order[r % 3 :] + order[: r % 3]:
             rows[label].append(timed(iterations, interval))
     base = statistics.median(w for w, _ in rows["none"])
     base_min = min(w for w, _ in rows["none"])
     spread = (max(w for w, _ in rows["none"]) - base_min) / base_min * 100
-    print(f"carbonsdk overhead benchmark (python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} CPUs, workload {base:.2f} s, {args.repeats} alternating repeats; "
-          f"unmeasured runs vary by {spread:.1f} %)")
-    print(f"{'sampling':<10}{'median s':>10}{'slowdown':>10}{'min s':>9}{'slowdown':>10}"
-          f"{'sampler CPU s':>15}{'CPU %':>8}")
+    print(
+        f"carbonsdk overhead benchmark (python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPUs, workload {base:.2f} s, {args.repeats} alternating repeats; "
+        f"unmeasured runs vary by {spread:.1f} %)"
+    )
+    print(
+        f"{'sampling':<10}{'median s':>10}{'slowdown':>10}{'min s':>9}{'slowdown':>10}"
+        f"{'sampler CPU s':>15}{'CPU %':>8}"
+    )
     for label, vals in rows.items():
         wall = statistics.median(w for w, _ in vals)
         low = min(w for w, _ in vals)
         cpu = statistics.median(c for _, c in vals)
-        print(f"{label:<10}{wall:>10.3f}{(wall / base - 1) * 100:>9.2f}%{low:>9.3f}"
-              f"{(low / base_min - 1) * 100:>9.2f}%{cpu:>15.4f}{cpu / wall * 100:>7.2f}%")
+        print(
+            f"{label:<10}{wall:>10.3f}{(wall / base - 1) * 100:>9.2f}%{low:>9.3f}"
+            f"{(low / base_min - 1) * 100:>9.2f}%{cpu:>15.4f}{cpu / wall * 100:>7.2f}%"
+        )
     cold, warm = enter_exit_ms(50)
-    print(f"measure() enter+exit: cold {cold:.1f} ms, warm median {warm:.2f} ms "
-          "(explicit region, embedded intensity, ledger write)")
+    print(
+        f"measure() enter+exit: cold {cold:.1f} ms, warm median {warm:.2f} ms "
+        "(explicit region, embedded intensity, ledger write)"
+    )
     print(f"import carbonsdk: {import_ms(7):.1f} ms (median of 7, minus bare interpreter)")
 
 

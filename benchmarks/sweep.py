@@ -63,8 +63,10 @@ def main() -> int:
     data_end = end + timedelta(seconds=2 * JOB_S + 3600)
     provider = EmbeddedProvider()
     t0 = time.perf_counter()
-    series = {z: provider.series(Region(None, z, z, "explicit"), first, data_end)
-              for z in embedded.zones()}
+    series = {
+        z: provider.series(Region(None, z, z, "explicit"), first, data_end)
+        for z in embedded.zones()
+    }
     load_s = time.perf_counter() - t0
     windows = [SweepWindow.parse(w) for w in WINDOWS]
 
@@ -72,8 +74,9 @@ def main() -> int:
     result = None
     for _ in range(max(1, args.repeats)):
         t0 = time.perf_counter()
-        result = sweep(series, [("8-day job", timedelta(seconds=JOB_S))], WINDOWS,
-                       starts=(first, end))
+        result = sweep(
+            series, [("8-day job", timedelta(seconds=JOB_S))], WINDOWS, starts=(first, end)
+        )
         times.append(time.perf_counter() - t0)
     assert result is not None
     sweep_s = min(times)
@@ -89,11 +92,15 @@ def main() -> int:
         for i in rng.sample(range(n_starts), min(args.sample, n_starts)):
             for w, win in enumerate(windows):
                 for strategy in STRATEGIES:
-                    base, opt = reference_point(values, 3600.0, i, JOB_S,
-                                                win.for_job(JOB_S), strategy)
+                    base, opt = reference_point(
+                        values, 3600.0, i, JOB_S, win.for_job(JOB_S), strategy
+                    )
                     n_ref += 1
-                    max_diff = max(max_diff, abs(base - zs.baseline_g_per_kwh[0, i]),
-                                   abs(opt - zs.optimised_g_per_kwh[strategy][0, w, i]))
+                    max_diff = max(
+                        max_diff,
+                        abs(base - zs.baseline_g_per_kwh[0, i]),
+                        abs(opt - zs.optimised_g_per_kwh[strategy][0, w, i]),
+                    )
     ref_s = time.perf_counter() - t0
     ref_full_s = ref_s / n_ref * n_points
 
@@ -118,38 +125,55 @@ def main() -> int:
     de = np.asarray(series["DE"].values_g_per_kwh)
     fine = np.interp(np.arange(len(de) * 12) / 12.0, np.arange(len(de)), de)
     b0 = series["DE"].boundaries_s[0]
-    s5 = IntensitySeries(tuple(b0 + 300.0 * k for k in range(len(fine) + 1)),
-                         tuple(float(v) for v in fine), (True,) * len(fine),
-                         series["DE"].source)
+    s5 = IntensitySeries(
+        tuple(b0 + 300.0 * k for k in range(len(fine) + 1)),
+        tuple(float(v) for v in fine),
+        (True,) * len(fine),
+        series["DE"].source,
+    )
     tracemalloc.start()
     t0 = time.perf_counter()
-    r5 = sweep({"DE-5min": s5}, [("8-day job", timedelta(seconds=JOB_S))], WINDOWS,
-               starts=(first, end))
+    r5 = sweep(
+        {"DE-5min": s5}, [("8-day job", timedelta(seconds=JOB_S))], WINDOWS, starts=(first, end)
+    )
     five_s = time.perf_counter() - t0
     peak_mb = tracemalloc.get_traced_memory()[1] / 1e6
     tracemalloc.stop()
 
-    print(f"zones: {len(series)} (embedded hourly), starts: {n_starts} hourly in {args.year}, "
-          f"job: 8 days, windows: {', '.join(WINDOWS)}, strategies: FS and P&R "
-          f"-> {n_points:,} (zone, start, window, strategy) points")
+    print(
+        f"zones: {len(series)} (embedded hourly), starts: {n_starts} hourly in {args.year}, "
+        f"job: 8 days, windows: {', '.join(WINDOWS)}, strategies: FS and P&R "
+        f"-> {n_points:,} (zone, start, window, strategy) points"
+    )
     print(f"data load (embedded, all zones): {load_s:.2f} s")
-    print(f"vectorised sweep: {sweep_s:.2f} s (best of {len(times)}; runs: "
-          f"{', '.join(f'{t:.2f}' for t in times)})  target < 30 s: "
-          f"{'met' if sweep_s < 30 else 'NOT met'}")
-    print(f"brute-force reference: {ref_s:.2f} s for {n_ref:,} points (random subsample) "
-          f"-> extrapolated {ref_full_s:,.0f} s for the full sweep "
-          f"({ref_full_s / 3600:.1f} h); ratio {ref_full_s / sweep_s:,.0f}x")
-    print(f"per-start Plan API: {api_s:.2f} s for {n_api} plans -> extrapolated "
-          f"{api_full_s:,.0f} s; ratio {api_full_s / sweep_s:,.0f}x")
+    print(
+        f"vectorised sweep: {sweep_s:.2f} s (best of {len(times)}; runs: "
+        f"{', '.join(f'{t:.2f}' for t in times)})  target < 30 s: "
+        f"{'met' if sweep_s < 30 else 'NOT met'}"
+    )
+    print(
+        f"brute-force reference: {ref_s:.2f} s for {n_ref:,} points (random subsample) "
+        f"-> extrapolated {ref_full_s:,.0f} s for the full sweep "
+        f"({ref_full_s / 3600:.1f} h); ratio {ref_full_s / sweep_s:,.0f}x"
+    )
+    print(
+        f"per-start Plan API: {api_s:.2f} s for {n_api} plans -> extrapolated "
+        f"{api_full_s:,.0f} s; ratio {api_full_s / sweep_s:,.0f}x"
+    )
     print(f"largest |sweep - reference| on the subsample: {max_diff:.2e} g/kWh")
     n5 = len(r5.zones[0].start_s)
-    print(f"5-minute series (synthetic, DE interpolated): {n5:,} starts x {len(windows)} windows "
-          f"x 2 strategies in {five_s:.2f} s, peak traced memory {peak_mb:.0f} MB")
+    print(
+        f"5-minute series (synthetic, DE interpolated): {n5:,} starts x {len(windows)} windows "
+        f"x 2 strategies in {five_s:.2f} s, peak traced memory {peak_mb:.0f} MB"
+    )
     fs = result.mean_savings("flexible_start")[0]
     pr = result.mean_savings("pause_and_resume")[0]
-    print("mean savings of the 8-day job over zones and starts (FS / P&R, %): "
-          + ", ".join(f"{w} {100 * a:.1f}/{100 * b:.1f}"
-                      for w, a, b in zip(WINDOWS, fs, pr, strict=True)))
+    print(
+        "mean savings of the 8-day job over zones and starts (FS / P&R, %): "
+        + ", ".join(
+            f"{w} {100 * a:.1f}/{100 * b:.1f}" for w, a, b in zip(WINDOWS, fs, pr, strict=True)
+        )
+    )
     return 0 if sweep_s < 30 and math.isfinite(max_diff) and max_diff < 1e-6 else 1
 
 

@@ -60,14 +60,29 @@ class AlignedSeries:
         time-weighted mean)."""
         total = self.total_energy_kwh
         if total > 0:
-            return float(sum(e * i for e, i in zip(self.energy_kwh, self.intensity_g_per_kwh,
-                                                   strict=True))) / total
+            return (
+                float(
+                    sum(
+                        e * i
+                        for e, i in zip(self.energy_kwh, self.intensity_g_per_kwh, strict=True)
+                    )
+                )
+                / total
+            )
         dur = sum(e - s for s, e in zip(self.starts_s, self.ends_s, strict=True))
         if dur <= 0 or not self.intensity_g_per_kwh:
             return self.intensity_g_per_kwh[0] if self.intensity_g_per_kwh else None
-        return float(sum((e - s) * i for s, e, i in zip(self.starts_s, self.ends_s,
-                                                        self.intensity_g_per_kwh, strict=True)))\
+        return (
+            float(
+                sum(
+                    (e - s) * i
+                    for s, e, i in zip(
+                        self.starts_s, self.ends_s, self.intensity_g_per_kwh, strict=True
+                    )
+                )
+            )
             / dur
+        )
 
     @property
     def any_estimated(self) -> bool:
@@ -102,8 +117,9 @@ def align(energy: EnergySeries, series: IntensitySeries, *, pue: float = 1.0) ->
     energy. Zero-length intervals are dropped.
     """
     if len(energy) == 0:
-        return AlignedSeries(energy.components, (), (), (), {c: () for c in energy.components},
-                             (), (), (), pue)
+        return AlignedSeries(
+            energy.components, (), (), (), {c: () for c in energy.components}, (), (), (), pue
+        )
     if not series.covers(energy.starts_s[0], energy.ends_s[-1]):
         raise DataRangeError(
             f"intensity series covers {series.start.isoformat()} to {series.end.isoformat()}, "
@@ -153,9 +169,17 @@ def _align_python(energy: EnergySeries, series: IntensitySeries, pue: float) -> 
             t = seg_end
             if t < e:
                 j += 1
-    return AlignedSeries(comps, tuple(out_s), tuple(out_e), tuple(out_kwh),
-                         {c: tuple(v) for c, v in out_comp.items()}, tuple(out_i), tuple(out_f),
-                         tuple(out_g), pue)
+    return AlignedSeries(
+        comps,
+        tuple(out_s),
+        tuple(out_e),
+        tuple(out_kwh),
+        {c: tuple(v) for c, v in out_comp.items()},
+        tuple(out_i),
+        tuple(out_f),
+        tuple(out_g),
+        pue,
+    )
 
 
 def _align_numpy(energy: EnergySeries, series: IntensitySeries, pue: float) -> AlignedSeries:
@@ -166,8 +190,11 @@ def _align_numpy(energy: EnergySeries, series: IntensitySeries, pue: float) -> A
     ends = np.asarray(energy.ends_s, dtype=np.float64)
     keep = ends > starts
     starts, ends = starts[keep], ends[keep]
-    joules = np.vstack([np.asarray(energy.energy_j[c], dtype=np.float64)[keep] for c in comps]) \
-        if comps else np.zeros((0, len(starts)))
+    joules = (
+        np.vstack([np.asarray(energy.energy_j[c], dtype=np.float64)[keep] for c in comps])
+        if comps
+        else np.zeros((0, len(starts)))
+    )
     b = np.asarray(series.boundaries_s, dtype=np.float64)
     # Cut points: every energy boundary plus every intensity boundary inside the span.
     inner = b[(b > starts[0]) & (b < ends[-1])]

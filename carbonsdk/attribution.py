@@ -177,8 +177,14 @@ class ProcessAttributor:
                 probe, error = None, f"host probe unavailable: {exc!r}"
         if probe is not None and not is_process_probe(probe):
             probe, error = None, f"the host probe {type(probe).__name__} does not read processes"
-        return cls(devices=devices, components=components, start_s=start_s, probe=probe,
-                   probe_error=error, nvml=env.nvml)
+        return cls(
+            devices=devices,
+            components=components,
+            start_s=start_s,
+            probe=probe,
+            probe_error=error,
+            nvml=env.nvml,
+        )
 
     def _open_meter(self, probe: ProcessProbe, start_s: float) -> None:
         from carbonsdk.sensors.host import ProcessTreeMeter
@@ -251,8 +257,9 @@ class ProcessAttributor:
                     try:
                         self._apply(self._measure(end_s))
                     except Exception as exc:  # a bug, not the host: say so, drop nothing
-                        log.warning("carbonsdk: process attribution failed at the end",
-                                    exc_info=True)
+                        log.warning(
+                            "carbonsdk: process attribution failed at the end", exc_info=True
+                        )
                         for comp in self._components:
                             self._fail(comp, f"internal error: {exc!r}")
                 self._finished = self._build()
@@ -349,16 +356,18 @@ class ProcessAttributor:
             return _clamp(ours / sum(known))
         return self._even_split(gpu.device, holders, tree)
 
-    def _even_split(self, device: DeviceInfo, holders: Iterable[int], tree: frozenset[int]
-                    ) -> float:
+    def _even_split(
+        self, device: DeviceInfo, holders: Iterable[int], tree: frozenset[int]
+    ) -> float:
         pids = set(holders)
         if not pids:
             return 0.0
         self._check_namespace(device, pids, tree)
         return len(pids & tree) / len(pids)
 
-    def _check_namespace(self, device: DeviceInfo, pids: Iterable[int], tree: frozenset[int]
-                         ) -> None:
+    def _check_namespace(
+        self, device: DeviceInfo, pids: Iterable[int], tree: frozenset[int]
+    ) -> None:
         listed = sorted(set(pids))
         if not listed or any(p in tree for p in listed):
             return
@@ -372,7 +381,8 @@ class ProcessAttributor:
             raise _Unavailable(
                 f"NVML reports no process ids of this PID namespace (container?): on "
                 f"{device.key} it lists pid(s) {shown}, none of which exists here; NVML gives "
-                "host pids, so the share needs the host's PID namespace (e.g. docker --pid=host)")
+                "host pids, so the share needs the host's PID namespace (e.g. docker --pid=host)"
+            )
 
     def _apply(self, shares: Mapping[str, float]) -> None:
         with self._lock:
@@ -390,10 +400,17 @@ class ProcessAttributor:
         with self._lock:
             snap = self._timeline.snapshot()
         comps = tuple(c for c in self._components if c not in self._unavailable)
-        energy = EnergySeries(comps, snap.starts_s, snap.ends_s,
-                              {c: snap.energy_j[c] for c in comps})
-        detail = {c: (f"unavailable: {self._unavailable[c]}" if c in self._unavailable
-                      else self._detail(c)) for c in self._components}
+        energy = EnergySeries(
+            comps, snap.starts_s, snap.ends_s, {c: snap.energy_j[c] for c in comps}
+        )
+        detail = {
+            c: (
+                f"unavailable: {self._unavailable[c]}"
+                if c in self._unavailable
+                else self._detail(c)
+            )
+            for c in self._components
+        }
         return Attribution(energy=energy, detail=detail)
 
     def _detail(self, component: str) -> str:
@@ -403,14 +420,19 @@ class ProcessAttributor:
             what = {
                 "pss": "PSS (proportional set size)",
                 "rss": "RSS (PSS unreadable; RSS counts shared pages in every process mapping "
-                       "them, an over-estimate)",
+                "them, an over-estimate)",
             }.get(self._ram_kind, "PSS, RSS where PSS was unreadable")
-            return (f"this process tree's {what} / the host's memory in use (total - "
-                    "available), psutil, sampled at refreshes")
+            return (
+                f"this process tree's {what} / the host's memory in use (total - "
+                "available), psutil, sampled at refreshes"
+            )
         groups: dict[str, list[str]] = {}
         for key, gpu in self._gpus.items():
-            text = GPU_UTILISATION_DETAIL if gpu.method == "utilisation" else (
-                f"{GPU_MEMORY_DETAIL}: per-process utilisation unavailable ({gpu.fallback})")
+            text = (
+                GPU_UTILISATION_DETAIL
+                if gpu.method == "utilisation"
+                else (f"{GPU_MEMORY_DETAIL}: per-process utilisation unavailable ({gpu.fallback})")
+            )
             groups.setdefault(text, []).append(key)
         if len(groups) == 1:
             return next(iter(groups))

@@ -131,7 +131,8 @@ def detect_launch(
     host = hostname or socket.gethostname()
     warnings: list[str] = []
     is_torchrun = "TORCHELASTIC_RUN_ID" in env or (
-        "LOCAL_RANK" in env and "RANK" in env and "WORLD_SIZE" in env)
+        "LOCAL_RANK" in env and "RANK" in env and "WORLD_SIZE" in env
+    )
     is_ompi = "OMPI_COMM_WORLD_RANK" in env
     is_pmi = "PMI_RANK" in env
     is_slurm = "SLURM_JOB_ID" in env and "SLURM_PROCID" in env
@@ -150,8 +151,7 @@ def detect_launch(
         rank = _int(env, "OMPI_COMM_WORLD_RANK", "PMI_RANK")
         local_rank = _int(env, "OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "PMI_LOCAL_RANK")
         world = _int(env, "OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
-        local_world = _int(env, "OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS",
-                           "PMI_LOCAL_SIZE")
+        local_world = _int(env, "OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "PMI_LOCAL_SIZE")
         node_rank = _int(env, "OMPI_COMM_WORLD_NODE_RANK")
         if local_rank is None and is_slurm:
             local_rank = _int(env, "SLURM_LOCALID")
@@ -186,23 +186,28 @@ def detect_launch(
         warnings.append(
             f"torchrun gave no rendezvous id, so the job id {job_id!r} is derived from the "
             "master address and may repeat across jobs: pass `torchrun --rdzv-id=<id>` or set "
-            f"{JOB_ID_ENV}")
+            f"{JOB_ID_ENV}"
+        )
     elif launcher == "mpi":
         ns = env.get("PMIX_NAMESPACE") or env.get("OMPI_MCA_ess_base_jobid")
         if ns:
-            job_id, source = f"mpi-{ns}", "PMIX_NAMESPACE" if "PMIX_NAMESPACE" in env \
-                else "OMPI_MCA_ess_base_jobid"
+            job_id, source = (
+                f"mpi-{ns}",
+                "PMIX_NAMESPACE" if "PMIX_NAMESPACE" in env else "OMPI_MCA_ess_base_jobid",
+            )
     if job_id is None and launcher != "none":
         source = "unknown"
         warnings.append(
             f"the {launcher} launch gives no job id, so this job's records cannot be grouped: "
-            f"set {JOB_ID_ENV} to the same value on every rank")
+            f"set {JOB_ID_ENV} to the same value on every rank"
+        )
     if launcher != "none" and local_rank is None and job_id is None:
         warnings.append(
             f"the {launcher} launch says neither which rank is local rank 0 nor a job id, so "
             "every process measures its own host and a host running several ranks is counted "
             f"more than once: set {JOB_ID_ENV} (the processes of a job then elect one measurer "
-            "per machine) or LOCAL_RANK")
+            "per machine) or LOCAL_RANK"
+        )
 
     binding = "shared"
     if "SLURM_JOB_ID" in env and (local_world or 1) > 1:
@@ -211,11 +216,20 @@ def detect_launch(
         if node_gpus is not None and mine is not None and 0 < mine < node_gpus:
             binding = "per-task"
     return Launch(
-        launcher=launcher, job_id=job_id, job_id_source=source, job_id_unique=unique,
-        rank=rank, local_rank=local_rank, world_size=world, local_world_size=local_world,
-        node_rank=node_rank, hostname=host,
+        launcher=launcher,
+        job_id=job_id,
+        job_id_source=source,
+        job_id_unique=unique,
+        rank=rank,
+        local_rank=local_rank,
+        world_size=world,
+        local_world_size=local_world,
+        node_rank=node_rank,
+        hostname=host,
         restart_count=_int(env, "TORCHELASTIC_RESTART_COUNT") or 0,
-        gpu_binding=binding, warnings=tuple(warnings))
+        gpu_binding=binding,
+        warnings=tuple(warnings),
+    )
 
 
 _elected: dict[str, Any] = {}
@@ -246,8 +260,11 @@ def elect_host_measurer(job_id: str, lock_dir: str | None = None) -> bool:
         _elected[job_id] = fd  # held (and inherited by nothing: O_CLOEXEC is the default)
         return True
     except Exception as exc:  # noqa: BLE001 - no fcntl (Windows), unwritable tmp: measure, and say so
-        log.warning("carbonsdk: could not elect this host's measuring process (%s); this "
-                    "process measures the host", exc)
+        log.warning(
+            "carbonsdk: could not elect this host's measuring process (%s); this "
+            "process measures the host",
+            exc,
+        )
         _elected[job_id] = -1
         return True
 
@@ -312,8 +329,7 @@ def gather_records(
         rank = dist.get_rank()
         world = dist.get_world_size()
         out: list[Any] | None = [None] * world if rank == 0 else None
-        dist.gather_object(dict(record) if record is not None else None, out, dst=0,
-                           group=group)
+        dist.gather_object(dict(record) if record is not None else None, out, dst=0, group=group)
         if out is None:
             return None
         return [r for r in out if r is not None]

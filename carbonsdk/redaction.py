@@ -22,8 +22,9 @@ _SECRET_ASSIGNMENT = re.compile(
     re.IGNORECASE,
 )
 #: ``scheme://user:password@host``
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/\s:@]+:)(?P<pw>[^/\s@]+)@",
-                           re.IGNORECASE)
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[a-z][a-z0-9+.-]*://[^/\s:@]+:)(?P<pw>[^/\s@]+)@", re.IGNORECASE
+)
 
 
 def redact_argv(argv: Sequence[str]) -> list[str]:

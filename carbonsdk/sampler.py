@@ -28,8 +28,8 @@ from carbonsdk.clock import SYSTEM_CLOCK, Clock, Timebase
 from carbonsdk.model.device import DeviceInfo
 
 if TYPE_CHECKING:
-    from carbonsdk.sensors.base import EnergySensor
     from carbonsdk.sensors import SensorEnvironment
+    from carbonsdk.sensors.base import EnergySensor
 
 log = logging.getLogger("carbonsdk")
 
@@ -341,13 +341,15 @@ class Sampler:
             sensor = self._sensors.get(key)
             name = sensor.info.name if sensor is not None else key
             self._degrade_locked(
-                key, f"{name}: a read did not return within {self.read_deadline_s:g} s (hung)")
+                key, f"{name}: a read did not return within {self.read_deadline_s:g} s (hung)"
+            )
             if reader is self._thread:
                 # the sampler thread is the one stuck in the read: a new one takes over
                 self._thread = None
                 if self._subs:
                     self._thread = threading.Thread(
-                        target=self._loop, name="carbonsdk-sampler", daemon=True)
+                        target=self._loop, name="carbonsdk-sampler", daemon=True
+                    )
                     self._thread.start()
 
     def _degrade_locked(self, key: str, message: str) -> None:
@@ -378,8 +380,11 @@ class Sampler:
                 if mono <= self._last_mono:
                     return
                 failed = self._failed
-                todo = ([(k, s) for k, s in self._sensors.items() if k not in failed] if failed
-                        else list(self._sensors.items()))
+                todo = (
+                    [(k, s) for k, s in self._sensors.items() if k not in failed]
+                    if failed
+                    else list(self._sensors.items())
+                )
             values: dict[str, float] = {}
             errors: dict[str, BaseException] = {}
             me = threading.current_thread()
@@ -423,8 +428,10 @@ class Sampler:
             last_j[key] = value
             max_w = max_w_of.get(key, DEFAULT_MAX_DEVICE_POWER_W)
             if delta > max_w * span_s:
-                glitches[key] = (f"energy jump of {delta:.3g} J in {mono - self._last_mono:.3g} s "
-                                 f"implies more than {max_w:g} W: dropped")
+                glitches[key] = (
+                    f"energy jump of {delta:.3g} J in {mono - self._last_mono:.3g} s "
+                    f"implies more than {max_w:g} W: dropped"
+                )
                 continue
             deltas[key] = delta if delta > 0 else 0.0
         start_s = self._timebase.epoch_s(self._last_mono)

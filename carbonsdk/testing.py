@@ -214,7 +214,8 @@ class FakeGPU:
         self.sample_buffer = int(sample_buffer)
         # (since UTC epoch s, {pid: SM %}, {pid: bytes or None}); the first entry: no process
         self._processes: list[tuple[float, dict[int, float], dict[int, int | None]]] = [
-            (-math.inf, {}, {})]
+            (-math.inf, {}, {})
+        ]
         self.uuid = uuid
         self.energy_counter = energy_counter
         self.power_readings = power_readings
@@ -294,8 +295,10 @@ class FakeGPU:
         if any(not 0.0 <= u <= 100.0 for u in utils.values()):
             raise ValueError(f"SM utilisation must be in 0..100 percent, got {utils!r}")
         held: dict[int, int | None] = (
-            dict.fromkeys(utils) if memory is None
-            else {int(p): (None if b is None else int(b)) for p, b in memory.items()})
+            dict.fromkeys(utils)
+            if memory is None
+            else {int(p): (None if b is None else int(b)) for p, b in memory.items()}
+        )
         now = self._epoch_now()
         with self._lock:
             while self._processes and self._processes[-1][0] >= now:
@@ -317,8 +320,9 @@ class FakeGPU:
         now = self._epoch_now()
         period = self.sample_period_s
         last_k = math.floor(now / period + 1e-9)
-        first_k = max(math.floor(last_seen_us / 1e6 / period + 1e-9) + 1,
-                      last_k - self.sample_buffer + 1)
+        first_k = max(
+            math.floor(last_seen_us / 1e6 / period + 1e-9) + 1, last_k - self.sample_buffer + 1
+        )
         out: list[FakeProcessUtilizationSample] = []
         with self._lock:
             starts = [entry[0] for entry in self._processes]
@@ -836,10 +840,12 @@ class FakeHost:
         self.memory_bytes = memory_bytes
         self.limit_bytes = memory_limit_bytes
         self.used_memory_bytes = (
-            memory_bytes // 2 if used_memory_bytes is None else int(used_memory_bytes))
+            memory_bytes // 2 if used_memory_bytes is None else int(used_memory_bytes)
+        )
         self.pid = os.getpid() if pid is None else int(pid)
         self._procs: dict[int, _FakeProcess] = {
-            self.pid: _FakeProcess(self.pid, 1, 1_600_000_000.0, 0.0, 0, 0)}
+            self.pid: _FakeProcess(self.pid, 1, 1_600_000_000.0, 0.0, 0, 0)
+        }
         self._foreign: set[int] = set()
         self._broken: OSError | None = None
         self._lock = threading.Lock()
@@ -952,8 +958,8 @@ class FakeHost:
                 raise ValueError(f"fake process {pid} already exists")
             now = self._clock.time() if self._clock is not None else 1_600_000_000.0
             self._procs[int(pid)] = _FakeProcess(
-                int(pid), parent, now, float(cpu_rate), int(pss_bytes), int(rss_bytes),
-                pss_readable)
+                int(pid), parent, now, float(cpu_rate), int(pss_bytes), int(rss_bytes), pss_readable
+            )
 
     def exit_process(self, pid: int, *, reaped: bool = True) -> None:
         """End process ``pid`` now. ``reaped`` (its parent waited for it): its CPU time, own and
@@ -1010,8 +1016,13 @@ class FakeHost:
             proc = self._procs.get(pid)
             if proc is None:
                 return None
-            return ProcessCpu(pid=proc.pid, ppid=proc.ppid, create_time_s=proc.create_time_s,
-                              own_cpu_s=proc.own_cpu_s, reaped_cpu_s=proc.reaped_cpu_s)
+            return ProcessCpu(
+                pid=proc.pid,
+                ppid=proc.ppid,
+                create_time_s=proc.create_time_s,
+                own_cpu_s=proc.own_cpu_s,
+                reaped_cpu_s=proc.reaped_cpu_s,
+            )
 
     def process_memory_bytes(self, pid: int) -> tuple[int, str] | None:
         """``(pss_bytes, "pss")``, or ``(rss_bytes, "rss")`` when PSS is set unreadable."""

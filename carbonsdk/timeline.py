@@ -9,13 +9,20 @@ fine interval that crosses a bucket boundary is split by time (constant power wi
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from carbonsdk.model.energy import EnergyInterval, EnergySeries
 from carbonsdk.model.units import J_PER_KWH
 
-__all__ = ["COARSEN_LEVELS_S", "DEFAULT_MAX_INTERVALS", "J_PER_KWH", "EnergyInterval",
-           "EnergySeries", "TimelineBuilder", "bucketize"]
+__all__ = [
+    "COARSEN_LEVELS_S",
+    "DEFAULT_MAX_INTERVALS",
+    "J_PER_KWH",
+    "EnergyInterval",
+    "EnergySeries",
+    "TimelineBuilder",
+    "bucketize",
+]
 COARSEN_LEVELS_S: tuple[float, ...] = (10.0, 60.0, 300.0)
 DEFAULT_MAX_INTERVALS = 4096
 

@@ -31,8 +31,11 @@ class RandomTokens(torch.utils.data.Dataset):  # type: ignore[type-arg]
         return len(self.ids)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"input_ids": self.ids[i], "attention_mask": torch.ones_like(self.ids[i]),
-                "labels": self.labels[i]}
+        return {
+            "input_ids": self.ids[i],
+            "attention_mask": torch.ones_like(self.ids[i]),
+            "labels": self.labels[i],
+        }
 
 
 def main() -> None:
@@ -42,32 +45,47 @@ def main() -> None:
     opts = parser.parse_args()
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=100, hidden_size=64, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=128)
+    config = BertConfig(
+        vocab_size=100,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+    )
     model = BertForSequenceClassification(config)
     carbon = CarbonCallback("tiny-bert", region=opts.region, report=False, interval_s=0.1)
     with tempfile.TemporaryDirectory() as out:
-        args = TrainingArguments(output_dir=out, num_train_epochs=opts.epochs,
-                                 per_device_train_batch_size=8, logging_steps=16, report_to=[],
-                                 use_cpu=True, save_strategy="no", disable_tqdm=True)
-        trainer = Trainer(model=model, args=args, train_dataset=RandomTokens(),
-                          callbacks=[carbon])
+        args = TrainingArguments(
+            output_dir=out,
+            num_train_epochs=opts.epochs,
+            per_device_train_batch_size=8,
+            logging_steps=16,
+            report_to=[],
+            use_cpu=True,
+            save_strategy="no",
+            disable_tqdm=True,
+        )
+        trainer = Trainer(model=model, args=args, train_dataset=RandomTokens(), callbacks=[carbon])
         trainer.train()
 
     result = carbon.result
     assert result is not None
-    print(f"{result.name}: {result.status}, {result.duration_s:.1f} s, "
-          f"{result.energy_kwh * 1000:.4f} Wh, {result.emissions_g:.4f} g CO2eq "
-          f"(region {result.region.zone}, {result.intensity_g_per_kwh or 0:.0f} g/kWh)")
+    print(
+        f"{result.name}: {result.status}, {result.duration_s:.1f} s, "
+        f"{result.energy_kwh * 1000:.4f} Wh, {result.emissions_g:.4f} g CO2eq "
+        f"(region {result.region.zone}, {result.intensity_g_per_kwh or 0:.0f} g/kWh)"
+    )
     starts = {m.data["epoch"]: m.energy_kwh for m in result.marks if m.label == "epoch_start"}
     for m in result.marks:
         if m.label == "epoch_end":
             epoch = m.data["epoch"]
             print(f"  epoch {epoch}: {(m.energy_kwh - starts[epoch]) * 1000:.4f} Wh")
     logged = [e for e in trainer.state.log_history if "loss" in e]
-    print(f"  logged at step {logged[-1]['step']}: carbon/energy_kwh = "
-          f"{logged[-1]['carbon/energy_kwh']:.3g}, carbon/emissions_g = "
-          f"{logged[-1]['carbon/emissions_g']:.3g}")
+    print(
+        f"  logged at step {logged[-1]['step']}: carbon/energy_kwh = "
+        f"{logged[-1]['carbon/energy_kwh']:.3g}, carbon/emissions_g = "
+        f"{logged[-1]['carbon/emissions_g']:.3g}"
+    )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@ from datetime import UTC, datetime, timedelta
 
 from carbonsdk.intensity import embedded
 from carbonsdk.intensity.embedded import EmbeddedProvider
-from carbonsdk.region import parse_region
 from carbonsdk.model.region import Region
+from carbonsdk.region import parse_region
 from carbonsdk.report import progress_iter
 from carbonsdk.schedule import SweepJob, sweep
 

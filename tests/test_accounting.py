@@ -38,16 +38,21 @@ def make_energy(durations: list[float], joules: list[float], start: float = T0) 
         starts.append(t)
         ends.append(t + d)
         t += d
-    return EnergySeries(("gpu", "cpu"), tuple(starts), tuple(ends),
-                        {"gpu": tuple(joules), "cpu": tuple(j / 3 for j in joules)})
+    return EnergySeries(
+        ("gpu", "cpu"),
+        tuple(starts),
+        tuple(ends),
+        {"gpu": tuple(joules), "cpu": tuple(j / 3 for j in joules)},
+    )
 
 
 def make_series(steps: list[float], values: list[float], start: float) -> IntensitySeries:
     b = [start]
     for d in steps:
         b.append(b[-1] + d)
-    return IntensitySeries(tuple(b), tuple(values), tuple(i % 3 == 0 for i in range(len(values))),
-                           SRC)
+    return IntensitySeries(
+        tuple(b), tuple(values), tuple(i % 3 == 0 for i in range(len(values))), SRC
+    )
 
 
 @settings(max_examples=150, deadline=None)
@@ -58,8 +63,9 @@ def make_series(steps: list[float], values: list[float], start: float) -> Intens
     pue=st.floats(1.0, 2.0),
     use_numpy=st.booleans(),
 )
-def test_align_matches_brute_force(data: st.DataObject, n: int, m: int, pue: float,
-                                   use_numpy: bool) -> None:
+def test_align_matches_brute_force(
+    data: st.DataObject, n: int, m: int, pue: float, use_numpy: bool
+) -> None:
     durations = data.draw(st.lists(st.floats(0.001, 5000.0), min_size=n, max_size=n))
     joules = data.draw(st.lists(st.floats(0.0, 1e7), min_size=n, max_size=n))
     energy = make_energy(durations, joules)
@@ -69,23 +75,22 @@ def test_align_matches_brute_force(data: st.DataObject, n: int, m: int, pue: flo
     points = [T0 - lead] + [T0 + c * span for c in cuts] + [T0 + span + 1.0]
     points = sorted(set(points))
     steps = [b - a for a, b in itertools.pairwise(points) if b - a > 1e-6]
-    values = data.draw(st.lists(st.floats(0.0, 1500.0), min_size=len(steps),
-                                max_size=len(steps)))
+    values = data.draw(st.lists(st.floats(0.0, 1500.0), min_size=len(steps), max_size=len(steps)))
     series = make_series(steps, values, points[0])
     assert series.covers(energy.starts_s[0], energy.ends_s[-1])
     path = accounting._align_numpy if use_numpy else accounting._align_python
     aligned = path(energy, series, pue)
     expected = brute_force(energy, series, pue)
     assert math.isclose(aligned.total_emissions_g, expected, rel_tol=1e-9, abs_tol=1e-6)
-    assert math.isclose(aligned.total_energy_kwh, sum(joules) * (4 / 3) / J_PER_KWH,
-                        rel_tol=1e-9, abs_tol=1e-12)
+    assert math.isclose(
+        aligned.total_energy_kwh, sum(joules) * (4 / 3) / J_PER_KWH, rel_tol=1e-9, abs_tol=1e-12
+    )
     # the aligned intervals tile the run exactly and never straddle an intensity step
     assert aligned.starts_s[0] == energy.starts_s[0]
     assert aligned.ends_s[-1] == pytest.approx(energy.ends_s[-1])
     for a, b in zip(aligned.ends_s, aligned.starts_s[1:], strict=False):
         assert a == pytest.approx(b)
-    for s, e, v in zip(aligned.starts_s, aligned.ends_s, aligned.intensity_g_per_kwh,
-                       strict=True):
+    for s, e, v in zip(aligned.starts_s, aligned.ends_s, aligned.intensity_g_per_kwh, strict=True):
         mid = (s + e) / 2
         i = series.index_at(mid)
         assert i is not None and series.values_g_per_kwh[i] == v

@@ -13,11 +13,11 @@ import pytest
 
 import carbonsdk
 from carbonsdk.attribution import MAX_PENDING_INTERVALS, Attribution, ProcessAttributor
+from carbonsdk.model.device import DeviceInfo
 from carbonsdk.report import render_text
 from carbonsdk.sampler import Sampler, get_sampler, set_sampler
 from carbonsdk.sensors import SensorEnvironment, discover
 from carbonsdk.sensors import host as host_mod
-from carbonsdk.model.device import DeviceInfo
 from carbonsdk.sensors.host import ProcessTreeMeter
 from carbonsdk.sensors.nvml import GpuProcessReader
 from carbonsdk.testing import (
@@ -59,8 +59,9 @@ class Rig:
         return self.attributor.finish(self.clock.time())
 
 
-def make_rig(components: Sequence[str], gpus: Sequence[FakeGPU] = (),
-             host: FakeHost | None = None) -> Rig:
+def make_rig(
+    components: Sequence[str], gpus: Sequence[FakeGPU] = (), host: FakeHost | None = None
+) -> Rig:
     clock = FakeClock()
     host = host if host is not None else FakeHost(cpu_count=4, busy_fraction=0.5, clock=clock)
     host.add_foreign_process(OTHER)
@@ -68,8 +69,9 @@ def make_rig(components: Sequence[str], gpus: Sequence[FakeGPU] = (),
     found = discover(components, env, clock.monotonic())
     devices = tuple(s.info for s in found.sensors)
     sampler = Sampler(clock=clock, environment=env, threaded=False)
-    att = ProcessAttributor.start(sampler, devices=devices, components=tuple(components),
-                                  start_s=clock.time())
+    att = ProcessAttributor.start(
+        sampler, devices=devices, components=tuple(components), start_s=clock.time()
+    )
     return Rig(clock, host, list(gpus), env, devices, att)
 
 
@@ -101,8 +103,9 @@ def test_two_processes_on_one_gpu_75_25_gives_three_quarters() -> None:
     out = rig.finish()
     assert out.energy.components == ("gpu",)
     assert out.energy.total_j("gpu") == pytest.approx(0.75 * 3000.0, rel=1e-12)
-    assert out.detail["gpu"].startswith("NVML per-process SM utilisation samples "
-                                        "(nvmlDeviceGetProcessUtilization)")
+    assert out.detail["gpu"].startswith(
+        "NVML per-process SM utilisation samples (nvmlDeviceGetProcessUtilization)"
+    )
 
 
 def test_gpu_share_follows_each_interval() -> None:
@@ -141,12 +144,12 @@ def test_idle_gpu_split_evenly_between_context_holders() -> None:
     rig.step({"gpu:0": 60.0}, n=3)
     out = rig.finish()
     assert out.energy.energy_j["gpu"] == pytest.approx(
-        (60.0,) * 3 + (30.0,) * 3 + (0.0,) * 3 + (30.0,) * 3)
+        (60.0,) * 3 + (30.0,) * 3 + (0.0,) * 3 + (30.0,) * 3
+    )
     assert "split evenly" in out.detail["gpu"]
 
 
-def test_pids_of_another_namespace_make_gpu_unavailable(
-        caplog: pytest.LogCaptureFixture) -> None:
+def test_pids_of_another_namespace_make_gpu_unavailable(caplog: pytest.LogCaptureFixture) -> None:
     gpu = FakeGPU.volta(300.0)
     rig = make_rig(["gpu", "cpu"], [gpu])
     gpu.set_processes({987_001: 70, 987_002: 30})  # host pids: none exists in "our" namespace
@@ -155,7 +158,8 @@ def test_pids_of_another_namespace_make_gpu_unavailable(
     out = rig.finish()
     assert out.energy.components == ("cpu",)  # gpu left out, never reported as 0
     assert out.detail["gpu"].startswith(
-        "unavailable: NVML reports no process ids of this PID namespace (container?)")
+        "unavailable: NVML reports no process ids of this PID namespace (container?)"
+    )
     assert "987001" in out.detail["gpu"]
     warnings = [r for r in caplog.records if "attribution of gpu unavailable" in r.getMessage()]
     assert len(warnings) == 1  # logged once, not once per refresh
@@ -164,8 +168,7 @@ def test_pids_of_another_namespace_make_gpu_unavailable(
 def test_unsupported_process_utilisation_falls_back_to_memory_share() -> None:
     gpu = FakeGPU.volta(200.0, process_utilisation=False)
     rig = make_rig(["gpu"], [gpu])
-    gpu.set_processes({rig.host.pid: 99, OTHER: 1},
-                      memory={rig.host.pid: 3 * GIB, OTHER: 1 * GIB})
+    gpu.set_processes({rig.host.pid: 99, OTHER: 1}, memory={rig.host.pid: 3 * GIB, OTHER: 1 * GIB})
     rig.step({"gpu:0": 200.0}, n=4)
     out = rig.finish()
     assert out.energy.total_j("gpu") == pytest.approx(0.75 * 800.0)
@@ -227,8 +230,9 @@ def test_fake_nvml_honours_last_seen_timestamp() -> None:
         nvml.nvmlDeviceGetProcessUtilization(handle, last)  # nothing newer
     clock.advance(0.5)
     assert len(nvml.nvmlDeviceGetProcessUtilization(handle, last)) == 1
-    assert [(p.pid, p.usedGpuMemory) for p in nvml.nvmlDeviceGetComputeRunningProcesses(handle)] \
-        == [(7, None), (8, None)]
+    assert [
+        (p.pid, p.usedGpuMemory) for p in nvml.nvmlDeviceGetComputeRunningProcesses(handle)
+    ] == [(7, None), (8, None)]
 
 
 def test_gpu_process_reader_sums_samples_per_pid() -> None:
@@ -373,8 +377,9 @@ def test_host_probe_without_process_support() -> None:
     env = SensorEnvironment(host=PlainProbe(), nvml=FakeNVML([], clock))
     sampler = Sampler(clock=clock, environment=env, threaded=False)
     devices = tuple(s.info for s in discover(["cpu"], env, clock.monotonic()).sensors)
-    att = ProcessAttributor.start(sampler, devices=devices, components=("cpu",),
-                                  start_s=clock.time())
+    att = ProcessAttributor.start(
+        sampler, devices=devices, components=("cpu",), start_s=clock.time()
+    )
     att.add(clock.time(), clock.time() + 1, {"cpu:host": 5.0})
     out = att.finish(clock.time() + 1)
     assert out.energy.components == ()
@@ -420,9 +425,12 @@ def test_measure_attribution_end_to_end_and_ledger(no_global_sampler: None) -> N
     env = fake_environment(clock, gpus=gpus, host=host)
     gpus[0].set_processes({host.pid: 60, OTHER: 20})
     gpus[1].set_processes({OTHER: 100})
-    with fake_sampler(env, clock) as sampler, carbonsdk.measure(
-            "shared", region="DE", intensity=400, report=False,
-            attribution="process") as run:
+    with (
+        fake_sampler(env, clock) as sampler,
+        carbonsdk.measure(
+            "shared", region="DE", intensity=400, report=False, attribution="process"
+        ) as run,
+    ):
         for _ in range(30):
             clock.advance(1.0)
             sampler.tick()
@@ -438,7 +446,8 @@ def test_measure_attribution_end_to_end_and_ledger(no_global_sampler: None) -> N
         assert 0 < kwh <= whole[comp]
     assert result.attributed_energy_kwh == pytest.approx(sum(attributed.values()))
     assert result.attributed_emissions_g == pytest.approx(
-        result.attributed_energy_kwh * 400.0, rel=1e-9)
+        result.attributed_energy_kwh * 400.0, rel=1e-9
+    )
     assert result.energy_kwh == pytest.approx(sum(whole.values()))  # whole figures untouched
     assert result.attribution["gpu"].startswith("NVML per-process SM utilisation samples")
     assert result.attribution["cpu"].startswith("this process tree's CPU time")
@@ -455,9 +464,18 @@ def test_measure_attribution_in_a_container_omits_gpu(no_global_sampler: None) -
     gpu = FakeGPU.volta(300.0)
     env = fake_environment(clock, gpus=[gpu])
     gpu.set_processes({3_000_001: 100})  # our own work, under its host pid
-    with fake_sampler(env, clock) as sampler, carbonsdk.measure(
-            "boxed", region="DE", intensity=400, report=False, ledger=False,
-            components=("gpu",), attribution="process") as run:
+    with (
+        fake_sampler(env, clock) as sampler,
+        carbonsdk.measure(
+            "boxed",
+            region="DE",
+            intensity=400,
+            report=False,
+            ledger=False,
+            components=("gpu",),
+            attribution="process",
+        ) as run,
+    ):
         for _ in range(3):
             clock.advance(1.0)
             sampler.tick()
@@ -472,17 +490,25 @@ def test_measure_attribution_in_a_container_omits_gpu(no_global_sampler: None) -
     assert "this proc" in text and "gpu –: unavailable: NVML reports" in text
 
 
-def test_report_shows_the_share_over_components_with_a_known_share(
-        no_global_sampler: None) -> None:
+def test_report_shows_the_share_over_components_with_a_known_share(no_global_sampler: None) -> None:
     clock = FakeClock()
     host = FakeHost(cpu_count=4, busy_fraction=0.5, clock=clock)
     host.set_process(cpu_rate=1.0, pss_bytes=4 * GIB)  # half of the busy CPU time
     gpu = FakeGPU.volta(300.0)
     env = fake_environment(clock, gpus=[gpu], host=host)
     gpu.set_processes({3_000_001: 100})  # a pid of another namespace: GPU share unknown
-    with fake_sampler(env, clock) as sampler, carbonsdk.measure(
-            "mixed", region="DE", intensity=400, report=False, ledger=False,
-            components=("gpu", "cpu"), attribution="process") as run:
+    with (
+        fake_sampler(env, clock) as sampler,
+        carbonsdk.measure(
+            "mixed",
+            region="DE",
+            intensity=400,
+            report=False,
+            ledger=False,
+            components=("gpu", "cpu"),
+            attribution="process",
+        ) as run,
+    ):
         for _ in range(10):
             clock.advance(1.0)
             sampler.tick()
@@ -495,8 +521,10 @@ def test_report_shows_the_share_over_components_with_a_known_share(
 def test_measure_without_attribution_has_none(no_global_sampler: None) -> None:
     clock = FakeClock()
     env = fake_environment(clock)
-    with fake_sampler(env, clock) as sampler, carbonsdk.measure(
-            "plain", region="DE", intensity=400, report=False, ledger=False) as run:
+    with (
+        fake_sampler(env, clock) as sampler,
+        carbonsdk.measure("plain", region="DE", intensity=400, report=False, ledger=False) as run,
+    ):
         clock.advance(1.0)
         sampler.tick()
     assert run.result is not None
@@ -521,9 +549,16 @@ def test_sampler_environment_is_lazy_and_fake_sampler_passes_its_own() -> None:
 def test_real_host_busy_loop_gets_a_cpu_and_ram_share(no_global_sampler: None) -> None:
     """No fakes for the host: psutil reads this process tree while it spins."""
     set_sampler(Sampler())
-    with carbonsdk.measure("spin", region="DE", intensity=400, report=False, ledger=False,
-                           components=("cpu", "ram"), interval_s=0.05,
-                           attribution="process") as run:
+    with carbonsdk.measure(
+        "spin",
+        region="DE",
+        intensity=400,
+        report=False,
+        ledger=False,
+        components=("cpu", "ram"),
+        interval_s=0.05,
+        attribution="process",
+    ) as run:
         deadline = time.perf_counter() + 0.4
         x = 0
         while time.perf_counter() < deadline:

@@ -15,8 +15,13 @@ from carbonsdk.redaction import redact_argv
 
 
 def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "carbonsdk", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "carbonsdk", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_version_comes_from_one_place(subprocess_env: dict[str, str]) -> None:
@@ -28,8 +33,9 @@ def test_version_comes_from_one_place(subprocess_env: dict[str, str]) -> None:
     assert version("carbonsdk") == carbonsdk.__version__  # the installed metadata agrees
 
 
-def test_not_an_executable_is_one_line_error(subprocess_env: dict[str, str],
-                                             tmp_path: Path) -> None:
+def test_not_an_executable_is_one_line_error(
+    subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
     text_file = tmp_path / "notes.txt"
     text_file.write_text("just text\n")
     text_file.chmod(0o755)  # executable bit, but no #! line and not a binary: ENOEXEC
@@ -46,10 +52,28 @@ def test_run_is_named_after_the_script_and_secrets_are_redacted(
     script = tmp_path / "train.py"
     script.write_text("import sys\n")
     ledger = tmp_path / "l.jsonl"
-    out = cli(["run", "--ledger", str(ledger), "--no-report", "--region", "DE", "--",
-               sys.executable, "-u", str(script), "--epochs", "2", "--api-key", "sk-LIVE-123",
-               "--token=abc.def", "HF_TOKEN=hf_secret", "https://bob:pw123@example.invalid/x"],
-              subprocess_env)
+    out = cli(
+        [
+            "run",
+            "--ledger",
+            str(ledger),
+            "--no-report",
+            "--region",
+            "DE",
+            "--",
+            sys.executable,
+            "-u",
+            str(script),
+            "--epochs",
+            "2",
+            "--api-key",
+            "sk-LIVE-123",
+            "--token=abc.def",
+            "HF_TOKEN=hf_secret",
+            "https://bob:pw123@example.invalid/x",
+        ],
+        subprocess_env,
+    )
     assert out.returncode == 0, out.stderr
     record = json.loads(ledger.read_text().splitlines()[-1])
     assert record["name"] == "train.py"
@@ -77,8 +101,32 @@ def test_run_name(cmd: list[str], name: str) -> None:
 
 
 def test_redact_argv_keeps_ordinary_arguments() -> None:
-    argv = ["train.py", "--lr", "0.1", "--keyframes", "3", "--password", "hunter2",
-            "AWS_SECRET_ACCESS_KEY=abc", "--monkey", "banana", "-k", "v"]
+    argv = [
+        "train.py",
+        "--lr",
+        "0.1",
+        "--keyframes",
+        "3",
+        "--password",
+        "hunter2",
+        "AWS_SECRET_ACCESS_KEY=abc",
+        "--monkey",
+        "banana",
+        "-k",
+        "v",
+    ]
     out = redact_argv(argv)
-    assert out == ["train.py", "--lr", "0.1", "--keyframes", "3", "--password", "***",
-                   "AWS_SECRET_ACCESS_KEY=***", "--monkey", "banana", "-k", "v"]
+    assert out == [
+        "train.py",
+        "--lr",
+        "0.1",
+        "--keyframes",
+        "3",
+        "--password",
+        "***",
+        "AWS_SECRET_ACCESS_KEY=***",
+        "--monkey",
+        "banana",
+        "-k",
+        "v",
+    ]

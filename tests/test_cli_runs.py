@@ -18,8 +18,8 @@ from conftest_report import START, make_run
 from carbonsdk.cli.runs import name_matches, parse_since, render_table, totals_line
 from carbonsdk.exceptions import ConfigurationError
 from carbonsdk.ledger import append_run
-from carbonsdk.report import format_emissions_g, format_energy_kwh
 from carbonsdk.model.result import RunResult
+from carbonsdk.report import format_emissions_g, format_energy_kwh
 
 NAMES = ("bert-finetune", "resnet50", "gpt-small", "bert-eval")
 VARIANT_OF = ("full", "no_gpu", "failed", "unknown_region")

@@ -57,8 +57,9 @@ def test_full_hardware_every_combination(tmp_path: Path, components: tuple[str, 
 def test_bare_host_every_combination(components: tuple[str, ...]) -> None:
     """No GPU, no RAPL: GPU not measured (with a reason), CPU and RAM modelled (estimated)."""
     clock = FakeClock()
-    host = FakeHost(cpu_count=2, busy_fraction=1.0, memory_bytes=4 * 2**30,
-                    used_memory_bytes=4 * 2**30)
+    host = FakeHost(
+        cpu_count=2, busy_fraction=1.0, memory_bytes=4 * 2**30, used_memory_bytes=4 * 2**30
+    )
     found = discover(components, fake_environment(clock, host=host), clock.monotonic())
     assert set(found.not_measured) == ({"gpu"} & set(components))
     if "gpu" in components:

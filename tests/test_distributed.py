@@ -37,15 +37,33 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _torchrun(args: list[str], env: dict[str, str], out: Path, *extra: str,
-              worker_name: str = "dist_train.py",
-              timeout: float = 180.0) -> subprocess.CompletedProcess[str]:
+def _torchrun(
+    args: list[str],
+    env: dict[str, str],
+    out: Path,
+    *extra: str,
+    worker_name: str = "dist_train.py",
+    timeout: float = 180.0,
+) -> subprocess.CompletedProcess[str]:
     worker = Path(__file__).parent / "workers" / worker_name
     out.mkdir(parents=True, exist_ok=True)
     return subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", *args, str(worker), "--out", str(out),
-         *extra],
-        env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            *args,
+            str(worker),
+            "--out",
+            str(out),
+            *extra,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def _summaries(out: Path) -> dict[int, dict[str, Any]]:
@@ -64,16 +82,22 @@ def _records(ledger: Path, kind: str) -> list[dict[str, Any]]:
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "carbonsdk", *args], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "carbonsdk", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_host_mode_counts_the_host_once_and_gathers_on_rank0(
-        tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
     ledger = tmp_path / "ledger.jsonl"
     env = {**subprocess_env, "CARBONSDK_LEDGER": str(ledger)}
-    proc = _torchrun(["--standalone", "--nproc-per-node", "2"], env, tmp_path / "out",
-                     "--gather")
+    proc = _torchrun(["--standalone", "--nproc-per-node", "2"], env, tmp_path / "out", "--gather")
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = _summaries(tmp_path / "out")
     assert sorted(ranks) == [0, 1]
@@ -109,11 +133,11 @@ def test_host_mode_counts_the_host_once_and_gathers_on_rank0(
 
 
 def test_per_rank_mode_measures_each_ranks_own_gpu(
-        tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
     ledger = tmp_path / "ledger.jsonl"
     env = {**subprocess_env, "CARBONSDK_LEDGER": str(ledger)}
-    proc = _torchrun(["--standalone", "--nproc-per-node", "2"], env, tmp_path / "out",
-                     "--per-rank")
+    proc = _torchrun(["--standalone", "--nproc-per-node", "2"], env, tmp_path / "out", "--per-rank")
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = _summaries(tmp_path / "out")
     assert ranks[0]["role"] == ranks[1]["role"] == "rank"
@@ -122,8 +146,7 @@ def test_per_rank_mode_measures_each_ranks_own_gpu(
     assert ranks[0]["components"] == ["cpu", "gpu", "ram"]
     assert ranks[1]["components"] == ["gpu"]
     for r in ranks.values():
-        assert r["gpu_kwh"] == pytest.approx(GPU_POWER_W * r["duration_s"] / J_PER_KWH,
-                                             rel=1e-3)
+        assert r["gpu_kwh"] == pytest.approx(GPU_POWER_W * r["duration_s"] / J_PER_KWH, rel=1e-3)
     runs = _records(ledger, "run")
     assert len(runs) == 2
     rank0 = next(r for r in runs if r["job"]["rank"] == 0)
@@ -137,25 +160,46 @@ def test_per_rank_mode_measures_each_ranks_own_gpu(
     assert data["nodes"][0]["ranks"] == [0, 1]
     assert data["nodes"][0]["gpu_count"] == 2
     assert data["energy_kwh"] == pytest.approx(
-        ranks[0]["energy_kwh"] + ranks[1]["energy_kwh"], rel=1e-12)
+        ranks[0]["energy_kwh"] + ranks[1]["energy_kwh"], rel=1e-12
+    )
     assert data["energy_by_component_kwh"]["gpu"] == pytest.approx(
-        ranks[0]["gpu_kwh"] + ranks[1]["gpu_kwh"], rel=1e-12)
+        ranks[0]["gpu_kwh"] + ranks[1]["gpu_kwh"], rel=1e-12
+    )
 
 
 def test_two_nodes_on_localhost_add_up_from_two_ledgers(
-        tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
     port = _free_port()
     procs = []
     for node in (0, 1):
         env = {**subprocess_env, "CARBONSDK_LEDGER": str(tmp_path / f"node{node}.jsonl")}
-        args = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2",
-                "--node-rank", str(node), "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-                "--master-port", str(port),
-                str(Path(__file__).parent / "workers" / "dist_train.py"),
-                "--out", str(tmp_path / "out"), "--gather", "--init-after"]
+        args = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nnodes",
+            "2",
+            "--node-rank",
+            str(node),
+            "--nproc-per-node",
+            "2",
+            "--master-addr",
+            "127.0.0.1",
+            "--master-port",
+            str(port),
+            str(Path(__file__).parent / "workers" / "dist_train.py"),
+            "--out",
+            str(tmp_path / "out"),
+            "--gather",
+            "--init-after",
+        ]
         (tmp_path / "out").mkdir(exist_ok=True)
-        procs.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True))
+        procs.append(
+            subprocess.Popen(
+                args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        )
     outputs = [p.communicate(timeout=240) for p in procs]
     for p, (_, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err[-3000:]
@@ -173,8 +217,17 @@ def test_two_nodes_on_localhost_add_up_from_two_ledgers(
     expected_kwh = ranks[0]["energy_kwh"] + ranks[2]["energy_kwh"]
     assert gathered["energy_kwh"] == pytest.approx(expected_kwh, rel=1e-12)
     env = {**subprocess_env}
-    both = _cli(env, "report", "--job", job_id, "--ledger", str(tmp_path / "node0.jsonl"),
-                "--ledger", str(tmp_path / "node1.jsonl"), "--json")
+    both = _cli(
+        env,
+        "report",
+        "--job",
+        job_id,
+        "--ledger",
+        str(tmp_path / "node0.jsonl"),
+        "--ledger",
+        str(tmp_path / "node1.jsonl"),
+        "--json",
+    )
     assert both.returncode == 0, both.stderr
     data = json.loads(both.stdout)
     assert [n["node_rank"] for n in data["nodes"]] == [0, 1]
@@ -186,8 +239,7 @@ def test_two_nodes_on_localhost_add_up_from_two_ledgers(
     assert any(f.startswith("nodes-share-machine:") for f in data["flags"])
     assert not any(f.startswith("missing-nodes") for f in data["flags"])
     # node 1's ledger alone: one node present, one reported missing
-    one = _cli(env, "report", "--job", job_id, "--ledger", str(tmp_path / "node1.jsonl"),
-               "--json")
+    one = _cli(env, "report", "--job", job_id, "--ledger", str(tmp_path / "node1.jsonl"), "--json")
     assert one.returncode == 0, one.stderr
     alone = json.loads(one.stdout)
     assert len(alone["nodes"]) == 1 and "missing-nodes:1" in alone["flags"]
@@ -199,12 +251,22 @@ def test_two_nodes_on_localhost_add_up_from_two_ledgers(
 
 
 def test_a_failing_rank_is_recorded_and_the_gather_does_not_hang(
-        tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
     ledger = tmp_path / "ledger.jsonl"
     env = {**subprocess_env, "CARBONSDK_LEDGER": str(ledger)}
-    proc = _torchrun(["--standalone", "--nproc-per-node", "2"], env, tmp_path / "out",
-                     "--per-rank", "--gather", "--gather-timeout", "3", "--fail-rank", "1",
-                     timeout=120)
+    proc = _torchrun(
+        ["--standalone", "--nproc-per-node", "2"],
+        env,
+        tmp_path / "out",
+        "--per-rank",
+        "--gather",
+        "--gather-timeout",
+        "3",
+        "--fail-rank",
+        "1",
+        timeout=120,
+    )
     assert proc.returncode != 0  # torchrun reports the failed rank
     assert (tmp_path / "out" / "failed1").exists()
     runs = {r["job"]["rank"]: r for r in _records(ledger, "run")}
@@ -218,14 +280,21 @@ def test_a_failing_rank_is_recorded_and_the_gather_does_not_hang(
 
 
 def test_hugging_face_trainer_under_torchrun_gathers_the_job(
-        tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
     require_module("transformers", "pip install -r tests/requirements-engines.txt")
     ledger = tmp_path / "ledger.jsonl"
-    env = {**subprocess_env, "CARBONSDK_LEDGER": str(ledger), "HF_HUB_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        **subprocess_env,
+        "CARBONSDK_LEDGER": str(ledger),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     out = tmp_path / "out"
-    proc = _torchrun(["--standalone", "--nproc-per-node", "2"], env, out,
-                     worker_name="hf_ddp.py", timeout=240)
+    proc = _torchrun(
+        ["--standalone", "--nproc-per-node", "2"], env, out, worker_name="hf_ddp.py", timeout=240
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = _summaries(out)
     assert ranks[0]["world_size"] == 2  # a real DDP Trainer over gloo
@@ -246,13 +315,19 @@ def test_hugging_face_trainer_under_torchrun_gathers_the_job(
 
 
 def test_lightning_ddp_under_torchrun_gathers_the_job(
-        tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
     require_module("lightning.pytorch", "pip install -r tests/requirements-engines.txt")
     ledger = tmp_path / "ledger.jsonl"
     env = {**subprocess_env, "CARBONSDK_LEDGER": str(ledger)}
     out = tmp_path / "out"
-    proc = _torchrun(["--standalone", "--nproc-per-node", "2"], env, out,
-                     worker_name="lightning_ddp.py", timeout=240)
+    proc = _torchrun(
+        ["--standalone", "--nproc-per-node", "2"],
+        env,
+        out,
+        worker_name="lightning_ddp.py",
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = _summaries(out)
     assert ranks[0]["world_size"] == 2  # Lightning's DDP strategy on the torchrun ranks

@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1] / "carbonsdk"
 _NOT_FLAGS = re.compile(
     r"^(nvml-|model-|intel-rapl|aws-|gcp-|azure-|carbonsdk-|chart-|content-|metadata-|retry-|"
     r"value-|type-|auth-|api-|day-ahead|seasonal-naive|in-use|cgroup-|per-task|per-step|"
-    r"past-range|what-if|would-|(cpu|gpu|ram|mlflow|wandb|tensorboard):$)")
+    r"past-range|what-if|would-|(cpu|gpu|ram|mlflow|wandb|tensorboard):$)"
+)
 
 
 def _flag_like_literals() -> set[str]:
@@ -27,8 +28,11 @@ def _flag_like_literals() -> set[str]:
                     found.add(value)
             elif isinstance(node, ast.JoinedStr) and node.values:
                 head = node.values[0]
-                if isinstance(head, ast.Constant) and isinstance(head.value, str) and re.fullmatch(
-                        r"[a-z]+(-[a-z]+)*:", head.value):
+                if (
+                    isinstance(head, ast.Constant)
+                    and isinstance(head.value, str)
+                    and re.fullmatch(r"[a-z]+(-[a-z]+)*:", head.value)
+                ):
                     found.add(head.value)
     return found
 

@@ -63,8 +63,14 @@ def rig() -> Iterator[Rig]:
         yield r
 
 
-def make_trainer(tf: Any, tmp_path: Path, callbacks: list[Any], *, fail_at_step: int | None = None,
-                 epochs: int = 2) -> Any:
+def make_trainer(
+    tf: Any,
+    tmp_path: Path,
+    callbacks: list[Any],
+    *,
+    fail_at_step: int | None = None,
+    epochs: int = 2,
+) -> Any:
     import torch
 
     class Tiny(torch.utils.data.Dataset):  # type: ignore[type-arg]
@@ -77,15 +83,30 @@ def make_trainer(tf: Any, tmp_path: Path, callbacks: list[Any], *, fail_at_step:
             return 8
 
         def __getitem__(self, i: int) -> dict[str, Any]:
-            return {"input_ids": self.x[i], "attention_mask": torch.ones(8, dtype=torch.long),
-                    "labels": self.y[i]}
+            return {
+                "input_ids": self.x[i],
+                "attention_mask": torch.ones(8, dtype=torch.long),
+                "labels": self.y[i],
+            }
 
-    config = tf.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,
-                           num_attention_heads=2, intermediate_size=32)
+    config = tf.BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
     model = tf.BertForSequenceClassification(config)
     args = tf.TrainingArguments(
-        output_dir=str(tmp_path / "out"), num_train_epochs=epochs, per_device_train_batch_size=4,
-        logging_steps=1, report_to=[], use_cpu=True, save_strategy="no", disable_tqdm=True)
+        output_dir=str(tmp_path / "out"),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=4,
+        logging_steps=1,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+    )
     all_callbacks = list(callbacks)
     if fail_at_step is not None:
         all_callbacks.append(_failer(tf, fail_at_step))
@@ -111,7 +132,8 @@ def _failer(tf: Any, step: int) -> Any:
 
 
 def test_training_is_one_run_with_epoch_and_step_marks_and_logged_carbon(
-        tf: Any, rig: Rig, tmp_path: Path) -> None:
+    tf: Any, rig: Rig, tmp_path: Path
+) -> None:
     from carbonsdk.integrations.huggingface import CarbonCallback
 
     carbon = CarbonCallback(region="DE", intensity=100, components=["gpu"], report=False)
@@ -128,8 +150,15 @@ def test_training_is_one_run_with_epoch_and_step_marks_and_logged_carbon(
 
     marks = [(m.label, dict(m.data)) for m in result.marks]
     assert [(label, d.get("epoch"), d.get("step")) for label, d in marks] == [
-        ("epoch_start", 0, 0), ("step", 0.5, 1), ("step", 1.0, 2), ("epoch_end", 0, 2),
-        ("epoch_start", 1, 2), ("step", 1.5, 3), ("step", 2.0, 4), ("epoch_end", 1, 4)]
+        ("epoch_start", 0, 0),
+        ("step", 0.5, 1),
+        ("step", 1.0, 2),
+        ("epoch_end", 0, 2),
+        ("epoch_start", 1, 2),
+        ("step", 1.5, 3),
+        ("step", 2.0, 4),
+        ("epoch_end", 1, 4),
+    ]
     assert all(isinstance(d["loss"], float) for label, d in marks if label == "step")
     energies = [m.energy_kwh for m in result.marks]
     assert energies == sorted(energies)
@@ -155,7 +184,8 @@ def test_training_is_one_run_with_epoch_and_step_marks_and_logged_carbon(
 
 
 def test_reporting_callbacks_registered_before_it_see_the_values(
-        tf: Any, rig: Rig, tmp_path: Path) -> None:
+    tf: Any, rig: Rig, tmp_path: Path
+) -> None:
     from carbonsdk.integrations.huggingface import CarbonCallback
 
     class Reporter(tf.TrainerCallback):  # type: ignore[misc]
@@ -164,8 +194,7 @@ def test_reporting_callbacks_registered_before_it_see_the_values(
         def __init__(self) -> None:
             self.seen: list[dict[str, Any]] = []
 
-        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None,
-                   **kw: Any) -> None:
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
             self.seen.append(dict(logs))
 
     reporter = Reporter()
@@ -178,14 +207,21 @@ def test_reporting_callbacks_registered_before_it_see_the_values(
     step_logs = [s for s in reporter.seen if "loss" in s]
     assert len(step_logs) == 4
     assert [s["carbon/energy_kwh"] for s in step_logs] == pytest.approx(
-        [k * STEP_KWH for k in (1, 2, 3, 4)])
+        [k * STEP_KWH for k in (1, 2, 3, 4)]
+    )
 
 
 def test_real_sampler_records_the_run_in_the_ledger(tf: Any, tmp_path: Path) -> None:
     from carbonsdk.integrations.huggingface import CarbonCallback
 
-    carbon = CarbonCallback("bert-tiny", region="DE", report=False, interval_s=0.05,
-                            mark_every_n_steps=3, tags={"team": "nlp"})
+    carbon = CarbonCallback(
+        "bert-tiny",
+        region="DE",
+        report=False,
+        interval_s=0.05,
+        mark_every_n_steps=3,
+        tags={"team": "nlp"},
+    )
     make_trainer(tf, tmp_path, [carbon]).train()
 
     (run,) = carbonsdk.Ledger().runs()
@@ -194,13 +230,11 @@ def test_real_sampler_records_the_run_in_the_ledger(tf: Any, tmp_path: Path) -> 
     assert dict(run.tags) == {"team": "nlp", "framework": "transformers"}
     assert run.energy_kwh > 0 and run.emissions_g > 0
     assert run.region.zone == "DE"
-    assert [(m.label, m.data.get("step")) for m in run.marks if m.label == "step"] == [
-        ("step", 3)]
+    assert [(m.label, m.data.get("step")) for m in run.marks if m.label == "step"] == [("step", 3)]
     assert [m.label for m in run.marks].count("epoch_end") == 2
 
 
-def test_exception_in_training_closes_the_run_as_failed(
-        tf: Any, rig: Rig, tmp_path: Path) -> None:
+def test_exception_in_training_closes_the_run_as_failed(tf: Any, rig: Rig, tmp_path: Path) -> None:
     from carbonsdk.integrations.huggingface import CarbonCallback
 
     carbon = CarbonCallback(region="DE", intensity=100, components=["gpu"], report=False)
@@ -214,12 +248,18 @@ def test_exception_in_training_closes_the_run_as_failed(
     assert result.error == "RuntimeError: diverged at step 3"
     assert result.energy_kwh == pytest.approx(3 * STEP_KWH)
     assert [m.label for m in result.marks] == [  # it failed before step 3 was logged
-        "epoch_start", "step", "step", "epoch_end", "epoch_start"]
+        "epoch_start",
+        "step",
+        "step",
+        "epoch_end",
+        "epoch_start",
+    ]
     assert carbonsdk.Ledger().get(result.run_id).status == "failed"
 
 
 def test_next_training_closes_a_run_left_open_by_an_exception(
-        tf: Any, rig: Rig, tmp_path: Path) -> None:
+    tf: Any, rig: Rig, tmp_path: Path
+) -> None:
     from carbonsdk.integrations.huggingface import CarbonCallback
 
     carbon = CarbonCallback(region="DE", intensity=100, components=["gpu"], report=False)
@@ -238,9 +278,11 @@ def test_next_training_closes_a_run_left_open_by_an_exception(
 
 
 def test_uncaught_exception_is_recorded_as_failed_when_the_process_exits(
-        tf: Any, tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    tf: Any, tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
     script = tmp_path / "train.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         import torch
@@ -252,10 +294,12 @@ def test_uncaught_exception_is_recorded_as_failed_when_the_process_exits(
 
         carbon = CarbonCallback(region="DE", report=False, interval_s=0.05)
         make_trainer(tf, Path({str(tmp_path)!r}), [carbon], fail_at_step=2).train()
-        """))
+        """)
+    )
     env = dict(subprocess_env, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 1
     assert "diverged at step 2" in proc.stderr
     (run,) = carbonsdk.Ledger(os.environ["CARBONSDK_LEDGER"]).runs()
@@ -271,11 +315,19 @@ def test_should_pause_follows_the_configured_policy(tf: Any, rig: Rig, tmp_path:
     now_s = rig.clock.time()
     source = IntensitySource(provider="test", signal="average", basis="lifecycle", zone="DE")
     forecast = IntensitySeries.from_pairs(
-        [(to_datetime(now_s - 60.0), 900.0), (to_datetime(now_s + 1800.0), 10.0)], source,
-        end=to_datetime(now_s + 4 * 3600.0))
-    carbon = CarbonCallback(region="DE", intensity=100, components=["gpu"], report=False,
-                            pause_duration=timedelta(hours=1), pause_max_extension=1.0,
-                            pause_forecast=forecast)
+        [(to_datetime(now_s - 60.0), 900.0), (to_datetime(now_s + 1800.0), 10.0)],
+        source,
+        end=to_datetime(now_s + 4 * 3600.0),
+    )
+    carbon = CarbonCallback(
+        region="DE",
+        intensity=100,
+        components=["gpu"],
+        report=False,
+        pause_duration=timedelta(hours=1),
+        pause_max_extension=1.0,
+        pause_forecast=forecast,
+    )
     decisions: list[bool] = []
 
     class Loop(tf.TrainerCallback):  # type: ignore[misc]
@@ -295,16 +347,20 @@ def test_should_pause_follows_the_configured_policy(tf: Any, rig: Rig, tmp_path:
         unconfigured.should_pause()
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"regoin": "DE"}, "regoin='DE' is not a carbonsdk.measure"),
-    ({"region": "atlantis"}, "atlantis"),
-    ({"mark_every_n_steps": -1}, "mark_every_n_steps=-1"),
-    ({"pause_duration": "soon"}, "pause_duration"),
-    ({"pause_duration": "1h", "pause_max_extension": -2}, "pause_max_extension"),
-    ({"block_on_pause": True}, "block_on_pause=True needs pause_duration"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"regoin": "DE"}, "regoin='DE' is not a carbonsdk.measure"),
+        ({"region": "atlantis"}, "atlantis"),
+        ({"mark_every_n_steps": -1}, "mark_every_n_steps=-1"),
+        ({"pause_duration": "soon"}, "pause_duration"),
+        ({"pause_duration": "1h", "pause_max_extension": -2}, "pause_max_extension"),
+        ({"block_on_pause": True}, "block_on_pause=True needs pause_duration"),
+    ],
+)
 def test_bad_options_are_refused_at_construction(
-        tf: Any, kwargs: dict[str, Any], match: str) -> None:
+    tf: Any, kwargs: dict[str, Any], match: str
+) -> None:
     from carbonsdk.integrations.huggingface import CarbonCallback
 
     with pytest.raises(ConfigurationError, match=match):
@@ -312,7 +368,8 @@ def test_bad_options_are_refused_at_construction(
 
 
 def test_missing_transformers_raises_an_import_error_naming_the_package(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delitem(sys.modules, "carbonsdk.integrations.huggingface", raising=False)
     monkeypatch.setitem(sys.modules, "transformers", None)
     with pytest.raises(ImportError, match="pip install transformers"):
@@ -320,19 +377,27 @@ def test_missing_transformers_raises_an_import_error_naming_the_package(
     monkeypatch.delitem(sys.modules, "carbonsdk.integrations.huggingface", raising=False)
 
 
-def test_importing_the_integrations_imports_no_framework(
-        subprocess_env: dict[str, str]) -> None:
-    code = ("import sys, carbonsdk, carbonsdk.integrations; "
-            "print(sorted(m for m in ('torch', 'transformers', 'lightning', 'pytorch_lightning', "
-            "'IPython', 'numpy', 'rich', 'requests') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], env=subprocess_env, capture_output=True,
-                         text=True, timeout=60, check=True).stdout
+def test_importing_the_integrations_imports_no_framework(subprocess_env: dict[str, str]) -> None:
+    code = (
+        "import sys, carbonsdk, carbonsdk.integrations; "
+        "print(sorted(m for m in ('torch', 'transformers', 'lightning', 'pytorch_lightning', "
+        "'IPython', 'numpy', 'rich', 'requests') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     assert out.strip() == "[]"
 
 
 @pytest.mark.parametrize(("local_rank", "logs_carbon"), [(0, True), (1, False)])
 def test_under_torchrun_only_the_measuring_rank_logs(
-        tf: Any, monkeypatch: pytest.MonkeyPatch, local_rank: int, logs_carbon: bool) -> None:
+    tf: Any, monkeypatch: pytest.MonkeyPatch, local_rank: int, logs_carbon: bool
+) -> None:
     """Hooks driven by hand (a real Trainer would start torch.distributed from these
     variables): every rank opens a run, observers add nothing to the logs."""
     from carbonsdk.integrations.huggingface import CarbonCallback
@@ -362,9 +427,20 @@ def test_under_torchrun_only_the_measuring_rank_logs(
 
 
 def test_example_runs(tf: Any, repo_root: Path, subprocess_env: dict[str, str]) -> None:
-    out = subprocess.run([sys.executable, str(repo_root / "examples" / "hf_trainer.py"),
-                          "--region", "FR", "--epochs", "2"], env=subprocess_env,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(repo_root / "examples" / "hf_trainer.py"),
+            "--region",
+            "FR",
+            "--epochs",
+            "2",
+        ],
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "tiny-bert: completed" in out.stdout and "region FR" in out.stdout
     assert "epoch 1:" in out.stdout and "carbon/emissions_g" in out.stdout

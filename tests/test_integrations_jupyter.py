@@ -50,7 +50,8 @@ def test_cell_runs_measured_in_the_user_namespace(clocked: Any) -> None:
         "--tag stage=explore\n"
         "total = sum(range(10))\n"
         "clock.advance(30.0); sampler.tick()\n"
-        "total * 2\n")
+        "total * 2\n"
+    )
     assert outcome.success, outcome.error_in_exec
     assert outcome.result == 90  # the last expression is the cell's value
     assert clocked.user_ns["total"] == 45
@@ -68,7 +69,8 @@ def test_ipython_syntax_and_result_variable(shell: Any, tmp_path: Path) -> None:
     ledger = tmp_path / "nb.jsonl"
     outcome = shell.run_cell(
         f"%%measure --region FR --no-report --result run_result --ledger {ledger}\n"
-        "x = %time 6 * 7\n")
+        "x = %time 6 * 7\n"
+    )
     assert outcome.success, outcome.error_in_exec
     assert shell.user_ns["x"] == 42
     result = shell.user_ns["run_result"]
@@ -86,8 +88,9 @@ def test_failing_cell_is_recorded_failed_and_the_error_propagates(shell: Any) ->
     assert carbonsdk.Ledger().get(result.run_id).status == "failed"
 
 
-def test_report_goes_to_stderr_unless_disabled(shell: Any,
-                                               capfd: pytest.CaptureFixture[str]) -> None:
+def test_report_goes_to_stderr_unless_disabled(
+    shell: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
     assert shell.run_cell("%%measure shown --region DE --no-ledger\nx = 1\n").success
     err = capfd.readouterr().err
     assert "shown" in err
@@ -96,16 +99,18 @@ def test_report_goes_to_stderr_unless_disabled(shell: Any,
     assert carbonsdk.Ledger().runs() == []
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ("--region atlantis", "atlantis"),
-    ("--pue 0.5", "pue=0.5"),
-    ("--tag oops", "KEY=VALUE"),
-    ("--result 1st", "not a valid variable name"),
-    ("--bogus", "unrecognized arguments: --bogus"),
-    ("--ledger a --no-ledger", "not allowed with argument"),
-])
-def test_bad_usage_is_a_usage_error_and_runs_nothing(shell: Any, line: str,
-                                                     message: str) -> None:
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("--region atlantis", "atlantis"),
+        ("--pue 0.5", "pue=0.5"),
+        ("--tag oops", "KEY=VALUE"),
+        ("--result 1st", "not a valid variable name"),
+        ("--bogus", "unrecognized arguments: --bogus"),
+        ("--ledger a --no-ledger", "not allowed with argument"),
+    ],
+)
+def test_bad_usage_is_a_usage_error_and_runs_nothing(shell: Any, line: str, message: str) -> None:
     from IPython.core.error import UsageError
 
     from carbonsdk.integrations.jupyter import run_cell_measured

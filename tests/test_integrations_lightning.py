@@ -52,8 +52,9 @@ def rig() -> Iterator[Rig]:
         yield r
 
 
-def make_module(pl: Any, *, fail_at_step: int | None = None,
-                exc: type[BaseException] = RuntimeError) -> Any:
+def make_module(
+    pl: Any, *, fail_at_step: int | None = None, exc: type[BaseException] = RuntimeError
+) -> Any:
     import torch
 
     class Tiny(pl.LightningModule):  # type: ignore[misc]
@@ -79,24 +80,31 @@ def make_loader() -> Any:
     import torch
 
     g = torch.Generator().manual_seed(0)
-    ds = torch.utils.data.TensorDataset(torch.randn(16, 4, generator=g),
-                                        torch.randn(16, 1, generator=g))
+    ds = torch.utils.data.TensorDataset(
+        torch.randn(16, 4, generator=g), torch.randn(16, 1, generator=g)
+    )
     return torch.utils.data.DataLoader(ds, batch_size=4)
 
 
-def make_trainer(pl_pkg: Any, tmp_path: Path, callbacks: list[Any], *,
-                 max_epochs: int = 2) -> Any:
+def make_trainer(pl_pkg: Any, tmp_path: Path, callbacks: list[Any], *, max_epochs: int = 2) -> Any:
     loggers = require_module(f"{pl_pkg.__name__}.loggers", "pip install lightning")
     return pl_pkg.Trainer(
-        max_epochs=max_epochs, accelerator="cpu", logger=loggers.CSVLogger(str(tmp_path)),
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        log_every_n_steps=2, callbacks=callbacks)
+        max_epochs=max_epochs,
+        accelerator="cpu",
+        logger=loggers.CSVLogger(str(tmp_path)),
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=2,
+        callbacks=callbacks,
+    )
 
 
 def ticker(pl_pkg: Any, rig: Rig) -> Any:
     class Ticker(pl_pkg.Callback):  # type: ignore[misc]
-        def on_train_batch_start(self, trainer: Any, module: Any, batch: Any,
-                                 batch_idx: int) -> None:
+        def on_train_batch_start(
+            self, trainer: Any, module: Any, batch: Any, batch_idx: int
+        ) -> None:
             rig.clock.advance(STEP_S)
             rig.sampler.tick()
 
@@ -110,7 +118,8 @@ def read_metrics(trainer: Any) -> list[dict[str, str]]:
 
 @pytest.mark.parametrize("package", ["lightning.pytorch", "pytorch_lightning"])
 def test_fit_is_one_run_with_marks_and_carbon_in_the_csv_logger(
-        pl: Any, package: str, rig: Rig, tmp_path: Path) -> None:
+    pl: Any, package: str, rig: Rig, tmp_path: Path
+) -> None:
     from carbonsdk.integrations.lightning import CarbonCallback
 
     pkg = require_module(package, "pip install lightning")
@@ -127,8 +136,15 @@ def test_fit_is_one_run_with_marks_and_carbon_in_the_csv_logger(
 
     marks = [(m.label, m.data.get("epoch"), m.data.get("step")) for m in result.marks]
     assert marks == [  # steps every log_every_n_steps=2
-        ("epoch_start", 0, 0), ("step", 0, 2), ("step", 0, 4), ("epoch_end", 0, 4),
-        ("epoch_start", 1, 4), ("step", 1, 6), ("step", 1, 8), ("epoch_end", 1, 8)]
+        ("epoch_start", 0, 0),
+        ("step", 0, 2),
+        ("step", 0, 4),
+        ("epoch_end", 0, 4),
+        ("epoch_start", 1, 4),
+        ("step", 1, 6),
+        ("step", 1, 8),
+        ("epoch_end", 1, 8),
+    ]
     for m in result.marks:
         assert m.energy_kwh == pytest.approx(m.data["step"] * STEP_KWH)
         if m.label == "step":
@@ -144,19 +160,22 @@ def test_fit_is_one_run_with_marks_and_carbon_in_the_csv_logger(
         assert float(r["carbon/emissions_g"]) == pytest.approx(kwh * 100, rel=1e-6)
     on_epoch = [r for r in rows if r["epoch"] and not r["train_loss"]]
     assert [float(r["carbon/energy_kwh"]) for r in on_epoch] == pytest.approx(
-        [4 * STEP_KWH, 8 * STEP_KWH], rel=1e-6)
+        [4 * STEP_KWH, 8 * STEP_KWH], rel=1e-6
+    )
     final = rows[-1]
     assert float(final["carbon/energy_kwh"]) == pytest.approx(result.energy_kwh, rel=1e-12)
     assert float(final["carbon/emissions_g"]) == pytest.approx(result.emissions_g, rel=1e-12)
     assert float(trainer.callback_metrics["carbon/energy_kwh"]) == pytest.approx(
-        8 * STEP_KWH, rel=1e-6)
+        8 * STEP_KWH, rel=1e-6
+    )
 
 
 def test_real_sampler_records_the_fit_in_the_ledger(pl: Any, tmp_path: Path) -> None:
     from carbonsdk.integrations.lightning import CarbonCallback
 
-    carbon = CarbonCallback("linear", region="DE", report=False, interval_s=0.05,
-                            mark_every_n_steps=3)
+    carbon = CarbonCallback(
+        "linear", region="DE", report=False, interval_s=0.05, mark_every_n_steps=3
+    )
     make_trainer(pl, tmp_path, [carbon]).fit(make_module(pl), make_loader())
 
     (run,) = carbonsdk.Ledger().runs()
@@ -202,11 +221,20 @@ def test_pause_policy_is_reachable_from_the_loop(pl: Any, rig: Rig, tmp_path: Pa
     now_s = rig.clock.time()
     source = IntensitySource(provider="test", signal="average", basis="lifecycle", zone="DE")
     forecast = IntensitySeries.from_pairs(
-        [(to_datetime(now_s - 60.0), 10.0), (to_datetime(now_s + 1800.0), 900.0)], source,
-        end=to_datetime(now_s + 4 * 3600.0))
-    carbon = CarbonCallback(region="DE", intensity=100, components=["gpu"], report=False,
-                            pause_duration=timedelta(minutes=20), pause_max_extension="1h",
-                            pause_forecast=forecast, block_on_pause=True)
+        [(to_datetime(now_s - 60.0), 10.0), (to_datetime(now_s + 1800.0), 900.0)],
+        source,
+        end=to_datetime(now_s + 4 * 3600.0),
+    )
+    carbon = CarbonCallback(
+        region="DE",
+        intensity=100,
+        components=["gpu"],
+        report=False,
+        pause_duration=timedelta(minutes=20),
+        pause_max_extension="1h",
+        pause_forecast=forecast,
+        block_on_pause=True,
+    )
     decisions: list[bool] = []
 
     class Asker(pl.Callback):  # type: ignore[misc]
@@ -220,7 +248,8 @@ def test_pause_policy_is_reachable_from_the_loop(pl: Any, rig: Rig, tmp_path: Pa
 
 
 def test_missing_lightning_raises_an_import_error_naming_the_package(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delitem(sys.modules, "carbonsdk.integrations.lightning", raising=False)
     for name in ("lightning", "lightning.pytorch", "pytorch_lightning"):
         monkeypatch.setitem(sys.modules, name, None)

@@ -23,8 +23,8 @@ from carbonsdk.intensity.choose import (
 )
 from carbonsdk.intensity.electricitymaps import ElectricityMapsProvider
 from carbonsdk.model.intensity import IntensitySeries, IntensitySource
-from carbonsdk.region import parse_region
 from carbonsdk.model.region import Region
+from carbonsdk.region import parse_region
 from carbonsdk.sampler import Sampler
 from carbonsdk.testing import FakeClock, FakeGPU, fake_environment, fake_sampler
 

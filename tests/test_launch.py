@@ -15,9 +15,17 @@ from carbonsdk.sampler import Sampler, set_sampler
 from carbonsdk.sensors import discover
 from carbonsdk.testing import FakeClock, FakeGPU, FakeHost, fake_environment
 
-TORCHRUN = {"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "8", "LOCAL_WORLD_SIZE": "4",
-            "GROUP_RANK": "0", "TORCHELASTIC_RUN_ID": "abc123", "MASTER_ADDR": "n0",
-            "MASTER_PORT": "29500", "TORCHELASTIC_RESTART_COUNT": "2"}
+TORCHRUN = {
+    "RANK": "3",
+    "LOCAL_RANK": "1",
+    "WORLD_SIZE": "8",
+    "LOCAL_WORLD_SIZE": "4",
+    "GROUP_RANK": "0",
+    "TORCHELASTIC_RUN_ID": "abc123",
+    "MASTER_ADDR": "n0",
+    "MASTER_PORT": "29500",
+    "TORCHELASTIC_RESTART_COUNT": "2",
+}
 
 
 def test_plain_process_is_not_distributed() -> None:
@@ -31,8 +39,13 @@ def test_plain_process_is_not_distributed() -> None:
 def test_torchrun_ranks_job_id_and_roles() -> None:
     launch = detect_launch(TORCHRUN, hostname="gpu-a")
     assert launch.launcher == "torchrun"
-    assert (launch.rank, launch.local_rank, launch.world_size, launch.local_world_size,
-            launch.node_rank) == (3, 1, 8, 4, 0)
+    assert (
+        launch.rank,
+        launch.local_rank,
+        launch.world_size,
+        launch.local_world_size,
+        launch.node_rank,
+    ) == (3, 1, 8, 4, 0)
     assert launch.job_id == "torchelastic-abc123" and launch.job_id_unique
     assert launch.restart_count == 2
     assert launch.node == "gpu-a#0"
@@ -60,8 +73,14 @@ def test_job_id_precedence_override_then_slurm() -> None:
 
 
 def test_slurm_srun_tasks_per_node_formats() -> None:
-    env = {"SLURM_JOB_ID": "77", "SLURM_PROCID": "5", "SLURM_LOCALID": "1",
-           "SLURM_NTASKS": "6", "SLURM_NODEID": "1", "SLURM_TASKS_PER_NODE": "4,2"}
+    env = {
+        "SLURM_JOB_ID": "77",
+        "SLURM_PROCID": "5",
+        "SLURM_LOCALID": "1",
+        "SLURM_NTASKS": "6",
+        "SLURM_NODEID": "1",
+        "SLURM_TASKS_PER_NODE": "4,2",
+    }
     launch = detect_launch(env, hostname="c1")
     assert launch.launcher == "slurm"
     assert (launch.rank, launch.local_rank, launch.world_size, launch.node_rank) == (5, 1, 6, 1)
@@ -78,9 +97,16 @@ def test_slurm_batch_script_without_srun_is_one_process() -> None:
 
 
 def test_slurm_per_task_gpu_binding_measures_per_rank() -> None:
-    env = {"SLURM_JOB_ID": "1", "SLURM_PROCID": "1", "SLURM_LOCALID": "1", "SLURM_NTASKS": "4",
-           "SLURM_NODEID": "0", "SLURM_NTASKS_PER_NODE": "4", "SLURM_STEP_GPUS": "0,1,2,3",
-           "CUDA_VISIBLE_DEVICES": "1"}
+    env = {
+        "SLURM_JOB_ID": "1",
+        "SLURM_PROCID": "1",
+        "SLURM_LOCALID": "1",
+        "SLURM_NTASKS": "4",
+        "SLURM_NODEID": "0",
+        "SLURM_NTASKS_PER_NODE": "4",
+        "SLURM_STEP_GPUS": "0,1,2,3",
+        "CUDA_VISIBLE_DEVICES": "1",
+    }
     launch = detect_launch(env, hostname="c1")
     assert launch.gpu_binding == "per-task"
     # no single task sees all GPUs, so host mode would drop three of them: every rank measures
@@ -91,10 +117,17 @@ def test_slurm_per_task_gpu_binding_measures_per_rank() -> None:
 
 
 def test_openmpi_and_mpich_variables() -> None:
-    ompi = detect_launch({"OMPI_COMM_WORLD_RANK": "2", "OMPI_COMM_WORLD_SIZE": "4",
-                          "OMPI_COMM_WORLD_LOCAL_RANK": "0", "OMPI_COMM_WORLD_LOCAL_SIZE": "2",
-                          "OMPI_COMM_WORLD_NODE_RANK": "1", "PMIX_NAMESPACE": "prterun-x-1@1"},
-                         hostname="m1")
+    ompi = detect_launch(
+        {
+            "OMPI_COMM_WORLD_RANK": "2",
+            "OMPI_COMM_WORLD_SIZE": "4",
+            "OMPI_COMM_WORLD_LOCAL_RANK": "0",
+            "OMPI_COMM_WORLD_LOCAL_SIZE": "2",
+            "OMPI_COMM_WORLD_NODE_RANK": "1",
+            "PMIX_NAMESPACE": "prterun-x-1@1",
+        },
+        hostname="m1",
+    )
     assert ompi.launcher == "mpi" and (ompi.rank, ompi.local_rank, ompi.node_rank) == (2, 0, 1)
     assert ompi.job_id == "mpi-prterun-x-1@1"
     assert role_for(ompi, per_rank=False) == "host"
@@ -121,8 +154,11 @@ def test_own_gpu_follows_local_rank() -> None:
 @pytest.fixture
 def rig(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeClock, Sampler]]:
     clock = FakeClock()
-    env = fake_environment(clock, gpus=[FakeGPU.volta(300.0), FakeGPU.volta(100.0)],
-                           host=FakeHost(cpu_count=4, busy_fraction=0.5, clock=clock))
+    env = fake_environment(
+        clock,
+        gpus=[FakeGPU.volta(300.0), FakeGPU.volta(100.0)],
+        host=FakeHost(cpu_count=4, busy_fraction=0.5, clock=clock),
+    )
     sampler = Sampler(clock=clock, discover=lambda c, m: discover(c, env, m), threaded=False)
     previous = set_sampler(sampler)
     yield clock, sampler
@@ -134,8 +170,9 @@ def _launch_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
         monkeypatch.setenv(key, value)
 
 
-def test_observer_rank_records_nothing(rig: tuple[FakeClock, Sampler], tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_observer_rank_records_nothing(
+    rig: tuple[FakeClock, Sampler], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clock, sampler = rig
     _launch_env(monkeypatch)
     ledger = tmp_path / "l.jsonl"
@@ -155,12 +192,12 @@ def test_observer_rank_records_nothing(rig: tuple[FakeClock, Sampler], tmp_path:
 
 
 def test_host_rank_measures_everything_and_records_the_job(
-        rig: tuple[FakeClock, Sampler], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rig: tuple[FakeClock, Sampler], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clock, sampler = rig
     _launch_env(monkeypatch, LOCAL_RANK="0", RANK="0")
     ledger = tmp_path / "l.jsonl"
-    with carbonsdk.measure("t", region="DE", ledger=ledger, report=False,
-                           intensity=100.0) as run:
+    with carbonsdk.measure("t", region="DE", ledger=ledger, report=False, intensity=100.0) as run:
         clock.advance(10.0)
         sampler.tick()
     result = run.result
@@ -173,7 +210,8 @@ def test_host_rank_measures_everything_and_records_the_job(
 
 
 def test_per_rank_mode_own_gpu_and_cpu_on_local_rank0_only(
-        rig: tuple[FakeClock, Sampler], monkeypatch: pytest.MonkeyPatch) -> None:
+    rig: tuple[FakeClock, Sampler], monkeypatch: pytest.MonkeyPatch
+) -> None:
     clock, sampler = rig
     _launch_env(monkeypatch)  # local rank 1
     with carbonsdk.measure("t", region="DE", ledger=False, report=False, per_rank=True) as run:
@@ -188,11 +226,13 @@ def test_per_rank_mode_own_gpu_and_cpu_on_local_rank0_only(
 
 
 def test_explicit_gpus_win_over_the_local_rank(
-        rig: tuple[FakeClock, Sampler], monkeypatch: pytest.MonkeyPatch) -> None:
+    rig: tuple[FakeClock, Sampler], monkeypatch: pytest.MonkeyPatch
+) -> None:
     clock, sampler = rig
     _launch_env(monkeypatch)
-    with carbonsdk.measure("t", region="DE", ledger=False, report=False, per_rank=True,
-                           gpus=[0]) as run:
+    with carbonsdk.measure(
+        "t", region="DE", ledger=False, report=False, per_rank=True, gpus=[0]
+    ) as run:
         clock.advance(5.0)
         sampler.tick()
     assert run.result is not None
@@ -200,8 +240,11 @@ def test_explicit_gpus_win_over_the_local_rank(
 
 
 def test_gather_without_a_process_group_degrades_to_the_local_report(
-        rig: tuple[FakeClock, Sampler], monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    rig: tuple[FakeClock, Sampler],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     clock, sampler = rig
     _launch_env(monkeypatch, LOCAL_RANK="0", RANK="0")
     with carbonsdk.measure("solo", region="DE", ledger=False, gather=True) as run:
@@ -213,11 +256,13 @@ def test_gather_without_a_process_group_degrades_to_the_local_report(
 
 
 def test_marks_record_energy_so_far_and_validate(
-        rig: tuple[FakeClock, Sampler], tmp_path: Path) -> None:
+    rig: tuple[FakeClock, Sampler], tmp_path: Path
+) -> None:
     clock, sampler = rig
     ledger = tmp_path / "l.jsonl"
-    with carbonsdk.measure("t", region="DE", ledger=ledger, report=False,
-                           components=("gpu",)) as run:
+    with carbonsdk.measure(
+        "t", region="DE", ledger=ledger, report=False, components=("gpu",)
+    ) as run:
         for epoch in range(3):
             clock.advance(10.0)
             sampler.tick()
@@ -237,15 +282,17 @@ def test_marks_record_energy_so_far_and_validate(
     back = carbonsdk.Ledger(ledger).last()
     assert back is not None and back.marks == result.marks
     record = json.loads(ledger.read_text().splitlines()[-1])
-    assert record["marks"][2] == {"at": record["marks"][2]["at"], "label": "epoch_end",
-                                  "energy_kwh": pytest.approx(per_epoch[2]),
-                                  "data": {"epoch": 2, "loss": pytest.approx(1 / 3)}}
+    assert record["marks"][2] == {
+        "at": record["marks"][2]["at"],
+        "label": "epoch_end",
+        "energy_kwh": pytest.approx(per_epoch[2]),
+        "data": {"epoch": 2, "loss": pytest.approx(1 / 3)},
+    }
     with pytest.raises(RuntimeError, match="inside a running"):
         run.mark("late")
 
 
-def test_marks_are_capped(rig: tuple[FakeClock, Sampler], monkeypatch: pytest.MonkeyPatch
-                          ) -> None:
+def test_marks_are_capped(rig: tuple[FakeClock, Sampler], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("carbonsdk.run.run.MAX_MARKS", 5)
     with carbonsdk.measure("t", region="DE", ledger=False, report=False) as run:
         kept = [run.mark("step", step=i) for i in range(8)]
@@ -254,15 +301,18 @@ def test_marks_are_capped(rig: tuple[FakeClock, Sampler], monkeypatch: pytest.Mo
     assert "marks-dropped:3" in run.result.flags
 
 
-@pytest.mark.parametrize(("option", "value"), [
-    ("per_rank", "yes"), ("gather", 1), ("attribution", "thread"), ("attribution", True)])
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("per_rank", "yes"), ("gather", 1), ("attribution", "thread"), ("attribution", True)],
+)
 def test_new_options_are_validated(option: str, value: object) -> None:
     with pytest.raises(carbonsdk.ConfigurationError, match=f"{option}="):
         carbonsdk.measure("t", **{option: value})  # type: ignore[arg-type]
 
 
 def test_machine_election_when_the_local_rank_is_unknown(
-        tmp_path: Path, subprocess_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, subprocess_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import subprocess
     import sys
 
@@ -271,21 +321,32 @@ def test_machine_election_when_the_local_rank_is_unknown(
     monkeypatch.setattr(distributed, "_elected", {})
     assert distributed.elect_host_measurer("mpi-job/7", str(tmp_path)) is True
     assert distributed.elect_host_measurer("mpi-job/7", str(tmp_path)) is True  # kept
-    code = ("import sys; from carbonsdk.distributed import elect_host_measurer as e; "
-            f"print(e('mpi-job/7', {str(tmp_path)!r}), e('other', {str(tmp_path)!r}))")
-    other = subprocess.run([sys.executable, "-c", code], env=subprocess_env,
-                           capture_output=True, text=True, timeout=60, check=True)
+    code = (
+        "import sys; from carbonsdk.distributed import elect_host_measurer as e; "
+        f"print(e('mpi-job/7', {str(tmp_path)!r}), e('other', {str(tmp_path)!r}))"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", code],
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     # another process of the same job on this machine observes; another job measures its own
     assert other.stdout.split() == ["False", "True"]
-    launch = detect_launch({"PMI_RANK": "1", "PMI_SIZE": "2", "CARBONSDK_JOB_ID": "mpi-job/7"},
-                           hostname="m")
+    launch = detect_launch(
+        {"PMI_RANK": "1", "PMI_SIZE": "2", "CARBONSDK_JOB_ID": "mpi-job/7"}, hostname="m"
+    )
     assert launch.warnings == ()
     assert role_for(launch, per_rank=False) == "host"  # this process holds the lock
 
 
 def test_launch_warnings_are_logged_once_per_process(
-        rig: tuple[FakeClock, Sampler], monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture) -> None:
+    rig: tuple[FakeClock, Sampler],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     monkeypatch.setattr("carbonsdk.run.run._launch_warned", set())
     _launch_env(monkeypatch, TORCHELASTIC_RUN_ID="none", LOCAL_RANK="0", RANK="0")
 

@@ -16,7 +16,6 @@ import attrs
 import pytest
 
 from carbonsdk.exceptions import LedgerError
-from carbonsdk.model.intensity import IntensitySource
 from carbonsdk.ledger import (
     Ledger,
     LedgerWriter,
@@ -29,6 +28,7 @@ from carbonsdk.ledger import (
     result_to_record,
     top_level,
 )
+from carbonsdk.model.intensity import IntensitySource
 from carbonsdk.model.region import Region
 from carbonsdk.model.result import DeviceResult, Mark, PauseEvent, RunResult, TimelineInterval
 

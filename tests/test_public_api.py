@@ -22,7 +22,8 @@ def test_public_api_matches_the_snapshot() -> None:
     added = sorted(set(actual) - set(expected))
     assert not missing and not added, (
         "the public API changed; if on purpose, run `python tools/public_api.py --write`\n"
-        f"removed: {missing}\nadded: {added}")
+        f"removed: {missing}\nadded: {added}"
+    )
 
 
 def _documented_objects() -> list[tuple[str, object]]:
@@ -36,14 +37,16 @@ def _documented_objects() -> list[tuple[str, object]]:
     return out
 
 
-@pytest.mark.parametrize(("qualified", "obj"), _documented_objects(), ids=lambda v: str(v)
-                         if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("qualified", "obj"), _documented_objects(), ids=lambda v: str(v) if isinstance(v, str) else ""
+)
 def test_every_public_name_has_a_docstring(qualified: str, obj: object) -> None:
     doc = inspect.getdoc(obj)
     assert doc and doc.strip(), f"{qualified} has no docstring"
     if inspect.isclass(obj):
         for name, member in vars(obj).items():
-            if name.startswith("_") or not (inspect.isfunction(member)
-                                            or isinstance(member, property)):
+            if name.startswith("_") or not (
+                inspect.isfunction(member) or isinstance(member, property)
+            ):
                 continue
             assert inspect.getdoc(member), f"{qualified}.{name} has no docstring"

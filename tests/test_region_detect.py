@@ -255,8 +255,7 @@ def test_offline_makes_no_request(monkeypatch: pytest.MonkeyPatch) -> None:
         clear_detection_cache()
         _aws_v2(own)
         base = _base(own)
-        assert detect_cloud_region(aws_url=base, gcp_url=base, azure_url=base,
-                                   offline=True) is None
+        assert detect_cloud_region(aws_url=base, gcp_url=base, azure_url=base, offline=True) is None
         monkeypatch.setenv("CARBONSDK_OFFLINE", "1")
         assert detect_cloud_region(aws_url=base, gcp_url=base, azure_url=base) is None
         assert own.log == []

@@ -120,8 +120,13 @@ def _child(code: str, tmp_path: Path, *, offline: bool = True) -> subprocess.Pop
     if offline:
         env["CARBONSDK_OFFLINE"] = "1"
     env.pop("CARBONSDK_REGION", None)
-    return subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def _wait_for_line(proc: subprocess.Popen[str], expected: str) -> None:
@@ -132,7 +137,8 @@ def _wait_for_line(proc: subprocess.Popen[str], expected: str) -> None:
 
 def test_program_sigterm_handler_exiting_0_is_recorded_interrupted(tmp_path: Path) -> None:
     ledger = tmp_path / "l.jsonl"
-    proc = _child(f"""
+    proc = _child(
+        f"""
         def handler(signum, frame):
             print("handler ran", flush=True)
             sys.exit(0)
@@ -142,7 +148,9 @@ def test_program_sigterm_handler_exiting_0_is_recorded_interrupted(tmp_path: Pat
                                    ledger={str(ledger)!r}, report=False):
                 print("ready", flush=True)
                 time.sleep(30)
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     _wait_for_line(proc, "ready")
     time.sleep(0.3)
     proc.send_signal(signal.SIGTERM)
@@ -189,7 +197,8 @@ def test_sigterm_during_provider_wait_keeps_the_whole_run(tmp_path: Path) -> Non
     server = _SilentServer()
     ledger = tmp_path / "l.jsonl"
     try:
-        proc = _child(f"""
+        proc = _child(
+            f"""
             from carbonsdk.intensity.electricitymaps import ElectricityMapsProvider
             provider = ElectricityMapsProvider("key", base_url="http://127.0.0.1:{server.port}",
                                                cache=False, retries=0)
@@ -198,7 +207,10 @@ def test_sigterm_during_provider_wait_keeps_the_whole_run(tmp_path: Path) -> Non
                                        ledger={str(ledger)!r}, report=False):
                     time.sleep(3.0)
                 print("waiting", flush=True)
-        """, tmp_path, offline=False)
+        """,
+            tmp_path,
+            offline=False,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not server.conns:
             time.sleep(0.05)
@@ -223,8 +235,9 @@ def test_hung_gpu_read_does_not_block_exit_or_the_next_run() -> None:
     env = fake_environment(SYSTEM_CLOCK, gpus=[gpu], host=FakeHost(clock=SYSTEM_CLOCK))
     with fake_sampler(env, SYSTEM_CLOCK, threaded=True) as sampler:
         sampler.read_deadline_s = 0.3
-        with carbonsdk.measure("a", region="DE", intensity=300.0, interval_s=0.05,
-                               ledger=False, report=False) as run:
+        with carbonsdk.measure(
+            "a", region="DE", intensity=300.0, interval_s=0.05, ledger=False, report=False
+        ) as run:
             time.sleep(0.3)
             gpu.hang(30.0)
             t0 = time.monotonic()
@@ -237,8 +250,9 @@ def test_hung_gpu_read_does_not_block_exit_or_the_next_run() -> None:
         # bounded by a few read deadlines, far from the 30 s hang
         assert exit_s < 5.0
         t1 = time.monotonic()
-        with carbonsdk.measure("b", region="DE", intensity=300.0, interval_s=0.05,
-                               ledger=False, report=False) as run2:
+        with carbonsdk.measure(
+            "b", region="DE", intensity=300.0, interval_s=0.05, ledger=False, report=False
+        ) as run2:
             time.sleep(0.2)
         assert time.monotonic() - t1 < 5.0
         assert run2.require_result().energy_by_component_kwh["cpu"] > 0
@@ -247,8 +261,7 @@ def test_hung_gpu_read_does_not_block_exit_or_the_next_run() -> None:
 
 def test_counter_glitch_is_dropped_and_flagged(gpu_rig: tuple[FakeClock, FakeGPU, object]) -> None:
     clock, gpu, sampler = gpu_rig
-    with carbonsdk.measure("g", region="DE", intensity=300.0, ledger=False,
-                           report=False) as run:
+    with carbonsdk.measure("g", region="DE", intensity=300.0, ledger=False, report=False) as run:
         clock.advance(10.0)
         sampler.tick()  # type: ignore[attr-defined]
         gpu.glitch_counter(2**63)
@@ -266,7 +279,8 @@ def test_counter_glitch_is_dropped_and_flagged(gpu_rig: tuple[FakeClock, FakeGPU
 
 
 def test_nested_run_inherits_and_links(
-    gpu_rig: tuple[FakeClock, FakeGPU, object], tmp_path: Path,
+    gpu_rig: tuple[FakeClock, FakeGPU, object],
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     clock, _, sampler = gpu_rig
@@ -277,8 +291,9 @@ def test_nested_run_inherits_and_links(
         clock.advance(5.0)
         sampler.tick()  # type: ignore[attr-defined]
 
-    with carbonsdk.measure("outer", region="FR", intensity=50.0, pue=1.2, ledger=ledger,
-                           report=True) as outer:
+    with carbonsdk.measure(
+        "outer", region="FR", intensity=50.0, pue=1.2, ledger=ledger, report=True
+    ) as outer:
         step()
     capsys.readouterr()
     inner = step.last_result  # type: ignore[attr-defined]
@@ -291,8 +306,9 @@ def test_nested_run_inherits_and_links(
     # explicit options win over the parent's
     with (
         carbonsdk.measure("outer2", region="FR", intensity=50.0, ledger=False, report=False),
-        carbonsdk.measure("inner2", region="DE", intensity=400.0, ledger=False,
-                          report=False) as inner2,
+        carbonsdk.measure(
+            "inner2", region="DE", intensity=400.0, ledger=False, report=False
+        ) as inner2,
     ):
         clock.advance(1.0)
     assert inner2.require_result().region.zone == "DE"
@@ -320,8 +336,15 @@ def test_mark_reads_energy_at_its_own_time() -> None:
     # a 60 s sampling interval: without a read at the mark, the epoch would show 0 kWh
     with (
         fake_sampler(env, SYSTEM_CLOCK, threaded=True),
-        carbonsdk.measure("m", region="DE", intensity=300.0, interval_s=60.0,
-                          components=["gpu"], ledger=False, report=False) as run,
+        carbonsdk.measure(
+            "m",
+            region="DE",
+            intensity=300.0,
+            interval_s=60.0,
+            components=["gpu"],
+            ledger=False,
+            report=False,
+        ) as run,
     ):
         time.sleep(0.5)
         mark = run.mark("epoch", epoch=1)
@@ -349,13 +372,14 @@ def test_ledger_records_parent_for_nested_runs(
     clock, _, _ = gpu_rig
     ledger = tmp_path / "l.jsonl"
     with (
-        carbonsdk.measure("outer", region="FR", intensity=50.0, ledger=ledger,
-                          report=False) as outer,
+        carbonsdk.measure(
+            "outer", region="FR", intensity=50.0, ledger=ledger, report=False
+        ) as outer,
         carbonsdk.measure("inner", ledger=ledger) as inner,
     ):
         clock.advance(1.0)
     records = [json.loads(line) for line in ledger.read_text().splitlines()]
     by_id = {r.get("run_id"): r for r in records if r.get("type") == "run"}
-    assert by_id[inner.require_result().run_id].get("parent_run_id") == \
-        outer.require_result().run_id
-
+    assert (
+        by_id[inner.require_result().run_id].get("parent_run_id") == outer.require_result().run_id
+    )

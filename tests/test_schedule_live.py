@@ -12,8 +12,8 @@ import pytest
 
 from carbonsdk.exceptions import ConfigurationError, ProviderError
 from carbonsdk.model.intensity import IntensitySeries, IntensitySource
-from carbonsdk.region import parse_region
 from carbonsdk.model.region import Region
+from carbonsdk.region import parse_region
 from carbonsdk.schedule import (
     PausePolicy,
     forward_series,

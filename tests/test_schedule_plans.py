@@ -31,20 +31,38 @@ SRC = IntensitySource(provider="test", zone="DE", basis="lifecycle")
 H = timedelta(hours=1)
 
 
-def hourly(values: Sequence[float], start: datetime = T0, step_s: float = 3600.0,
-           source: IntensitySource = SRC) -> IntensitySeries:
+def hourly(
+    values: Sequence[float],
+    start: datetime = T0,
+    step_s: float = 3600.0,
+    source: IntensitySource = SRC,
+) -> IntensitySeries:
     b0 = start.timestamp()
-    return IntensitySeries(tuple(b0 + step_s * i for i in range(len(values) + 1)),
-                           tuple(float(v) for v in values), (False,) * len(values), source)
+    return IntensitySeries(
+        tuple(b0 + step_s * i for i in range(len(values) + 1)),
+        tuple(float(v) for v in values),
+        (False,) * len(values),
+        source,
+    )
 
 
 # --------------------------------------------------------------------------- durations
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("6h", 21600), ("90m", 5400), ("1h30m", 5400), ("30m1h", 5400), ("2d", 172800),
-    ("1.5h", 5400), ("45s", 45), (" 1w ", 604800), ("1d 2h", 93600),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("6h", 21600),
+        ("90m", 5400),
+        ("1h30m", 5400),
+        ("30m1h", 5400),
+        ("2d", 172800),
+        ("1.5h", 5400),
+        ("45s", 45),
+        (" 1w ", 604800),
+        ("1d 2h", 93600),
+    ],
+)
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text).total_seconds() == seconds
 
@@ -127,8 +145,9 @@ def test_partial_steps_are_exact() -> None:
     base = run_now(s, timedelta(minutes=90), start=T0)
     assert base.emissions_g == pytest.approx((10 * 60 + 20 * 30) / 90)
     # starting mid-step: the first step counts for the 30 minutes left in it
-    plan = flexible_start(s, timedelta(minutes=90), timedelta(hours=1),
-                          start=T0 + timedelta(minutes=30))
+    plan = flexible_start(
+        s, timedelta(minutes=90), timedelta(hours=1), start=T0 + timedelta(minutes=30)
+    )
     assert plan.baseline_emissions_g == pytest.approx((10 * 30 + 20 * 60) / 90)
     # candidates: 00:30 and the step boundary 01:00 (the series' own step)
     assert plan.start == T0 + timedelta(minutes=30)
@@ -150,7 +169,10 @@ def test_pause_and_resume_hand_example() -> None:
     plan = pause_and_resume(s, timedelta(hours=3), 1.0, start=T0)  # window 6 h
     assert plan.strategy == "pause_and_resume"
     assert [(iv.start, iv.end) for iv in plan.intervals] == [
-        (T0 + H, T0 + 2 * H), (T0 + 3 * H, T0 + 4 * H), (T0 + 5 * H, T0 + 6 * H)]
+        (T0 + H, T0 + 2 * H),
+        (T0 + 3 * H, T0 + 4 * H),
+        (T0 + 5 * H, T0 + 6 * H),
+    ]
     assert plan.pauses == 2
     assert plan.emissions_g == pytest.approx((1 + 2 + 1) / 3)
     assert plan.baseline_emissions_g == pytest.approx((5 + 1 + 6) / 3)
@@ -204,8 +226,9 @@ def test_energy_profile_changes_the_choice() -> None:
     # dirty first hour after a clean one: a job burning all its energy in its 2nd hour
     s = hourly([1, 100, 1, 100, 100, 100])
     flat = flexible_start(s, timedelta(hours=2), timedelta(hours=2), start=T0)
-    back = flexible_start(s, timedelta(hours=2), timedelta(hours=2), start=T0,
-                          energy_profile=[0.0, 1.0])
+    back = flexible_start(
+        s, timedelta(hours=2), timedelta(hours=2), start=T0, energy_profile=[0.0, 1.0]
+    )
     assert flat.start == T0  # 1 + 100 == 100 + 1: tie -> earliest
     assert back.start == T0 + H  # energy lands in hour 2 (value 1)
     assert back.emissions_g == pytest.approx(1.0)
@@ -227,8 +250,7 @@ def test_energy_profile_pairs_and_errors() -> None:
 
 def test_pause_and_resume_replays_profile() -> None:
     s = hourly([1, 9, 2, 9])
-    plan = pause_and_resume(s, timedelta(hours=2), 1.0, start=T0,
-                            energy_profile=[3.0, 1.0])
+    plan = pause_and_resume(s, timedelta(hours=2), 1.0, start=T0, energy_profile=[3.0, 1.0])
     # runs h0 then h2; 3/4 of the energy in h0 (1 g/kWh), 1/4 in h2 (2 g/kWh)
     assert plan.emissions_g == pytest.approx(0.75 * 1 + 0.25 * 2)
     assert plan.baseline_emissions_g == pytest.approx(0.75 * 1 + 0.25 * 9)
@@ -250,8 +272,12 @@ def test_baseline_zero_intensity() -> None:
 
 
 def test_estimated_values_flag_the_plan() -> None:
-    s = IntensitySeries((T0.timestamp(), T0.timestamp() + 3600, T0.timestamp() + 7200),
-                        (5.0, 1.0), (False, True), SRC)
+    s = IntensitySeries(
+        (T0.timestamp(), T0.timestamp() + 3600, T0.timestamp() + 7200),
+        (5.0, 1.0),
+        (False, True),
+        SRC,
+    )
     plan = flexible_start(s, H, H, start=T0)
     assert plan.estimated and plan.intervals[0].estimated
 
@@ -346,8 +372,7 @@ def _series(lengths: list[int], values: list[int]) -> IntensitySeries:
     b = [T0.timestamp()]
     for length in lengths:
         b.append(b[-1] + 60 * length)
-    return IntensitySeries(tuple(b), tuple(float(v) for v in values), (False,) * len(values),
-                           SRC)
+    return IntensitySeries(tuple(b), tuple(float(v) for v in values), (False,) * len(values), SRC)
 
 
 def _check_plan_shape(plan: Plan, job: int, lo: datetime, hi: datetime) -> None:
@@ -365,7 +390,8 @@ def _check_plan_shape(plan: Plan, job: int, lo: datetime, hi: datetime) -> None:
 @settings(max_examples=200, deadline=None)
 @given(scenarios())
 def test_flexible_start_matches_minute_brute_force(
-        case: tuple[list[int], list[int], int, int, int, int]) -> None:
+    case: tuple[list[int], list[int], int, int, int, int],
+) -> None:
     lengths, values, offset, job, window, _ = case
     per_min = _minutes(lengths, values)
     bounds = [0]
@@ -375,8 +401,9 @@ def test_flexible_start_matches_minute_brute_force(
     costs = [sum(per_min[c : c + job]) for c in candidates]
     best = candidates[costs.index(min(costs))]  # first minimum: earliest
     start = T0 + timedelta(minutes=offset)
-    plan = flexible_start(_series(lengths, values), timedelta(minutes=job),
-                          timedelta(minutes=window), start=start)
+    plan = flexible_start(
+        _series(lengths, values), timedelta(minutes=job), timedelta(minutes=window), start=start
+    )
     assert plan.start == T0 + timedelta(minutes=best)
     assert plan.emissions_g == pytest.approx(min(costs) / job, abs=1e-9)
     assert plan.baseline_emissions_g == pytest.approx(costs[0] / job, abs=1e-9)
@@ -386,14 +413,16 @@ def test_flexible_start_matches_minute_brute_force(
 @settings(max_examples=200, deadline=None)
 @given(scenarios())
 def test_pause_and_resume_matches_minute_brute_force(
-        case: tuple[list[int], list[int], int, int, int, int]) -> None:
+    case: tuple[list[int], list[int], int, int, int, int],
+) -> None:
     lengths, values, offset, job, window, _ = case
     per_min = _minutes(lengths, values)
     in_window = per_min[offset : offset + job + window]
     best = sum(sorted(in_window)[:job])
     start = T0 + timedelta(minutes=offset)
-    plan = pause_and_resume(_series(lengths, values), timedelta(minutes=job),
-                            timedelta(minutes=window), start=start)
+    plan = pause_and_resume(
+        _series(lengths, values), timedelta(minutes=job), timedelta(minutes=window), start=start
+    )
     assert plan.emissions_g == pytest.approx(best / job, abs=1e-9)
     _check_plan_shape(plan, job, start, start + timedelta(minutes=job + window))
     # the chosen minutes, recounted by brute force, give the same emissions
@@ -410,14 +439,20 @@ def test_pause_and_resume_matches_minute_brute_force(
 @settings(max_examples=100, deadline=None)
 @given(scenarios(), st.lists(st.integers(min_value=0, max_value=5), min_size=1, max_size=6))
 def test_profile_replay_matches_minute_brute_force(
-        case: tuple[list[int], list[int], int, int, int, int], weights: list[int]) -> None:
+    case: tuple[list[int], list[int], int, int, int, int], weights: list[int]
+) -> None:
     lengths, values, offset, job, window, _ = case
     if sum(weights) == 0:
         weights = [1, *weights[1:]]
     per_min = _minutes(lengths, values)
     start = T0 + timedelta(minutes=offset)
-    plan = pause_and_resume(_series(lengths, values), timedelta(minutes=job),
-                            timedelta(minutes=window), start=start, energy_profile=weights)
+    plan = pause_and_resume(
+        _series(lengths, values),
+        timedelta(minutes=job),
+        timedelta(minutes=window),
+        start=start,
+        energy_profile=weights,
+    )
     # exact, with fractions: running minute u of the job holds the share of each equal part
     # it overlaps; runs start and end on whole minutes (integer steps, integer job)
     m = len(weights)

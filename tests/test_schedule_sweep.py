@@ -27,12 +27,14 @@ T0 = datetime(2022, 1, 1, tzinfo=UTC)
 SRC = IntensitySource(provider="test", zone="XX")
 
 
-def regular(values: list[float] | np.ndarray, step_s: float = 3600.0,
-            start: datetime = T0) -> IntensitySeries:
+def regular(
+    values: list[float] | np.ndarray, step_s: float = 3600.0, start: datetime = T0
+) -> IntensitySeries:
     b0 = start.timestamp()
     vals = [float(v) for v in values]
-    return IntensitySeries(tuple(b0 + step_s * i for i in range(len(vals) + 1)), tuple(vals),
-                           (False,) * len(vals), SRC)
+    return IntensitySeries(
+        tuple(b0 + step_s * i for i in range(len(vals) + 1)), tuple(vals), (False,) * len(vals), SRC
+    )
 
 
 def test_wavelet_matrix_k_smallest() -> None:
@@ -54,8 +56,11 @@ def test_wavelet_matrix_k_smallest() -> None:
 def sweep_cases(draw: st.DrawFn) -> tuple[list[float], float, float, list[SweepWindow], int]:
     n = draw(st.integers(min_value=20, max_value=60))
     ints = draw(st.booleans())
-    elem = (st.integers(min_value=0, max_value=4).map(float) if ints
-            else st.floats(min_value=0, max_value=900, allow_nan=False))
+    elem = (
+        st.integers(min_value=0, max_value=4).map(float)
+        if ints
+        else st.floats(min_value=0, max_value=900, allow_nan=False)
+    )
     values = draw(st.lists(elem, min_size=n, max_size=n))
     step = draw(st.sampled_from([300.0, 3600.0]))
     job_steps = draw(st.sampled_from([0.3, 0.5, 1.0, 1.25, 2.0, 3.7, 5.0]))
@@ -70,7 +75,8 @@ def sweep_cases(draw: st.DrawFn) -> tuple[list[float], float, float, list[SweepW
 @settings(max_examples=150, deadline=None)
 @given(sweep_cases())
 def test_sweep_matches_brute_force(
-        case: tuple[list[float], float, float, list[SweepWindow], int]) -> None:
+    case: tuple[list[float], float, float, list[SweepWindow], int],
+) -> None:
     values, step, job_s, windows, chunk = case
     base, opt = sweep_values(np.asarray(values), step, [job_s], windows, chunk_starts=chunk)
     n_starts = base.shape[1]
@@ -89,7 +95,8 @@ def test_sweep_matches_brute_force(
 @settings(max_examples=40, deadline=None)
 @given(sweep_cases())
 def test_sweep_matches_plan_api(
-        case: tuple[list[float], float, float, list[SweepWindow], int]) -> None:
+    case: tuple[list[float], float, float, list[SweepWindow], int],
+) -> None:
     values, step, job_s, windows, _ = case
     s = regular(values, step)
     base, opt = sweep_values(np.asarray(values), step, [job_s], windows)
@@ -100,10 +107,12 @@ def test_sweep_matches_plan_api(
             fs = flexible_start(s, job_s, timedelta(seconds=w_s), start=start)
             pr = pause_and_resume(s, job_s, timedelta(seconds=w_s), start=start)
             assert fs.baseline_emissions_g == pytest.approx(base[0, i], rel=1e-9, abs=1e-9)
-            assert fs.emissions_g == pytest.approx(opt["flexible_start"][0, w, i],
-                                                   rel=1e-9, abs=1e-7)
-            assert pr.emissions_g == pytest.approx(opt["pause_and_resume"][0, w, i],
-                                                   rel=1e-9, abs=1e-7)
+            assert fs.emissions_g == pytest.approx(
+                opt["flexible_start"][0, w, i], rel=1e-9, abs=1e-7
+            )
+            assert pr.emissions_g == pytest.approx(
+                opt["pause_and_resume"][0, w, i], rel=1e-9, abs=1e-7
+            )
 
 
 def test_chunking_does_not_change_results() -> None:
@@ -129,8 +138,9 @@ def test_five_minute_data_year_bounded_memory() -> None:
     s = regular(np.clip(values, 0, None), 300.0)
     windows = ["6h", "24h", "25%", "100%"]
     tracemalloc.start()
-    result = sweep(s, [("8 days", "8d")], windows,
-                   starts=(T0, T0 + timedelta(days=365)), chunk_starts=8192)
+    result = sweep(
+        s, [("8 days", "8d")], windows, starts=(T0, T0 + timedelta(days=365)), chunk_starts=8192
+    )
     peak_mb = tracemalloc.get_traced_memory()[1] / 1e6
     tracemalloc.stop()
     z = result.zones[0]
@@ -142,8 +152,9 @@ def test_five_minute_data_year_bounded_memory() -> None:
     for i in (0, 12345, n_year - 1):
         for w, win in enumerate(result.windows):
             for strategy in ("flexible_start", "pause_and_resume"):
-                b, o = reference_point(s.values_g_per_kwh, 300.0, i, job_s, win.for_job(job_s),
-                                       strategy)
+                b, o = reference_point(
+                    s.values_g_per_kwh, 300.0, i, job_s, win.for_job(job_s), strategy
+                )
                 assert z.baseline_g_per_kwh[0, i] == pytest.approx(b, rel=1e-9)
                 assert z.optimised_g_per_kwh[strategy][0, w, i] == pytest.approx(o, rel=1e-9)
 
@@ -153,9 +164,13 @@ def test_sweep_result_api() -> None:
     a = regular(rng.uniform(100, 500, 24 * 12))
     b = regular(300 + 200 * np.sin(np.arange(24 * 12) * 2 * np.pi / 24))
     jobs: list[SweepJob | tuple[str, timedelta] | str] = [
-        SweepJob("short", 1800.0, 0.1), ("long", timedelta(hours=30)), "2h"]
-    result = sweep({"A": a, "B": b}, jobs, ["6h", "24h", 0.5, "100%"],
-                   starts=(T0, T0 + timedelta(days=3)))
+        SweepJob("short", 1800.0, 0.1),
+        ("long", timedelta(hours=30)),
+        "2h",
+    ]
+    result = sweep(
+        {"A": a, "B": b}, jobs, ["6h", "24h", 0.5, "100%"], starts=(T0, T0 + timedelta(days=3))
+    )
     assert [j.name for j in result.jobs] == ["short", "long", "2h"]
     assert [w.label for w in result.windows] == ["6h", "24h", "50%", "100%"]
     assert [z.zone for z in result.zones] == ["A", "B"]
@@ -171,8 +186,9 @@ def test_sweep_result_api() -> None:
     fs = result.zone_mean_savings("flexible_start")[1]
     assert fs[0, 1] > fs[0, 0] > 0
     # P&R is never worse than FS for the same window
-    assert np.all(result.mean_savings("pause_and_resume") >=
-                  result.mean_savings("flexible_start") - 1e-12)
+    assert np.all(
+        result.mean_savings("pause_and_resume") >= result.mean_savings("flexible_start") - 1e-12
+    )
     with pytest.raises(KeyError):
         result.zone("C")
 
@@ -185,8 +201,7 @@ def test_sweep_errors() -> None:
         sweep(s, ["2h"], ["6h"], starts=(T0, T0 + timedelta(days=2)))
     with pytest.raises(DataRangeError, match="starts at"):
         sweep(s, ["2h"], ["6h"], starts=(T0 - timedelta(hours=2), T0 + timedelta(hours=3)))
-    irregular = IntensitySeries((0.0, 3600.0, 5400.0, 9000.0), (1.0, 2.0, 3.0),
-                                (False,) * 3, SRC)
+    irregular = IntensitySeries((0.0, 3600.0, 5400.0, 9000.0), (1.0, 2.0, 3.0), (False,) * 3, SRC)
     with pytest.raises(ConfigurationError, match="regular series"):
         sweep(irregular, ["1h"], ["1h"])
     with pytest.raises(ConfigurationError, match="strategies"):

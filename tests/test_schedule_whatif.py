@@ -31,20 +31,36 @@ def make_run(
     timeline = []
     t = start
     for e in energies_kwh:
-        timeline.append(TimelineInterval(start=t, end=t + step, energy_kwh=e,
-                                         energy_by_component_kwh={"gpu": e},
-                                         intensity_g_per_kwh=300.0,
-                                         emissions_g=e * pue * 300.0))
+        timeline.append(
+            TimelineInterval(
+                start=t,
+                end=t + step,
+                energy_kwh=e,
+                energy_by_component_kwh={"gpu": e},
+                intensity_g_per_kwh=300.0,
+                emissions_g=e * pue * 300.0,
+            )
+        )
         t += step
-    region = (Region(None, zone, zone, "explicit") if zone else Region.unknown())
+    region = Region(None, zone, zone, "explicit") if zone else Region.unknown()
     energy = sum(energies_kwh)
     return RunResult(
-        run_id="run-abc123", name="train", status="completed", started_at=start, ended_at=t,
-        duration_s=(t - start).total_seconds(), energy_kwh=energy,
-        energy_by_component_kwh={"gpu": energy}, emissions_g=energy * pue * 300.0,
-        intensity_g_per_kwh=300.0, pue=pue, region=region,
+        run_id="run-abc123",
+        name="train",
+        status="completed",
+        started_at=start,
+        ended_at=t,
+        duration_s=(t - start).total_seconds(),
+        energy_kwh=energy,
+        energy_by_component_kwh={"gpu": energy},
+        emissions_g=energy * pue * 300.0,
+        intensity_g_per_kwh=300.0,
+        pue=pue,
+        region=region,
         intensity_source=IntensitySource(provider=provider, zone=zone),
-        timeline=tuple(timeline), devices=(), tags={},
+        timeline=tuple(timeline),
+        devices=(),
+        tags={},
     )
 
 
@@ -59,8 +75,9 @@ def test_rows_replay_the_timeline_in_every_zone() -> None:
     assert w.own is not None and w.own.zone == "DE" and w.own.is_own
     assert w.best is w.regions[0]
     # the own row by hand: interval energy x pue x the time-mean of DE's hourly values in it
-    series = EmbeddedProvider().series(Region(None, "DE", "DE", "explicit"), run.started_at,
-                                       run.ended_at)
+    series = EmbeddedProvider().series(
+        Region(None, "DE", "DE", "explicit"), run.started_at, run.ended_at
+    )
     expected = 0.0
     for iv in run.timeline:
         a, b = iv.start.timestamp(), iv.end.timestamp()
@@ -90,8 +107,9 @@ def test_scheduling_plans_use_the_runs_profile() -> None:
     assert fs.baseline_emissions_g == pytest.approx(w.own.emissions_g, rel=1e-9)
     assert pr.baseline_emissions_g == pytest.approx(w.own.emissions_g, rel=1e-9)
     assert fs.savings_fraction >= 0 and pr.savings_fraction >= 0
-    assert len(fs.intervals) == 1 and sum(iv.duration_s for iv in pr.intervals) == \
-        pytest.approx(run.duration_s)
+    assert len(fs.intervals) == 1 and sum(iv.duration_s for iv in pr.intervals) == pytest.approx(
+        run.duration_s
+    )
     assert fs.delay_s <= 24 * 3600
     assert pr.end <= run.ended_at + timedelta(seconds=run.duration_s) + timedelta(seconds=1)
     assert w.max_delay_s == 86400 and w.max_extension_fraction == 1.0
@@ -116,8 +134,7 @@ def test_profile_covers_the_run_with_gaps_as_zero() -> None:
 
 def test_explicit_regions_and_options() -> None:
     run = make_run()
-    w = whatif_for_run(run, regions=["FR", "aws:mx-central-1"], max_delay="6h",
-                       max_extension="50%")
+    w = whatif_for_run(run, regions=["FR", "aws:mx-central-1"], max_delay="6h", max_extension="50%")
     assert {r.zone for r in w.regions} == {"FR", "MX", "DE"}
     flat = next(r for r in w.regions if r.zone == "MX")
     assert flat.estimated  # annual average: flagged
@@ -138,8 +155,9 @@ def test_unknown_region_and_no_energy() -> None:
 
 
 def test_other_provider_is_noted_and_outside_years_flagged() -> None:
-    w = whatif_for_run(make_run(provider="electricitymaps",
-                                start=datetime(2030, 3, 3, 12, tzinfo=UTC)))
+    w = whatif_for_run(
+        make_run(provider="electricitymaps", start=datetime(2030, 3, 3, 12, tzinfo=UTC))
+    )
     assert any("electricitymaps" in n for n in w.notes)
     assert all(r.estimated for r in w.regions)
     assert w.flexible_start is not None  # the embedded data substitutes the nearest year

@@ -239,8 +239,9 @@ def test_garbage_counter_falls_back_with_warning(tmp_path: Path) -> None:
 def test_amd_layout_measures_packages_and_models_ram(tmp_path: Path) -> None:
     clock = FakeClock()
     pc = FakePowercap.amd(tmp_path, clock, packages=2, package_power_w=90.0)
-    env = fake_environment(clock, powercap=pc, host=FakeHost(memory_bytes=8 * 2**30,
-                                                                used_memory_bytes=8 * 2**30))
+    env = fake_environment(
+        clock, powercap=pc, host=FakeHost(memory_bytes=8 * 2**30, used_memory_bytes=8 * 2**30)
+    )
     found = discover(["cpu", "ram"], env, clock.monotonic())
     assert [(s.info.key, s.info.method) for s in found.sensors] == [
         ("cpu:package-0", "rapl"),

@@ -34,16 +34,23 @@ class Rig:
             self.sampler.tick()
 
 
-def make_rig(gpus: list[FakeGPU] | None = None, *, threaded: bool = False,
-             cuda_visible_devices: str | None = None) -> Rig:
+def make_rig(
+    gpus: list[FakeGPU] | None = None,
+    *,
+    threaded: bool = False,
+    cuda_visible_devices: str | None = None,
+) -> Rig:
     clock = FakeClock()
-    gpu_list = [FakeGPU.volta(power_w=300.0), FakeGPU.pre_volta(power_w=100.0)] \
-        if gpus is None else gpus
+    gpu_list = (
+        [FakeGPU.volta(power_w=300.0), FakeGPU.pre_volta(power_w=100.0)] if gpus is None else gpus
+    )
     host = FakeHost(cpu_count=4, busy_fraction=0.5, clock=clock)
-    env = fake_environment(clock, gpus=gpu_list, host=host,
-                           cuda_visible_devices=cuda_visible_devices)
-    sampler = Sampler(clock=clock, discover=lambda comps, mono: discover(comps, env, mono),
-                      threaded=threaded)
+    env = fake_environment(
+        clock, gpus=gpu_list, host=host, cuda_visible_devices=cuda_visible_devices
+    )
+    sampler = Sampler(
+        clock=clock, discover=lambda comps, mono: discover(comps, env, mono), threaded=threaded
+    )
     return Rig(clock, gpu_list, host, sampler)
 
 
@@ -57,11 +64,17 @@ def rig() -> Iterator[Rig]:
 
 def test_measure_energy_timeline_and_ledger(rig: Rig, tmp_path: Path) -> None:
     ledger = tmp_path / "runs.jsonl"
-    with carbonsdk.measure("train", region="DE", intensity=400.0, ledger=ledger, report=False,
-                           tags={"model": "bert"}, pue=1.2) as run:
+    with carbonsdk.measure(
+        "train",
+        region="DE",
+        intensity=400.0,
+        ledger=ledger,
+        report=False,
+        tags={"model": "bert"},
+        pue=1.2,
+    ) as run:
         rig.step(1.0, 10)
-        assert run.energy_kwh == pytest.approx(400.0 * 10 / 3.6e6, rel=1e-6) or \
-            run.energy_kwh > 0
+        assert run.energy_kwh == pytest.approx(400.0 * 10 / 3.6e6, rel=1e-6) or run.energy_kwh > 0
         assert run.elapsed_s == pytest.approx(10.0)
     result = run.result
     assert result is not None and result.status == "completed"
@@ -95,14 +108,17 @@ def test_intensity_series_from_csv_is_aligned_by_time(rig: Rig, tmp_path: Path) 
     from carbonsdk.clock import to_datetime
 
     csv = tmp_path / "ci.csv"
-    csv.write_text("timestamp,g_per_kwh\n"
-                   f"{to_datetime(boundary - 3600).isoformat()},100\n"
-                   f"{to_datetime(boundary).isoformat()},500\n"
-                   f"{to_datetime(boundary + 3600).isoformat()},500\n")
+    csv.write_text(
+        "timestamp,g_per_kwh\n"
+        f"{to_datetime(boundary - 3600).isoformat()},100\n"
+        f"{to_datetime(boundary).isoformat()},500\n"
+        f"{to_datetime(boundary + 3600).isoformat()},500\n"
+    )
     rig.clock.advance(boundary - 30 - rig.clock.time())
     rig.sampler.tick()
-    with carbonsdk.measure("csv", region="DE", intensity=f"csv:{csv}", ledger=False,
-                           report=False, components=["gpu"]) as run:
+    with carbonsdk.measure(
+        "csv", region="DE", intensity=f"csv:{csv}", ledger=False, report=False, components=["gpu"]
+    ) as run:
         rig.step(20.0, 3)  # 60 s: 30 s at 100 g/kWh, 30 s at 500 g/kWh, one step straddles
     result = run.result
     assert result is not None
@@ -139,8 +155,10 @@ def test_exception_is_reraised_unchanged_and_recorded(rig: Rig, tmp_path: Path) 
         pass
 
     err = Boom("bad batch")
-    with pytest.raises(Boom) as info, carbonsdk.measure("f", region="FR", intensity=50,
-                                                         ledger=ledger, report=False) as run:
+    with (
+        pytest.raises(Boom) as info,
+        carbonsdk.measure("f", region="FR", intensity=50, ledger=ledger, report=False) as run,
+    ):
         rig.step(1.0, 2)
         raise err
     assert info.value is err
@@ -149,23 +167,26 @@ def test_exception_is_reraised_unchanged_and_recorded(rig: Rig, tmp_path: Path) 
     assert Ledger(ledger).last().status == "failed"  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize(("exc", "status"), [(KeyboardInterrupt, "interrupted"),
-                                             (SystemExit(0), "completed"),
-                                             (SystemExit(3), "failed")])
+@pytest.mark.parametrize(
+    ("exc", "status"),
+    [(KeyboardInterrupt, "interrupted"), (SystemExit(0), "completed"), (SystemExit(3), "failed")],
+)
 def test_statuses(rig: Rig, exc: Any, status: str) -> None:
-    with pytest.raises(type(exc) if isinstance(exc, BaseException) else exc), \
-            carbonsdk.measure("s", region="FR", intensity=50, ledger=False, report=False) as run:
+    with (
+        pytest.raises(type(exc) if isinstance(exc, BaseException) else exc),
+        carbonsdk.measure("s", region="FR", intensity=50, ledger=False, report=False) as run,
+    ):
         rig.step(1.0)
         raise exc
     assert run.result is not None and run.result.status == status
 
 
 def test_nested_runs_share_one_sampler(rig: Rig) -> None:
-    with carbonsdk.measure("outer", region="FR", intensity=50, ledger=False,
-                           report=False) as outer:
+    with carbonsdk.measure("outer", region="FR", intensity=50, ledger=False, report=False) as outer:
         rig.step(1.0, 2)
-        with carbonsdk.measure("inner", region="FR", intensity=50, ledger=False,
-                               report=False, components=("gpu",)) as inner:
+        with carbonsdk.measure(
+            "inner", region="FR", intensity=50, ledger=False, report=False, components=("gpu",)
+        ) as inner:
             rig.step(1.0, 3)
         rig.step(1.0, 1)
     assert outer.result is not None and inner.result is not None
@@ -177,14 +198,17 @@ def test_nested_runs_share_one_sampler(rig: Rig) -> None:
 
 
 def test_gpu_selection_and_bad_index(rig: Rig) -> None:
-    with carbonsdk.measure("g", region="FR", intensity=50, ledger=False, report=False,
-                           gpus=[1], components=["gpu"]) as run:
+    with carbonsdk.measure(
+        "g", region="FR", intensity=50, ledger=False, report=False, gpus=[1], components=["gpu"]
+    ) as run:
         rig.step(1.0, 4)
     assert run.result is not None
     assert [d.key for d in run.result.devices] == ["gpu:1"]
     assert run.result.energy_kwh == pytest.approx(100.0 * 4 / 3.6e6)
-    with pytest.raises(ConfigurationError, match="GPU index 7"), \
-            carbonsdk.measure("g", gpus=[7], ledger=False, report=False):
+    with (
+        pytest.raises(ConfigurationError, match="GPU index 7"),
+        carbonsdk.measure("g", gpus=[7], ledger=False, report=False),
+    ):
         pass
 
 
@@ -192,8 +216,9 @@ def test_no_gpu_is_not_measured_never_zero() -> None:
     r = make_rig(gpus=[])
     previous = set_sampler(r.sampler)
     try:
-        with carbonsdk.measure("cpu-only", region="FR", intensity=50, ledger=False,
-                               report=False) as run:
+        with carbonsdk.measure(
+            "cpu-only", region="FR", intensity=50, ledger=False, report=False
+        ) as run:
             r.step(1.0, 2)
     finally:
         set_sampler(previous)
@@ -202,11 +227,15 @@ def test_no_gpu_is_not_measured_never_zero() -> None:
     assert run.result.not_measured.get("gpu")
 
 
-def test_gpu_failing_mid_run_degrades_with_warning(rig: Rig,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level("WARNING", logger="carbonsdk"), carbonsdk.measure(
-            "d", region="FR", intensity=50, ledger=False, report=False,
-            components=["gpu"]) as run:
+def test_gpu_failing_mid_run_degrades_with_warning(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        caplog.at_level("WARNING", logger="carbonsdk"),
+        carbonsdk.measure(
+            "d", region="FR", intensity=50, ledger=False, report=False, components=["gpu"]
+        ) as run,
+    ):
         rig.step(1.0, 2)
         rig.gpus[0].fail()
         rig.step(1.0, 3)
@@ -222,8 +251,9 @@ def test_gpu_failing_mid_run_degrades_with_warning(rig: Rig,
 
 def test_checkpoints_make_a_killed_run_recoverable(rig: Rig, tmp_path: Path) -> None:
     ledger = tmp_path / "l.jsonl"
-    run = carbonsdk.measure("ck", region="FR", intensity=50, ledger=ledger, report=False,
-                            checkpoint_s=10.0)
+    run = carbonsdk.measure(
+        "ck", region="FR", intensity=50, ledger=ledger, report=False, checkpoint_s=10.0
+    )
     run.__enter__()
     rig.step(1.0, 35)
     lines = [json.loads(x) for x in ledger.read_text().splitlines()]
@@ -278,8 +308,9 @@ def test_runs_in_threads(rig: Rig) -> None:
     barrier = threading.Barrier(4)
 
     def worker(i: int) -> None:
-        with carbonsdk.measure(f"t{i}", region="FR", intensity=10, ledger=False,
-                               report=False) as run:
+        with carbonsdk.measure(
+            f"t{i}", region="FR", intensity=10, ledger=False, report=False
+        ) as run:
             barrier.wait()
             barrier.wait()
         results[i] = run.result
@@ -351,9 +382,12 @@ def test_fake_sampler_helper_for_users() -> None:
 
     clock = FakeClock()
     env = fake_environment(clock, gpus=[FakeGPU.volta(power_w=300.0)])
-    with fake_sampler(env, clock) as s, carbonsdk.measure(
-            "t", region="DE", intensity=100, report=False, ledger=False,
-            components=["gpu"]) as run:
+    with (
+        fake_sampler(env, clock) as s,
+        carbonsdk.measure(
+            "t", region="DE", intensity=100, report=False, ledger=False, components=["gpu"]
+        ) as run,
+    ):
         clock.advance(10.0)
         s.tick()
     assert run.result is not None
@@ -361,31 +395,36 @@ def test_fake_sampler_helper_for_users() -> None:
     assert run.result.emissions_g == pytest.approx(300.0 * 10 / 3.6e6 * 100)
 
 
-def test_should_pause_follows_pause_and_resume_and_is_recorded(rig: Rig,
-                                                               tmp_path: Path) -> None:
+def test_should_pause_follows_pause_and_resume_and_is_recorded(rig: Rig, tmp_path: Path) -> None:
     from carbonsdk.model.intensity import IntensitySeries, IntensitySource
 
     hour = 3600.0
     start = (rig.clock.time() // hour + 1) * hour
     rig.clock.advance(start - rig.clock.time())
     rig.sampler.tick()
-    forecast = IntensitySeries(tuple(start + k * hour for k in range(5)),
-                               (500.0, 100.0, 500.0, 100.0), (True,) * 4,
-                               IntensitySource("test-forecast", zone="FR"))
+    forecast = IntensitySeries(
+        tuple(start + k * hour for k in range(5)),
+        (500.0, 100.0, 500.0, 100.0),
+        (True,) * 4,
+        IntensitySource("test-forecast", zone="FR"),
+    )
     ledger = tmp_path / "l.jsonl"
     answers = []
     with carbonsdk.measure("p", region="FR", intensity=50, ledger=ledger, report=False) as run:
         with pytest.raises(ConfigurationError, match="duration"):
             run.should_pause()
         for _ in range(4):
-            answers.append(run.should_pause(duration="2h", max_extension=1.0,
-                                            forecast=forecast, margin_s=0.0))
+            answers.append(
+                run.should_pause(duration="2h", max_extension=1.0, forecast=forecast, margin_s=0.0)
+            )
             rig.step(hour / 4, 4)
     assert answers == [True, False, True, False]
     result = run.result
     assert result is not None
-    assert [(p.start.timestamp() - start, p.end.timestamp() - start)  # type: ignore[union-attr]
-            for p in result.pauses] == [(0.0, hour), (2 * hour, 3 * hour)]
+    assert [
+        (p.start.timestamp() - start, p.end.timestamp() - start)  # type: ignore[union-attr]
+        for p in result.pauses
+    ] == [(0.0, hour), (2 * hour, 3 * hour)]
     assert Ledger(ledger).last().pauses == result.pauses  # type: ignore[union-attr]
 
 
@@ -394,8 +433,9 @@ def test_should_pause_never_blows_the_deadline(rig: Rig) -> None:
 
     hour = 3600.0
     start = rig.clock.time()
-    forecast = IntensitySeries((start - hour, start + 10 * hour), (900.0,), (True,),
-                               IntensitySource("flat", zone="FR"))
+    forecast = IntensitySeries(
+        (start - hour, start + 10 * hour), (900.0,), (True,), IntensitySource("flat", zone="FR")
+    )
     with carbonsdk.measure("p", region="FR", intensity=50, ledger=False, report=False) as run:
         # no cleaner hour ahead: pausing could never help, and there is no slack anyway
         assert run.should_pause(duration=hour, max_extension=0.0, forecast=forecast) is False
@@ -421,8 +461,9 @@ def test_tracked_generator_measures_the_iteration(rig: Rig) -> None:
         carbonsdk.tracked(agen)
 
 
-def test_live_panel_gets_power_energy_and_emissions(rig: Rig,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_live_panel_gets_power_energy_and_emissions(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import carbonsdk.report
 
     updates: list[tuple[float, float, float, float | None]] = []
@@ -434,16 +475,25 @@ def test_live_panel_gets_power_energy_and_emissions(rig: Rig,
         def start(self) -> None:
             updates.append((-1.0, 0.0, 0.0, None))
 
-        def update(self, elapsed_s: float, power_w: float, energy_kwh: float,
-                   emissions_g: float | None) -> None:
+        def update(
+            self, elapsed_s: float, power_w: float, energy_kwh: float, emissions_g: float | None
+        ) -> None:
             updates.append((elapsed_s, power_w, energy_kwh, emissions_g))
 
         def stop(self) -> None:
             updates.append((-2.0, 0.0, 0.0, None))
 
     monkeypatch.setattr(carbonsdk.report, "LivePanel", Recorder)
-    with carbonsdk.measure("live", region="FR", intensity=200.0, ledger=False, report=False,
-                           live=True, components=["gpu"], pue=1.5) as run:
+    with carbonsdk.measure(
+        "live",
+        region="FR",
+        intensity=200.0,
+        ledger=False,
+        report=False,
+        live=True,
+        components=["gpu"],
+        pue=1.5,
+    ) as run:
         rig.step(1.0, 4)
     assert updates[0][0] == -1.0 and updates[-1][0] == -2.0
     elapsed, power, kwh, grams = updates[-2]
@@ -454,8 +504,9 @@ def test_live_panel_gets_power_energy_and_emissions(rig: Rig,
 
 
 def test_live_emissions_so_far(rig: Rig) -> None:
-    with carbonsdk.measure("t", region="DE", intensity=250.0, ledger=False, report=False,
-                           components=("gpu",), pue=1.2) as run:
+    with carbonsdk.measure(
+        "t", region="DE", intensity=250.0, ledger=False, report=False, components=("gpu",), pue=1.2
+    ) as run:
         assert run.emissions_g == 0.0
         rig.step(10.0, 3)
         live = run.emissions_g

@@ -26,8 +26,11 @@ MODULES = ("carbonsdk", "carbonsdk.schedule", "carbonsdk.testing", "carbonsdk.si
 def _integration_modules() -> list[str]:
     pkg = ROOT / "carbonsdk" / "integrations"
     names = ["carbonsdk.integrations"]
-    names += [f"carbonsdk.integrations.{p.stem}" for p in sorted(pkg.glob("*.py"))
-              if not p.stem.startswith("_")]
+    names += [
+        f"carbonsdk.integrations.{p.stem}"
+        for p in sorted(pkg.glob("*.py"))
+        if not p.stem.startswith("_")
+    ]
     return names
 
 
@@ -37,7 +40,8 @@ def _static_all(module: str) -> list[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
             value = ast.literal_eval(node.value)
             return sorted(str(v) for v in value)
     return []
@@ -63,8 +67,12 @@ def public_names(module_name: str) -> Iterator[tuple[str, str, object | None]]:
         return
     names = getattr(module, "__all__", None)
     if names is None:
-        names = [n for n in vars(module) if not n.startswith("_")
-                 and getattr(vars(module)[n], "__module__", module_name) == module_name]
+        names = [
+            n
+            for n in vars(module)
+            if not n.startswith("_")
+            and getattr(vars(module)[n], "__module__", module_name) == module_name
+        ]
     for name in sorted(names):
         obj = getattr(module, name)
         yield f"{module_name}.{name}", _kind(obj), obj

@@ -19,21 +19,31 @@ class _ChildExit(SystemExit):
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``run`` command."""
-    p = sub.add_parser("run", help="measure a command: carbonsdk run -- python train.py",
-                       description="Run CMD (an argument list, no shell) while measuring, "
-                       "record the run, and exit with the command's exit code.")
+    p = sub.add_parser(
+        "run",
+        help="measure a command: carbonsdk run -- python train.py",
+        description="Run CMD (an argument list, no shell) while measuring, "
+        "record the run, and exit with the command's exit code.",
+    )
     p.add_argument("--name", default=None, help="run name (default: the command's name)")
     p.add_argument("--region", default=None, help="region, e.g. aws:us-east-1, DE")
     p.add_argument("--interval", type=float, default=1.0, help="sampling period, s")
-    p.add_argument("--intensity", default="auto",
-                   help="auto, embedded, electricitymaps, watttime, ukgrid, eia, entsoe, csv:PATH "
-                   "or g/kWh")
+    p.add_argument(
+        "--intensity",
+        default="auto",
+        help="auto, embedded, electricitymaps, watttime, ukgrid, eia, entsoe, csv:PATH or g/kWh",
+    )
     p.add_argument("--pue", type=float, default=1.0, help="data-centre PUE (>= 1)")
     p.add_argument("--ledger", default=None, help="ledger file")
     p.add_argument("--no-ledger", action="store_true", help="do not record the run")
     p.add_argument("--no-report", action="store_true", help="do not print the report")
-    p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
-                   help="tag stored with the run (repeatable)")
+    p.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="tag stored with the run (repeatable)",
+    )
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
     p.set_defaults(func=run)
 
@@ -95,9 +105,15 @@ def run(args: argparse.Namespace) -> int:
 
     tags.setdefault("command", " ".join(redact_argv(cmd))[:200])
     measured = carbonsdk.measure(
-        args.name or run_name(cmd), region=args.region, interval_s=args.interval,
-        intensity=_intensity(args.intensity), pue=args.pue,
-        ledger=False if args.no_ledger else args.ledger, report=not args.no_report, tags=tags)
+        args.name or run_name(cmd),
+        region=args.region,
+        interval_s=args.interval,
+        intensity=_intensity(args.intensity),
+        pue=args.pue,
+        ledger=False if args.no_ledger else args.ledger,
+        report=not args.no_report,
+        tags=tags,
+    )
     try:
         child = subprocess.Popen(cmd)
     except FileNotFoundError:

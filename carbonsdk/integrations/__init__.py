@@ -50,8 +50,10 @@ _MEASURE_OPTIONS = frozenset(inspect.signature(validate_options).parameters) - {
 def framework_missing(module: str, install: str, feature: str, exc: ImportError) -> ImportError:
     """The :class:`ImportError` to raise when ``feature`` cannot import ``module``: it says
     how to install it (``install``, e.g. ``"pip install transformers"``)."""
-    return ImportError(f"{feature} needs the {module!r} package, which could not be imported "
-                       f"({exc}); install it with: {install}")
+    return ImportError(
+        f"{feature} needs the {module!r} package, which could not be imported "
+        f"({exc}); install it with: {install}"
+    )
 
 
 def require_framework(module: str, install: str, feature: str) -> ModuleType:
@@ -94,8 +96,9 @@ class PauseConfig:
     margin_s: float = 60.0
 
     @classmethod
-    def checked(cls, duration: Any, max_extension: Any, forecast: IntensitySeries | None,
-                margin_s: float) -> PauseConfig:
+    def checked(
+        cls, duration: Any, max_extension: Any, forecast: IntensitySeries | None, margin_s: float
+    ) -> PauseConfig:
         """A configuration whose values were checked now (the run checks them again on its
         first :meth:`~carbonsdk.Run.should_pause`); :class:`ConfigurationError` names the bad
         value."""
@@ -103,13 +106,18 @@ class PauseConfig:
 
         total_s = duration_s(duration, name="pause_duration")
         extension_s(max_extension, total_s, name="pause_max_extension")
-        if isinstance(margin_s, bool) or not isinstance(margin_s, (int, float)) or not (
-                math.isfinite(margin_s) and margin_s >= 0):
+        if (
+            isinstance(margin_s, bool)
+            or not isinstance(margin_s, (int, float))
+            or not (math.isfinite(margin_s) and margin_s >= 0)
+        ):
             raise ConfigurationError(
-                f"pause_margin_s={margin_s!r} is not valid: expected a number of seconds >= 0")
+                f"pause_margin_s={margin_s!r} is not valid: expected a number of seconds >= 0"
+            )
         if forecast is not None and not isinstance(forecast, IntensitySeries):
             raise ConfigurationError(
-                f"pause_forecast={forecast!r} is not valid: expected None or an IntensitySeries")
+                f"pause_forecast={forecast!r} is not valid: expected None or an IntensitySeries"
+            )
         return cls(duration, max_extension, forecast, float(margin_s))
 
 
@@ -141,20 +149,26 @@ class TrainingRun:
         if unknown:
             raise ConfigurationError(
                 f"{unknown[0]}={measure_options[unknown[0]]!r} is not a carbonsdk.measure() "
-                f"option: expected some of {sorted(_MEASURE_OPTIONS)}")
+                f"option: expected some of {sorted(_MEASURE_OPTIONS)}"
+            )
         if mark_every_n_steps is not None and (
-                isinstance(mark_every_n_steps, bool) or not isinstance(mark_every_n_steps, int)
-                or mark_every_n_steps < 0):
+            isinstance(mark_every_n_steps, bool)
+            or not isinstance(mark_every_n_steps, int)
+            or mark_every_n_steps < 0
+        ):
             raise ConfigurationError(
                 f"mark_every_n_steps={mark_every_n_steps!r} is not valid: expected None (at "
-                "each logging step), 0 (no step marks) or an int >= 1")
+                "each logging step), 0 (no step marks) or an int >= 1"
+            )
         if not isinstance(block_on_pause, bool):
             raise ConfigurationError(
-                f"block_on_pause={block_on_pause!r} is not valid: expected True or False")
+                f"block_on_pause={block_on_pause!r} is not valid: expected True or False"
+            )
         if block_on_pause and pause is None:
             raise ConfigurationError(
                 "block_on_pause=True needs pause_duration= (the expected running time of the "
-                "whole training, e.g. '6h')")
+                "whole training, e.g. '6h')"
+            )
         self.options: RunOptions = validate_options(name, **measure_options)
         self.framework = framework
         self.mark_every_n_steps = mark_every_n_steps
@@ -190,9 +204,14 @@ class TrainingRun:
         name). A run still open from an earlier training that never reached its end hook (an
         exception inside a trainer without an exception hook) is closed first, as failed."""
         if self._open:
-            self.end(RuntimeError, RuntimeError(
-                "the training ended without reaching its end hook (an exception inside the "
-                "trainer?); closed when the next training began"), None)
+            self.end(
+                RuntimeError,
+                RuntimeError(
+                    "the training ended without reaching its end hook (an exception inside the "
+                    "trainer?); closed when the next training began"
+                ),
+                None,
+            )
         options = self.options
         if options.name is None and default_name:
             options = attrs.evolve(options, name=default_name)
@@ -222,8 +241,12 @@ class TrainingRun:
         self._open = False
         atexit.unregister(self._close_at_exit)
         if self._steps_dropped:
-            log.info("carbonsdk: %d step mark(s) were not recorded (step marks stop at %d marks "
-                     "per run)", self._steps_dropped, STEP_MARK_BUDGET)
+            log.info(
+                "carbonsdk: %d step mark(s) were not recorded (step marks stop at %d marks "
+                "per run)",
+                self._steps_dropped,
+                STEP_MARK_BUDGET,
+            )
         try:
             self.run.__exit__(exc_type, exc, tb)
         except Exception:
@@ -245,8 +268,7 @@ class TrainingRun:
         """Mark ``label`` in the open run with JSON-scalar ``data`` (others are dropped)."""
         if not self._open or self.run is None:
             return
-        clean = {k: v for k, v in ((k, _scalar(v)) for k, v in data.items())
-                 if v is not None}
+        clean = {k: v for k, v in ((k, _scalar(v)) for k, v in data.items()) if v is not None}
         try:
             if self.run.mark(label, **clean) is not None:
                 self._marks += 1
@@ -299,7 +321,8 @@ class TrainingRun:
         if not flags or run is None or self._open or run.result is None:
             return
         run.result = attrs.evolve(
-            run.result, flags=tuple(dict.fromkeys((*run.result.flags, *flags))))
+            run.result, flags=tuple(dict.fromkeys((*run.result.flags, *flags)))
+        )
 
     # -- pausing ------------------------------------------------------------------------------
 
@@ -311,12 +334,18 @@ class TrainingRun:
         if self.pause is None:
             raise ConfigurationError(
                 "should_pause() needs pause_duration= in the callback's constructor: the "
-                "expected running time of the whole training, e.g. pause_duration='6h'")
+                "expected running time of the whole training, e.g. pause_duration='6h'"
+            )
         if not self._open or self.run is None:
             raise RuntimeError("should_pause() is only meaningful while a training runs")
         p = self.pause
-        return self.run.should_pause(duration=p.duration, max_extension=p.max_extension,
-                                     forecast=p.forecast, margin_s=p.margin_s, block=block)
+        return self.run.should_pause(
+            duration=p.duration,
+            max_extension=p.max_extension,
+            forecast=p.forecast,
+            margin_s=p.margin_s,
+            block=block,
+        )
 
     def pause_if_needed(self) -> None:
         """With ``block_on_pause``: wait inside the training loop while the policy pauses.
@@ -352,11 +381,21 @@ class CallbackHandle:
         measure_options: Mapping[str, Any],
     ) -> TrainingRun:
         """The validated :class:`TrainingRun` of a callback's constructor arguments."""
-        pause = None if pause_duration is None else PauseConfig.checked(
-            pause_duration, pause_max_extension, pause_forecast, pause_margin_s)
+        pause = (
+            None
+            if pause_duration is None
+            else PauseConfig.checked(
+                pause_duration, pause_max_extension, pause_forecast, pause_margin_s
+            )
+        )
         return TrainingRun(
-            name, framework=framework, mark_every_n_steps=mark_every_n_steps, pause=pause,
-            block_on_pause=block_on_pause, measure_options=measure_options)
+            name,
+            framework=framework,
+            mark_every_n_steps=mark_every_n_steps,
+            pause=pause,
+            block_on_pause=block_on_pause,
+            measure_options=measure_options,
+        )
 
     @property
     def run(self) -> Run | None:

@@ -37,8 +37,12 @@ try:
     from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
     from transformers.trainer_callback import CallbackHandler
 except ImportError as _exc:
-    raise framework_missing("transformers", "pip install transformers accelerate",
-                            "carbonsdk.integrations.huggingface", _exc) from _exc
+    raise framework_missing(
+        "transformers",
+        "pip install transformers accelerate",
+        "carbonsdk.integrations.huggingface",
+        _exc,
+    ) from _exc
 
 log = logging.getLogger("carbonsdk")
 
@@ -88,10 +92,16 @@ class CarbonCallback(CallbackHandle, TrainerCallback):  # type: ignore[misc]  # 
         **measure_options: Any,
     ) -> None:
         self._training = self._training_run(
-            name, "transformers", mark_every_n_steps=mark_every_n_steps,
-            pause_duration=pause_duration, pause_max_extension=pause_max_extension,
-            pause_forecast=pause_forecast, pause_margin_s=pause_margin_s,
-            block_on_pause=block_on_pause, measure_options=measure_options)
+            name,
+            "transformers",
+            mark_every_n_steps=mark_every_n_steps,
+            pause_duration=pause_duration,
+            pause_max_extension=pause_max_extension,
+            pause_forecast=pause_forecast,
+            pause_margin_s=pause_margin_s,
+            block_on_pause=block_on_pause,
+            measure_options=measure_options,
+        )
         self._epoch = 0
         self._placed_in: int | None = None
         self._handler: weakref.ref[Any] | None = None
@@ -128,19 +138,23 @@ class CarbonCallback(CallbackHandle, TrainerCallback):  # type: ignore[misc]  # 
             del frame
         if self._placed_in is None and not self._warned_order:
             self._warned_order = True
-            log.warning("carbonsdk: CarbonCallback could not reach the trainer's callback list; "
-                        "reporting callbacks registered before it will not see carbon/* values "
-                        "(they are still in trainer.state.log_history)")
+            log.warning(
+                "carbonsdk: CarbonCallback could not reach the trainer's callback list; "
+                "reporting callbacks registered before it will not see carbon/* values "
+                "(they are still in trainer.state.log_history)"
+            )
 
     # -- hooks --------------------------------------------------------------------------------
 
-    def on_init_end(self, args: TrainingArguments, state: TrainerState,
-                    control: TrainerControl, **kwargs: Any) -> None:
+    def on_init_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         """Trainer built: move ahead of the reporting callbacks."""
         self._lead_callbacks()
 
-    def on_train_begin(self, args: TrainingArguments, state: TrainerState,
-                       control: TrainerControl, **kwargs: Any) -> None:
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         """Open the run (every process of a distributed launch opens one)."""
         self._lead_callbacks()
         model = kwargs.get("model")
@@ -148,31 +162,41 @@ class CarbonCallback(CallbackHandle, TrainerCallback):  # type: ignore[misc]  # 
         self._epoch = 0
         self._training.begin(default)
 
-    def on_epoch_begin(self, args: TrainingArguments, state: TrainerState,
-                       control: TrainerControl, **kwargs: Any) -> None:
+    def on_epoch_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         """Mark ``"epoch_start"`` (0-based ``epoch``, ``step``)."""
         self._epoch = math.floor((state.epoch or 0.0) + 1e-6)
         self._training.mark("epoch_start", epoch=self._epoch, step=state.global_step)
 
-    def on_epoch_end(self, args: TrainingArguments, state: TrainerState,
-                     control: TrainerControl, **kwargs: Any) -> None:
+    def on_epoch_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         """Mark ``"epoch_end"``."""
         self._training.mark("epoch_end", epoch=self._epoch, step=state.global_step)
 
-    def on_step_end(self, args: TrainingArguments, state: TrainerState,
-                    control: TrainerControl, **kwargs: Any) -> None:
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         """Step marks every ``mark_every_n_steps``; wait here with ``block_on_pause``."""
         if self._training.step_due(state.global_step):
             self._training.mark_step(state.global_step, epoch=state.epoch)
         self._training.pause_if_needed()
 
-    def on_evaluate(self, args: TrainingArguments, state: TrainerState,
-                    control: TrainerControl, **kwargs: Any) -> None:
+    def on_evaluate(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         """Mark ``"evaluate"``."""
         self._training.mark("evaluate", step=state.global_step, epoch=state.epoch)
 
-    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
-               logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Add ``carbon/*`` to ``logs`` (seen by the callbacks after this one) and to the
         matching ``state.log_history`` entry (appended before callbacks run); mark the step
         of a training log."""
@@ -184,13 +208,17 @@ class CarbonCallback(CallbackHandle, TrainerCallback):  # type: ignore[misc]  # 
         if not metrics:
             return
         entry = state.log_history[-1] if state.log_history else None
-        if (entry is not None and entry.get("step") == state.global_step
-                and all(k in entry for k in logs if k not in metrics)):
+        if (
+            entry is not None
+            and entry.get("step") == state.global_step
+            and all(k in entry for k in logs if k not in metrics)
+        ):
             entry.update(metrics)
         logs.update(metrics)
 
-    def on_train_end(self, args: TrainingArguments, state: TrainerState,
-                     control: TrainerControl, **kwargs: Any) -> None:
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         """Close the run (``"completed"``); write its exact figures into the training
         summary entry of ``state.log_history``; send the run to the trackers the trainer
         reports to (``report_to``: ``"mlflow"``, ``"wandb"``, ``"tensorboard"``), as their

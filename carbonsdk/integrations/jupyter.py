@@ -33,8 +33,9 @@ from carbonsdk.integrations import framework_missing
 try:
     from IPython.core.error import UsageError
 except ImportError as _exc:
-    raise framework_missing("IPython", "pip install ipython", "carbonsdk.integrations.jupyter",
-                            _exc) from _exc
+    raise framework_missing(
+        "IPython", "pip install ipython", "carbonsdk.integrations.jupyter", _exc
+    ) from _exc
 
 #: the variable that receives the result when ``--result`` is not given
 DEFAULT_RESULT_VAR = "_carbon"
@@ -51,24 +52,37 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> _Parser:
-    p = _Parser(prog="%%measure", add_help=False,
-                description="Run the cell inside carbonsdk.measure(); the RunResult goes to "
-                            f"{DEFAULT_RESULT_VAR} (or --result NAME).")
+    p = _Parser(
+        prog="%%measure",
+        add_help=False,
+        description="Run the cell inside carbonsdk.measure(); the RunResult goes to "
+        f"{DEFAULT_RESULT_VAR} (or --result NAME).",
+    )
     p.add_argument("name", nargs="?", default=None, help="run name (default: In[<n>])")
     p.add_argument("--region", default=None, help="'aws:us-east-1', 'DE', 'FR', ...")
-    p.add_argument("--intensity", default=None,
-                   help="'auto', 'embedded', 'csv:PATH', a number in g/kWh, ...")
+    p.add_argument(
+        "--intensity", default=None, help="'auto', 'embedded', 'csv:PATH', a number in g/kWh, ..."
+    )
     p.add_argument("--interval-s", type=float, default=None, help="sampling period, seconds")
     p.add_argument("--pue", type=float, default=None, help="data-centre PUE (>= 1)")
     p.add_argument("--components", default=None, help="comma-separated: gpu,cpu,ram")
-    p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
-                   help="a tag stored with the run (repeatable)")
+    p.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a tag stored with the run (repeatable)",
+    )
     ledger = p.add_mutually_exclusive_group()
     ledger.add_argument("--ledger", default=None, help="ledger file (default: the usual one)")
     ledger.add_argument("--no-ledger", action="store_true", help="do not write the ledger")
     p.add_argument("--no-report", action="store_true", help="no end-of-run report")
-    p.add_argument("--result", default=DEFAULT_RESULT_VAR, metavar="NAME",
-                   help=f"variable receiving the RunResult (default {DEFAULT_RESULT_VAR})")
+    p.add_argument(
+        "--result",
+        default=DEFAULT_RESULT_VAR,
+        metavar="NAME",
+        help=f"variable receiving the RunResult (default {DEFAULT_RESULT_VAR})",
+    )
     p.add_argument("-h", "--help", action="store_true", help="show this help")
     return p
 
@@ -158,5 +172,4 @@ def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magic_function(measure, magic_kind="cell", magic_name="measure")
 
 
-__all__ = ["DEFAULT_RESULT_VAR", "load_ipython_extension", "measure_options",
-           "run_cell_measured"]
+__all__ = ["DEFAULT_RESULT_VAR", "load_ipython_extension", "measure_options", "run_cell_measured"]

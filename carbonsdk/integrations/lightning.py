@@ -38,8 +38,9 @@ except ImportError as _exc:
     try:
         import pytorch_lightning as pl  # type: ignore[no-redef]
     except ImportError:
-        raise framework_missing("lightning", "pip install lightning",
-                                "carbonsdk.integrations.lightning", _exc) from _exc
+        raise framework_missing(
+            "lightning", "pip install lightning", "carbonsdk.integrations.lightning", _exc
+        ) from _exc
 
 log = logging.getLogger("carbonsdk")
 
@@ -109,10 +110,16 @@ class CarbonCallback(CallbackHandle, pl.Callback):  # type: ignore[misc]  # Any 
     ) -> None:
         super().__init__()
         self._training = self._training_run(
-            name, FRAMEWORK, mark_every_n_steps=mark_every_n_steps,
-            pause_duration=pause_duration, pause_max_extension=pause_max_extension,
-            pause_forecast=pause_forecast, pause_margin_s=pause_margin_s,
-            block_on_pause=block_on_pause, measure_options=measure_options)
+            name,
+            FRAMEWORK,
+            mark_every_n_steps=mark_every_n_steps,
+            pause_duration=pause_duration,
+            pause_max_extension=pause_max_extension,
+            pause_forecast=pause_forecast,
+            pause_margin_s=pause_margin_s,
+            block_on_pause=block_on_pause,
+            measure_options=measure_options,
+        )
 
     # -- hooks --------------------------------------------------------------------------------
 
@@ -121,8 +128,15 @@ class CarbonCallback(CallbackHandle, pl.Callback):  # type: ignore[misc]  # Any 
         to_logger = trainer.logger is not None  # else Lightning warns on every call
         for key, value in metrics.items():
             try:
-                pl_module.log(key, value, on_step=on_step, on_epoch=not on_step,
-                              prog_bar=False, logger=to_logger, batch_size=1)
+                pl_module.log(
+                    key,
+                    value,
+                    on_step=on_step,
+                    on_epoch=not on_step,
+                    prog_bar=False,
+                    logger=to_logger,
+                    batch_size=1,
+                )
             except Exception:  # a logging quirk must never fail the training
                 log.debug("carbonsdk: could not log %s", key, exc_info=True)
 
@@ -132,11 +146,16 @@ class CarbonCallback(CallbackHandle, pl.Callback):  # type: ignore[misc]  # Any 
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Mark ``"epoch_start"``."""
-        self._training.mark("epoch_start", epoch=trainer.current_epoch,
-                            step=trainer.global_step)
+        self._training.mark("epoch_start", epoch=trainer.current_epoch, step=trainer.global_step)
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                           outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
         """Mark steps, log ``carbon/*`` (on step), wait with ``block_on_pause``."""
         step = trainer.global_step
         every = self._training.mark_every_n_steps
@@ -181,12 +200,12 @@ class CarbonCallback(CallbackHandle, pl.Callback):  # type: ignore[misc]  # Any 
                 logger.log_metrics(final, step=trainer.global_step)
                 logger.save()
             except Exception:
-                log.debug("carbonsdk: could not log the final figures to %r", logger,
-                          exc_info=True)
+                log.debug("carbonsdk: could not log the final figures to %r", logger, exc_info=True)
         self._training.add_flags(tuple(flags))
 
-    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                     exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
         """Close the run: ``"failed"`` (``"interrupted"`` for Ctrl-C / SIGTERM)."""
         self._training.end(type(exception), exception, exception.__traceback__)
 

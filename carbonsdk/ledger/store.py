@@ -33,6 +33,7 @@ log = logging.getLogger("carbonsdk")
 LOCK_BUDGET_S = 2.0
 #: the deepest nesting a reader accepts in free-form values (a record's ``host``)
 
+
 class LedgerLockTimeout(TimeoutError):
     """The ledger's lock was not free within the wait allowed (another process holds it, or a
     stuck network-file-system lock). A subclass of :class:`OSError`."""

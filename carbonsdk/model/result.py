@@ -163,7 +163,8 @@ class RunResult:
     marks: tuple[Mark, ...] = ()
     job: JobInfo | None = None
     attributed_energy_by_component_kwh: Mapping[str, float] = attrs.field(
-        converter=_frozen_map, factory=dict)
+        converter=_frozen_map, factory=dict
+    )
     attributed_emissions_g: float | None = None
     attribution: Mapping[str, str] = attrs.field(converter=_frozen_map, factory=dict)
     parent_run_id: str | None = None

@@ -16,5 +16,4 @@ from carbonsdk.run.options import MAX_MARKS, RunOptions, validate_options
 from carbonsdk.run.run import Run
 from carbonsdk.run.signals import Terminated
 
-__all__ = ["MAX_MARKS", "Run", "RunOptions", "Terminated", "measure", "tracked",
-           "validate_options"]
+__all__ = ["MAX_MARKS", "Run", "RunOptions", "Terminated", "measure", "tracked", "validate_options"]

@@ -30,7 +30,10 @@ def strict() -> bool:
 
 @contextmanager
 def guard(
-    name: str, *, flags: MutableSequence[str] | None = None, flag: str | None = None,
+    name: str,
+    *,
+    flags: MutableSequence[str] | None = None,
+    flag: str | None = None,
     level: int = logging.WARNING,
 ) -> Iterator[None]:
     """Run the block; on an ``Exception``, log it once per process for ``name`` (at ``level``,

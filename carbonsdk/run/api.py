@@ -59,10 +59,22 @@ def measure(
     default, means "a report for a top-level run only").
     """
     options = validate_options(
-        name, region=region, components=components, gpus=gpus, interval_s=interval_s,
-        intensity=intensity, ledger=ledger, report=report, pue=pue, tags=tags,
-        checkpoint_s=checkpoint_s, live=live, per_rank=per_rank, gather=gather,
-        attribution=attribution)
+        name,
+        region=region,
+        components=components,
+        gpus=gpus,
+        interval_s=interval_s,
+        intensity=intensity,
+        ledger=ledger,
+        report=report,
+        pue=pue,
+        tags=tags,
+        checkpoint_s=checkpoint_s,
+        live=live,
+        per_rank=per_rank,
+        gather=gather,
+        attribution=attribution,
+    )
     return Run(options)
 
 
@@ -89,14 +101,16 @@ def tracked(name_or_func: Any = None, /, **options: Any) -> Any:
         name_or_func = options.pop("name")
         if name_or_func is not None and not isinstance(name_or_func, str):
             raise ConfigurationError(
-                f"name={name_or_func!r} is not valid: expected a string or None")
+                f"name={name_or_func!r} is not valid: expected a string or None"
+            )
     if callable(name_or_func) and not isinstance(name_or_func, str):
-        return _decorate(name_or_func, None,
-                         validate_options(None, explicit=options.keys(), **options))
+        return _decorate(
+            name_or_func, None, validate_options(None, explicit=options.keys(), **options)
+        )
     if name_or_func is not None and not isinstance(name_or_func, str):
         raise ConfigurationError(
-            f"tracked({name_or_func!r}) is not valid: expected a function, a name string or "
-            "nothing")
+            f"tracked({name_or_func!r}) is not valid: expected a function, a name string or nothing"
+        )
     opts = validate_options(name_or_func, explicit=options.keys(), **options)
 
     def decorator(func: Callable[P, R]) -> Callable[P, R]:
@@ -116,7 +130,8 @@ def _decorate(func: Callable[P, R], name: str | None, opts: RunOptions) -> Calla
     if inspect.isasyncgenfunction(func):
         raise ConfigurationError(
             f"tracked: {run_name} is an async generator function, which is not supported: "
-            "use `async with carbonsdk.measure(...)` around the iteration instead")
+            "use `async with carbonsdk.measure(...)` around the iteration instead"
+        )
 
     if inspect.isgeneratorfunction(func):
         gen_func: Callable[P, Generator[Any, Any, Any]] = func

@@ -42,8 +42,10 @@ def warn_estimates(result: RunResult) -> None:
                 continue
             _warned.add(note)
         if note == "estimated-components":
-            text = (f"the energy of {', '.join(result.estimated_components)} is estimated from a "
-                    "model (no hardware counter readable)")
+            text = (
+                f"the energy of {', '.join(result.estimated_components)} is estimated from a "
+                "model (no hardware counter readable)"
+            )
         else:
             text = WARNINGS[note]
         log.warning("carbonsdk: %s", text)

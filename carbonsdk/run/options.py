@@ -82,8 +82,10 @@ def number(
     except (OverflowError, ValueError):
         v = math.inf
     if not math.isfinite(v):
-        raise ConfigurationError(f"{option}={shown} is not valid: expected a finite number"
-                                 + (f" <= {maximum:g}" if maximum is not None else ""))
+        raise ConfigurationError(
+            f"{option}={shown} is not valid: expected a finite number"
+            + (f" <= {maximum:g}" if maximum is not None else "")
+        )
     if minimum is not None:
         if v < minimum:
             raise ConfigurationError(f"{option}={shown} is not valid: expected >= {minimum}")
@@ -115,7 +117,8 @@ def _region(value: Any) -> Region | None:
         return parse_region(value, source="explicit")
     raise ConfigurationError(
         f"region={value!r} is not valid: expected a string such as 'aws:us-east-1', "
-        "'gcp:europe-west4', 'azure:westus2', a grid zone ('DE') or a country code ('FR')")
+        "'gcp:europe-west4', 'azure:westus2', a grid zone ('DE') or a country code ('FR')"
+    )
 
 
 def _components(value: Any) -> tuple[str, ...]:
@@ -124,12 +127,14 @@ def _components(value: Any) -> tuple[str, ...]:
         comps = tuple(given)
     except TypeError:
         raise ConfigurationError(
-            f"components={value!r} is not valid: expected some of {COMPONENTS}") from None
+            f"components={value!r} is not valid: expected some of {COMPONENTS}"
+        ) from None
     bad = [c for c in comps if c not in COMPONENTS]
     if bad or not comps or len(set(comps)) != len(comps):
         raise ConfigurationError(
             f"components={value!r} is not valid: expected a non-empty selection without "
-            f"repeats from {COMPONENTS}" + (f"; unknown: {bad!r}" if bad else ""))
+            f"repeats from {COMPONENTS}" + (f"; unknown: {bad!r}" if bad else "")
+        )
     return comps
 
 
@@ -164,14 +169,16 @@ def _ledger(value: Any) -> Path | None:
         return config.default_ledger_path()
     if not isinstance(value, (str, os.PathLike)):
         raise ConfigurationError(
-            f"ledger={value!r} is not valid: expected None (default path), a path, or False")
+            f"ledger={value!r} is not valid: expected None (default path), a path, or False"
+        )
     if not str(value).strip():
         raise ConfigurationError("ledger='' is not valid: expected a file path, None or False")
     path = Path(value).expanduser()
     if path.is_dir():
         raise ConfigurationError(
             f"ledger={str(value)!r} is a directory: expected a file path such as "
-            f"{str(path / 'ledger.jsonl')!r}, None or False")
+            f"{str(path / 'ledger.jsonl')!r}, None or False"
+        )
     return path
 
 
@@ -179,7 +186,8 @@ def _report(value: Any) -> bool | None:
     if value is not None and not isinstance(value, bool):
         raise ConfigurationError(
             f"report={value!r} is not valid: expected True, False or None (the default: a "
-            "report for a top-level run, none for a run nested in another)")
+            "report for a top-level run, none for a run nested in another)"
+        )
     return value
 
 
@@ -187,7 +195,8 @@ def _attribution(value: Any) -> str | None:
     if value not in ATTRIBUTIONS or isinstance(value, bool):
         raise ConfigurationError(
             f"attribution={value!r} is not valid: expected None (whole devices only) or "
-            "'process' (also the share of this process tree)")
+            "'process' (also the share of this process tree)"
+        )
     return value  # type: ignore[no-any-return]
 
 
@@ -195,7 +204,8 @@ def _tags(value: Any) -> dict[str, str]:
     if value is None:
         return {}
     if isinstance(value, Mapping) and all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
         return dict(value)
     raise ConfigurationError(f"tags={value!r} is not valid: expected a dict of str to str")
 
@@ -256,13 +266,27 @@ def validate_options(
     """Check every option of :func:`carbonsdk.measure`; raises :class:`ConfigurationError`
     naming the bad value and what is accepted. ``explicit``: the names the caller passed (None:
     derived from which inheritable options differ from their defaults)."""
-    given = {"name": name, "region": region, "components": components, "gpus": gpus,
-             "interval_s": interval_s, "intensity": intensity, "ledger": ledger,
-             "report": report, "live": live, "per_rank": per_rank, "gather": gather,
-             "attribution": attribution, "pue": pue, "tags": tags,
-             "checkpoint_s": checkpoint_s}
+    given = {
+        "name": name,
+        "region": region,
+        "components": components,
+        "gpus": gpus,
+        "interval_s": interval_s,
+        "intensity": intensity,
+        "ledger": ledger,
+        "report": report,
+        "live": live,
+        "per_rank": per_rank,
+        "gather": gather,
+        "attribution": attribution,
+        "pue": pue,
+        "tags": tags,
+        "checkpoint_s": checkpoint_s,
+    }
     parsed = {option: check(given[option]) for option, check in _CHECKS.items()}
     shown_intensity = intensity if isinstance(intensity, str) else repr(intensity)
     return RunOptions(
-        **parsed, intensity_option=shown_intensity,
-        explicit=frozenset(explicit) if explicit is not None else _explicit_by_value(given))
+        **parsed,
+        intensity_option=shown_intensity,
+        explicit=frozenset(explicit) if explicit is not None else _explicit_by_value(given),
+    )

@@ -80,11 +80,20 @@ def build_result(
     ``device-glitch:KEY`` and ``extra_flags`` (the run's own), without repeats."""
     devices = tuple(
         DeviceResult(
-            component=d.component, key=d.key, name=d.name, method=d.method,
-            estimated=d.estimated, energy_kwh=measured.device_j.get(d.key, 0.0) / J_PER_KWH,
+            component=d.component,
+            key=d.key,
+            name=d.name,
+            method=d.method,
+            estimated=d.estimated,
+            energy_kwh=measured.device_j.get(d.key, 0.0) / J_PER_KWH,
             status="degraded" if d.key in measured.device_errors else "ok",
-            error=measured.device_errors.get(d.key), index=d.index, uuid=d.uuid, detail=d.detail)
-        for d in who.devices)
+            error=measured.device_errors.get(d.key),
+            index=d.index,
+            uuid=d.uuid,
+            detail=d.detail,
+        )
+        for d in who.devices
+    )
     degraded = tuple(f"device-degraded:{k}" for k in measured.device_errors)
     glitched = tuple(f"device-glitch:{k}" for k in measured.glitched)
     if aligned is not None:
@@ -114,8 +123,10 @@ def build_result(
         tags=who.tags,
         not_measured=measured.not_measured,
         estimated_components=tuple(
-            c for c in measured.components
-            if any(d.estimated for d in who.devices if d.component == c)),
+            c
+            for c in measured.components
+            if any(d.estimated for d in who.devices if d.component == c)
+        ),
         flags=tuple(dict.fromkeys((*flags, *degraded, *glitched, *extra_flags))),
         interval_s=who.interval_s,
         host=host_info(),

@@ -34,16 +34,16 @@ if TYPE_CHECKING:
     from carbonsdk.accounting import AlignedSeries
     from carbonsdk.distributed import Launch
     from carbonsdk.intensity.base import IntensityProvider
+    from carbonsdk.ledger import LedgerWriter
     from carbonsdk.model.device import DeviceInfo
     from carbonsdk.model.intensity import IntensitySeries, IntensitySource
     from carbonsdk.model.result import JobInfo, Mark, RunResult
+    from carbonsdk.region.lookup import RegionLookup
     from carbonsdk.run.extension import RunExtension
+    from carbonsdk.run.extensions.pausing import PausingExtension
     from carbonsdk.run.result_builder import Identity, Measured
     from carbonsdk.sampler import Sampler
     from carbonsdk.timeline import TimelineBuilder
-    from carbonsdk.ledger import LedgerWriter
-    from carbonsdk.region.lookup import RegionLookup
-    from carbonsdk.run.extensions.pausing import PausingExtension
 
 log = logging.getLogger("carbonsdk")
 
@@ -55,7 +55,8 @@ DETECTION_BUDGET_S = 1.0
 
 #: the innermost open run of this thread / task (a new run started inside it is nested)
 _current_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
-    "carbonsdk_current_run", default=None)
+    "carbonsdk_current_run", default=None
+)
 #: launch warnings already logged by this process
 _launch_warned: set[str] = set()
 
@@ -180,8 +181,9 @@ class Run:
         aligned: AlignedSeries | None = None
         with guard("live emissions", level=logging.DEBUG):
             series = self.provisional_series(self.region, end_s)
-            aligned = align(energy, extend_to_cover(series, self.start_s, end_s),
-                            pue=self.options.pue)
+            aligned = align(
+                energy, extend_to_cover(series, self.start_s, end_s), pue=self.options.pue
+            )
         return 0.0 if aligned is None else aligned.total_emissions_g
 
     @property
@@ -225,8 +227,13 @@ class Run:
 
             self._pausing = PausingExtension(self)
             self.extensions.insert(0, self._pausing)
-        return self._pausing.should_pause(duration=duration, max_extension=max_extension,
-                                          forecast=forecast, margin_s=margin_s, block=block)
+        return self._pausing.should_pause(
+            duration=duration,
+            max_extension=max_extension,
+            forecast=forecast,
+            margin_s=margin_s,
+            block=block,
+        )
 
     def mark(self, label: str, **data: Any) -> Mark | None:
         """Mark a point of the run (an epoch, a step, an evaluation): stored in ``result.marks``
@@ -236,16 +243,19 @@ class Run:
         :data:`~carbonsdk.run.options.MAX_MARKS` marks; later ones are counted in a
         ``marks-dropped:N`` flag and return None."""
         if not isinstance(label, str) or not label.strip():
-            raise ConfigurationError(f"mark label {label!r} is not valid: expected a non-empty "
-                                     "string")
+            raise ConfigurationError(
+                f"mark label {label!r} is not valid: expected a non-empty string"
+            )
         for key, value in data.items():
             if value is not None and not isinstance(value, (str, int, float, bool)):
                 raise ConfigurationError(
                     f"mark data {key}={value!r} is not valid: expected str, int, float, bool or "
-                    "None")
+                    "None"
+                )
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigurationError(
-                    f"mark data {key}={value!r} is not valid: expected a finite number")
+                    f"mark data {key}={value!r} is not valid: expected a finite number"
+                )
         if self._state is not RunState.RUNNING or self.sampler is None:
             raise RuntimeError("mark() is only meaningful inside a running measure()")
         if len(self._marks) >= MAX_MARKS:
@@ -256,8 +266,9 @@ class Run:
                 self.sampler.flush()  # the energy up to this very moment
         from carbonsdk.model.result import Mark
 
-        mark = Mark(at=to_datetime(self.sampler.now_s()), label=label,
-                    energy_kwh=self.energy_kwh, data=data)
+        mark = Mark(
+            at=to_datetime(self.sampler.now_s()), label=label, energy_kwh=self.energy_kwh, data=data
+        )
         self._marks.append(mark)
         return mark
 
@@ -272,8 +283,9 @@ class Run:
         if self.result is None:
             raise RuntimeError(
                 "run.require_result() is only available after the measure() block has exited"
-                if self._state is not RunState.DONE else
-                "the run's result could not be built (see the carbonsdk log)")
+                if self._state is not RunState.DONE
+                else "the run's result could not be built (see the carbonsdk log)"
+            )
         return self.result
 
     # -- context manager -----------------------------------------------------------------------
@@ -281,7 +293,8 @@ class Run:
     def __enter__(self) -> Run:
         if self._state is not RunState.NEW:
             raise RuntimeError(
-                "a measure() block can be entered only once; call carbonsdk.measure() again")
+                "a measure() block can be entered only once; call carbonsdk.measure() again"
+            )
         self._state = RunState.RUNNING
         self._adopt_parent(_current_run.get())
         self._context_token = _current_run.set(self)
@@ -413,8 +426,11 @@ class Run:
         from carbonsdk.intensity.choose import is_local, series_for_run
 
         series = self._provisional
-        if (series is None or not series.covers(self.start_s, end_s)
-                or series.source.zone != region.zone):  # detection may have finished since
+        if (
+            series is None
+            or not series.covers(self.start_s, end_s)
+            or series.source.zone != region.zone
+        ):  # detection may have finished since
             provider = self.provider()
             if not is_local(provider):
                 from carbonsdk.intensity.embedded import EmbeddedProvider
@@ -434,8 +450,11 @@ class Run:
             return Measured(
                 components=comps,
                 component_j={c: self.timeline.total_j(c) for c in comps},
-                device_j=dict(self._device_j), device_errors=dict(self._device_errors),
-                glitched=tuple(self._glitches), not_measured=dict(self._not_measured))
+                device_j=dict(self._device_j),
+                device_errors=dict(self._device_errors),
+                glitched=tuple(self._glitches),
+                not_measured=dict(self._not_measured),
+            )
 
     def build(
         self,
@@ -457,9 +476,18 @@ class Run:
         from carbonsdk.run.result_builder import build_result
 
         result = build_result(
-            self._identity(), self.measured(), status=status, end_s=end_s, aligned=aligned,
-            source=source, region=region, flags=flags, error=error, marks=tuple(self._marks),
-            extra_flags=extra)
+            self._identity(),
+            self.measured(),
+            status=status,
+            end_s=end_s,
+            aligned=aligned,
+            source=source,
+            region=region,
+            flags=flags,
+            error=error,
+            marks=tuple(self._marks),
+            extra_flags=extra,
+        )
         if self._pausing is not None:
             result = attrs.evolve(result, pauses=self._pausing.pauses(open_ok=True))
         return result
@@ -470,10 +498,16 @@ class Run:
         from carbonsdk.run.result_builder import Identity
 
         return Identity(
-            run_id=self.run_id, name=self.name, start_s=self.start_s, pue=self.options.pue,
-            interval_s=self.options.interval_s, tags=self.options.tags, devices=self.devices,
+            run_id=self.run_id,
+            name=self.name,
+            start_s=self.start_s,
+            pue=self.options.pue,
+            interval_s=self.options.interval_s,
+            tags=self.options.tags,
+            devices=self.devices,
             job=self._job_info(),
-            parent_run_id=self.parent.run_id if self.parent is not None else None)
+            parent_run_id=self.parent.run_id if self.parent is not None else None,
+        )
 
     def _adopt_parent(self, parent: Run | None) -> None:
         """A run started inside another inherits its region, intensity and PUE (unless given
@@ -538,8 +572,11 @@ class Run:
         comps = self.options.components
         delegated: dict[str, str] = {}
         if self.role == "rank" and self.launch.local_rank not in (None, 0):
-            delegated = {c: "measured by local rank 0 of this host (per-rank mode)"
-                         for c in comps if c != "gpu"}
+            delegated = {
+                c: "measured by local rank 0 of this host (per-rank mode)"
+                for c in comps
+                if c != "gpu"
+            }
             comps = tuple(c for c in comps if c not in delegated)
         sub = sampler.subscribe(self, comps, self.options.interval_s)
         devices = self._select_devices(sampler, list(sub.devices))
@@ -552,7 +589,9 @@ class Run:
             self._device_j = dict.fromkeys(self._keys, 0.0)
             self._not_measured = {
                 c: sub.not_measured.get(c, f"no {c} sensor on this host")
-                for c in comps if c not in measured}
+                for c in comps
+                if c not in measured
+            }
             self._not_measured.update(delegated)
             self.timeline = TimelineBuilder(measured)
             self.start_s = sub.start_s
@@ -575,9 +614,9 @@ class Run:
                 raise ConfigurationError(
                     f"gpus={list(self.options.gpus)!r} is not valid: GPU index {missing[0]} is "
                     "not visible to this process (visible: "
-                    f"{sorted(i for i in known if i is not None)})")
-            devices = [d for d in devices
-                       if d.component != "gpu" or d.index in self.options.gpus]
+                    f"{sorted(i for i in known if i is not None)})"
+                )
+            devices = [d for d in devices if d.component != "gpu" or d.index in self.options.gpus]
         return devices
 
     def _enter_observer(self, sampler: Sampler) -> None:
@@ -590,7 +629,8 @@ class Run:
             self._device_j = {}
             self._not_measured = {
                 c: "measured by local rank 0 of this host (host mode)"
-                for c in self.options.components}
+                for c in self.options.components
+            }
             self.timeline = TimelineBuilder(())
             self.start_s = sampler.now_s()
 
@@ -598,8 +638,9 @@ class Run:
         assert self.sampler is not None
         end_s: float | None = None
         with guard("stopping the sampler", level=logging.ERROR):
-            end_s = (self.sampler.now_s() if self.role == "observer"
-                     else self.sampler.unsubscribe(self))
+            end_s = (
+                self.sampler.now_s() if self.role == "observer" else self.sampler.unsubscribe(self)
+            )
         if end_s is None:
             end_s = self.sampler.clock.time()
         return end_s
@@ -610,26 +651,40 @@ class Run:
 
         if self.role == "observer":  # never written, no intensity lookup
             return self.build(
-                status, end_s, aligned=None,
-                source=IntensitySource(provider="none", signal="average", basis="unknown",
-                                       zone=None),
-                region=self.final_region(), flags=("observer-rank",), error=error)
+                status,
+                end_s,
+                aligned=None,
+                source=IntensitySource(
+                    provider="none", signal="average", basis="unknown", zone=None
+                ),
+                region=self.final_region(),
+                flags=("observer-rank",),
+                error=error,
+            )
         from carbonsdk.intensity.choose import series_for_run
 
         region = self.final_region()
         with self.lock:
             assert self.timeline is not None
             energy = self.timeline.snapshot()
-        outcome = series_for_run(self.provider(), region, self.start_s, end_s,
-                                 budget_s=PROVIDER_BUDGET_S)
+        outcome = series_for_run(
+            self.provider(), region, self.start_s, end_s, budget_s=PROVIDER_BUDGET_S
+        )
         series = extend_to_cover(outcome.series, self.start_s, end_s)
         flags = list(outcome.flags)
         if series is not outcome.series and "intensity-estimated" not in flags:
             flags.append("intensity-estimated")
         self.final_series = series
         aligned = align(energy, series, pue=self.options.pue)
-        return self.build(status, end_s, aligned=aligned, source=outcome.series.source,
-                          region=region, flags=tuple(flags), error=error)
+        return self.build(
+            status,
+            end_s,
+            aligned=aligned,
+            source=outcome.series.source,
+            region=region,
+            flags=tuple(flags),
+            error=error,
+        )
 
     def _finish_extension(self, ext: RunExtension, result: RunResult) -> RunResult:
         if self.role == "observer" and not ext.observer:
@@ -649,10 +704,18 @@ class Run:
         from carbonsdk.model.result import JobInfo
 
         return JobInfo(
-            launcher=launch.launcher, job_id=launch.job_id, job_id_source=launch.job_id_source,
-            rank=launch.rank, local_rank=launch.local_rank, world_size=launch.world_size,
-            local_world_size=launch.local_world_size, node_rank=launch.node_rank,
-            node=launch.node, role=self.role, restart_count=launch.restart_count)
+            launcher=launch.launcher,
+            job_id=launch.job_id,
+            job_id_source=launch.job_id_source,
+            rank=launch.rank,
+            local_rank=launch.local_rank,
+            world_size=launch.world_size,
+            local_world_size=launch.local_world_size,
+            node_rank=launch.node_rank,
+            node=launch.node,
+            role=self.role,
+            restart_count=launch.restart_count,
+        )
 
     def __repr__(self) -> str:
         return f"<carbonsdk.Run {self.name!r} {self._state.value} id={self.run_id[:8]}>"

@@ -563,8 +563,11 @@ def wait_for_low_carbon(
             cal,
         )
     if shown < min_saving_fraction:
-        what = (f"is expected to save {shown:.1%} (backtested)" if cal is not None
-                else f"saves {promise:.1%} on the forecast")
+        what = (
+            f"is expected to save {shown:.1%} (backtested)"
+            if cal is not None
+            else f"saves {promise:.1%} on the forecast"
+        )
         return immediate(
             f"waiting is not expected to help here: the best start within "
             f"{format_duration(delay_s)} {what}, below the {min_saving_fraction:.0%} "

@@ -83,6 +83,7 @@ turns it into the CPU seconds and memory of *this process and its descendants*:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -227,8 +228,13 @@ class ProcessProbe(Protocol):
 
 
 _PROCESS_PROBE_METHODS: Final[tuple[str, ...]] = (
-    "self_pid", "descendant_pids", "process_cpu", "process_memory_bytes", "memory_used_bytes",
-    "pid_exists", "cpu_times_s",
+    "self_pid",
+    "descendant_pids",
+    "process_cpu",
+    "process_memory_bytes",
+    "memory_used_bytes",
+    "pid_exists",
+    "cpu_times_s",
 )
 
 
@@ -368,8 +374,7 @@ class ProcessTreeMeter:
             if reading is None:
                 continue
             before = previous.get(pid)
-            if (not walk and before is not None
-                    and before.create_time_s != reading.create_time_s):
+            if not walk and before is not None and before.create_time_s != reading.create_time_s:
                 continue  # the id now names an unrelated process
             readings[pid] = reading
         if root not in readings:
@@ -419,8 +424,7 @@ class ProcessTreeMeter:
                 continue
             ancestor = alive_ancestor(gone.ppid)
             if ancestor is not None:
-                self._debts.append(
-                    _Debt(ancestor, gone.own_cpu_s + gone.reaped_cpu_s, now_s))
+                self._debts.append(_Debt(ancestor, gone.own_cpu_s + gone.reaped_cpu_s, now_s))
         kept: list[_Debt] = []
         for debt in self._debts:
             ancestor = alive_ancestor(debt.ancestor)
@@ -700,8 +704,9 @@ class PsutilHostProbe:
         # they are missing (not Linux) or unparsable
         self._stat = _ProcFile.open("/proc/stat")
         self._meminfo = _ProcFile.open("/proc/meminfo")
-        self._clock_ticks_per_s = float(os.sysconf("SC_CLK_TCK")) if hasattr(
-            os, "sysconf") else 100.0
+        self._clock_ticks_per_s = (
+            float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+        )
 
     # -- cgroup helpers -------------------------------------------------------------------------
     def _cgroup_dirs(self, v1_controller: str) -> list[Path]:
@@ -839,7 +844,8 @@ class PsutilHostProbe:
             create_time_s=float(created_s),
             own_cpu_s=float(t.user + t.system),
             reaped_cpu_s=float(
-                getattr(t, "children_user", 0.0) + getattr(t, "children_system", 0.0)),
+                getattr(t, "children_user", 0.0) + getattr(t, "children_system", 0.0)
+            ),
         )
 
     def process_memory_bytes(self, pid: int) -> tuple[int, str] | None:
@@ -927,10 +933,8 @@ class _ProcFile:
         return [found[k] for k in keys]
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             os.close(self._fd)
-        except OSError:
-            pass
 
 
 def _parse_int(text: str | None) -> int | None:

@@ -158,7 +158,12 @@ def describe_nvml_error(lib: Any, exc: BaseException) -> str:
 #: installed nvidia-ml-py lacks (AttributeError), a ctypes/loader failure (OSError), a value
 #: it cannot decode (ValueError, TypeError, UnicodeDecodeError)
 _BINDING_ERRORS: tuple[type[BaseException], ...] = (
-    AttributeError, OSError, ValueError, TypeError, UnicodeDecodeError)
+    AttributeError,
+    OSError,
+    ValueError,
+    TypeError,
+    UnicodeDecodeError,
+)
 
 
 def vendor_errors(lib: Any) -> tuple[type[BaseException], ...]:
@@ -568,7 +573,8 @@ class GpuProcessReader:
         except vendor_errors(lib) as exc:
             raise SensorError(
                 f"{device.key} ({device.name}): cannot get an NVML handle: "
-                f"{describe_nvml_error(lib, exc)}") from exc
+                f"{describe_nvml_error(lib, exc)}"
+            ) from exc
         return cls(lib, handle, device)
 
     @property
@@ -577,8 +583,10 @@ class GpuProcessReader:
         return self._device
 
     def _fail(self, what: str, exc: BaseException) -> SensorError:
-        reason = f"{self._device.key} ({self._device.name}): {what} failed: " \
-                 f"{describe_nvml_error(self._lib, exc)}"
+        reason = (
+            f"{self._device.key} ({self._device.name}): {what} failed: "
+            f"{describe_nvml_error(self._lib, exc)}"
+        )
         if _is_unsupported(self._lib, exc):
             return NvmlUnsupportedError(reason)
         return SensorError(reason)

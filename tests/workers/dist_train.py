@@ -29,10 +29,17 @@ def main() -> int:
     parser.add_argument("--per-rank", action="store_true")
     parser.add_argument("--gather", action="store_true")
     parser.add_argument("--seconds", type=float, default=1.0)
-    parser.add_argument("--init-after", action="store_true",
-                        help="initialise torch.distributed inside the measured block")
-    parser.add_argument("--fail-rank", type=int, default=None,
-                        help="this rank raises at the end of its measured block")
+    parser.add_argument(
+        "--init-after",
+        action="store_true",
+        help="initialise torch.distributed inside the measured block",
+    )
+    parser.add_argument(
+        "--fail-rank",
+        type=int,
+        default=None,
+        help="this rank raises at the end of its measured block",
+    )
     parser.add_argument("--gather-timeout", type=float, default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -43,10 +50,18 @@ def main() -> int:
     if not args.init_after:
         dist.init_process_group("gloo")
     env = fake_environment(
-        SYSTEM_CLOCK, gpus=[FakeGPU.volta(GPU_POWER_W), FakeGPU.volta(GPU_POWER_W)],
-        host=FakeHost(cpu_count=4, busy_fraction=0.5))
-    run = carbonsdk.measure("ddp-toy", region="DE", interval_s=0.1, per_rank=args.per_rank,
-                            gather=args.gather, report=True)
+        SYSTEM_CLOCK,
+        gpus=[FakeGPU.volta(GPU_POWER_W), FakeGPU.volta(GPU_POWER_W)],
+        host=FakeHost(cpu_count=4, busy_fraction=0.5),
+    )
+    run = carbonsdk.measure(
+        "ddp-toy",
+        region="DE",
+        interval_s=0.1,
+        per_rank=args.per_rank,
+        gather=args.gather,
+        report=True,
+    )
     with fake_sampler(env, SYSTEM_CLOCK, threaded=True), run:
         if args.init_after:
             dist.init_process_group("gloo")
@@ -92,7 +107,9 @@ def _write(out: str, run: carbonsdk.Run, *, failed: bool = False) -> None:
         "duration_s": result.duration_s,
         "gpus": [d.index for d in result.devices if d.component == "gpu"],
         "components": sorted(result.energy_by_component_kwh),
-        "job_result": None if run.job_result is None else {
+        "job_result": None
+        if run.job_result is None
+        else {
             "energy_kwh": run.job_result.energy_kwh,
             "emissions_g": run.job_result.emissions_g,
             "nodes": len(run.job_result.nodes),

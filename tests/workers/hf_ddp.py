@@ -28,8 +28,11 @@ class Tiny(torch.utils.data.Dataset):  # type: ignore[type-arg]
         return 16
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"input_ids": self.x[i], "attention_mask": torch.ones(8, dtype=torch.long),
-                "labels": self.y[i]}
+        return {
+            "input_ids": self.x[i],
+            "attention_mask": torch.ones(8, dtype=torch.long),
+            "labels": self.y[i],
+        }
 
 
 def main() -> int:
@@ -38,19 +41,35 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,
-                                     num_attention_heads=2, intermediate_size=32)
+    config = transformers.BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
     model = transformers.BertForSequenceClassification(config)
     targs = transformers.TrainingArguments(
-        output_dir=os.path.join(args.out, "trainer"), num_train_epochs=2,
-        per_device_train_batch_size=4, logging_steps=1, report_to=[], use_cpu=True,
-        save_strategy="no", disable_tqdm=True, ddp_backend="gloo")
+        output_dir=os.path.join(args.out, "trainer"),
+        num_train_epochs=2,
+        per_device_train_batch_size=4,
+        logging_steps=1,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+        ddp_backend="gloo",
+    )
     carbon = CarbonCallback("hf-ddp", region="DE", interval_s=0.1, gather=True)
-    env = fake_environment(SYSTEM_CLOCK, gpus=[FakeGPU.volta(200.0), FakeGPU.volta(200.0)],
-                           host=FakeHost(cpu_count=4, busy_fraction=0.5))
+    env = fake_environment(
+        SYSTEM_CLOCK,
+        gpus=[FakeGPU.volta(200.0), FakeGPU.volta(200.0)],
+        host=FakeHost(cpu_count=4, busy_fraction=0.5),
+    )
     with fake_sampler(env, SYSTEM_CLOCK, threaded=True):
-        trainer = transformers.Trainer(model=model, args=targs, train_dataset=Tiny(),
-                                       callbacks=[carbon])
+        trainer = transformers.Trainer(
+            model=model, args=targs, train_dataset=Tiny(), callbacks=[carbon]
+        )
         trainer.train()
     run = carbon.run
     result = carbon.result

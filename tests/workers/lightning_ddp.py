@@ -42,11 +42,22 @@ def main() -> int:
     data = torch.utils.data.TensorDataset(torch.randn(32, 8), torch.randn(32, 1))
     loader = torch.utils.data.DataLoader(data, batch_size=4)
     carbon = CarbonCallback("pl-ddp", region="DE", interval_s=0.1, gather=True)
-    trainer = pl.Trainer(max_epochs=2, accelerator="cpu", devices=2, strategy="ddp",
-                         callbacks=[carbon], logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)
-    env = fake_environment(SYSTEM_CLOCK, gpus=[FakeGPU.volta(200.0), FakeGPU.volta(200.0)],
-                           host=FakeHost(cpu_count=4, busy_fraction=0.5))
+    trainer = pl.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp",
+        callbacks=[carbon],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    env = fake_environment(
+        SYSTEM_CLOCK,
+        gpus=[FakeGPU.volta(200.0), FakeGPU.volta(200.0)],
+        host=FakeHost(cpu_count=4, busy_fraction=0.5),
+    )
     with fake_sampler(env, SYSTEM_CLOCK, threaded=True):
         trainer.fit(Model(), loader)
     run, result = carbon.run, carbon.result

@@ -35,8 +35,11 @@ class AttributionExtension(RunExtension):
         assert run.sampler is not None and run.timeline is not None
         self._run = run
         self._attributor = ProcessAttributor.start(
-            run.sampler, devices=run.devices, components=run.timeline.components,
-            start_s=run.start_s)
+            run.sampler,
+            devices=run.devices,
+            components=run.timeline.components,
+            start_s=run.start_s,
+        )
 
     def on_interval(self, start_s: float, end_s: float, energy_j: Mapping[str, float]) -> None:
         """Energy per device key (J) over the interval, for the shares."""
@@ -56,8 +59,7 @@ class AttributionExtension(RunExtension):
         """Add ``attributed_energy_by_component_kwh``, ``attributed_emissions_g`` (None when no
         component had a known share) and ``attribution``."""
         run, attributor = self._run, self._attributor
-        if (run is None or attributor is None or run.final_series is None
-                or self._end_s is None):
+        if run is None or attributor is None or run.final_series is None or self._end_s is None:
             return result
         attributed = attributor.finish(self._end_s)
         if attributed.energy.components:
@@ -66,5 +68,9 @@ class AttributionExtension(RunExtension):
             att_g: float | None = shares.total_emissions_g
         else:  # no component had a known share: nothing attributed, not a zero
             by_comp, att_g = {}, None
-        return attrs.evolve(result, attributed_energy_by_component_kwh=by_comp,
-                            attributed_emissions_g=att_g, attribution=attributed.detail)
+        return attrs.evolve(
+            result,
+            attributed_energy_by_component_kwh=by_comp,
+            attributed_emissions_g=att_g,
+            attribution=attributed.detail,
+        )

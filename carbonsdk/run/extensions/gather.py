@@ -41,8 +41,10 @@ class GatherExtension(RunExtension):
         if run is None:
             return result
         if result.status != "completed":
-            log.warning("carbonsdk: gather skipped on a %s run; each host's record is in its own "
-                        "ledger", result.status)
+            log.warning(
+                "carbonsdk: gather skipped on a %s run; each host's record is in its own ledger",
+                result.status,
+            )
             run.gather_failed = True
             return result
         self._gather(run, result)
@@ -52,19 +54,24 @@ class GatherExtension(RunExtension):
         from carbonsdk.distributed import gather_records, torch_distributed_ready
 
         if not torch_distributed_ready():
-            log.warning("carbonsdk: gather=True but torch.distributed is not initialised at the "
-                        "end of the run; each host's record is in its own ledger")
+            log.warning(
+                "carbonsdk: gather=True but torch.distributed is not initialised at the "
+                "end of the run; each host's record is in its own ledger"
+            )
             run.gather_failed = True
             return
-        from carbonsdk.ledger.job import aggregate
         from carbonsdk.ledger import job_record, result_from_record, summary_record
+        from carbonsdk.ledger.job import aggregate
 
         mine = summary_record(result) if run.role != "observer" else None
         try:
             records = gather_records(mine, timeout_s=GATHER_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - torch.distributed raises anything
-            log.warning("carbonsdk: gathering the job's results failed (%s); each host's record "
-                        "is in its own ledger", exc)
+            log.warning(
+                "carbonsdk: gathering the job's results failed (%s); each host's record "
+                "is in its own ledger",
+                exc,
+            )
             run.gather_failed = True
             return
         if records is None:

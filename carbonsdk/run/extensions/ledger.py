@@ -84,15 +84,28 @@ class LedgerExtension(RunExtension):
         region = run.region
         series = run.provisional_series(region, end_s)
         b_starts, b_ends, b_energy = bucketize(
-            energy.starts_s, energy.ends_s, energy.energy_j, CHECKPOINT_BUCKET_S)
-        coarse = EnergySeries(energy.components, tuple(b_starts), tuple(b_ends),
-                              {c: tuple(v) for c, v in b_energy.items()})
+            energy.starts_s, energy.ends_s, energy.energy_j, CHECKPOINT_BUCKET_S
+        )
+        coarse = EnergySeries(
+            energy.components,
+            tuple(b_starts),
+            tuple(b_ends),
+            {c: tuple(v) for c, v in b_energy.items()},
+        )
         aligned = align(coarse, extend_to_cover(series, run.start_s, end_s), pue=run.options.pue)
-        partial = run.build("interrupted", end_s, aligned=None, source=series.source,
-                            region=region, flags=(), error=None)
+        partial = run.build(
+            "interrupted",
+            end_s,
+            aligned=None,
+            source=series.source,
+            region=region,
+            flags=(),
+            error=None,
+        )
         full = self._seq % CHECKPOINT_FULL_EVERY == 0
-        record = checkpoint_record(partial, self._seq, intervals(aligned), full=full,
-                                   marks_from=self._marks_written)
+        record = checkpoint_record(
+            partial, self._seq, intervals(aligned), full=full, marks_from=self._marks_written
+        )
         self._marks_written = len(partial.marks)
         writer.write(record)
         self._seq += 1
@@ -107,7 +120,11 @@ class LedgerExtension(RunExtension):
             return result
         if writer.write(result_to_record(result)):
             return result
-        log.warning("carbonsdk: run %s could not be written to %s: %s", result.run_id,
-                    writer.path, writer.last_error)
+        log.warning(
+            "carbonsdk: run %s could not be written to %s: %s",
+            result.run_id,
+            writer.path,
+            writer.last_error,
+        )
         flags = writer.failure_flags() or ("ledger-write-failed",)
         return attrs.evolve(result, flags=tuple(dict.fromkeys((*result.flags, *flags))))

@@ -44,8 +44,12 @@ class LivePanelExtension(RunExtension):
             delta_kwh = energy_kwh - self._energy_kwh
             self._emissions_g += max(0.0, delta_kwh) * run.options.pue * intensity
         self._energy_kwh = energy_kwh
-        panel.update(run.elapsed_s, run.last_power_w, energy_kwh,
-                     self._emissions_g if intensity is not None else None)
+        panel.update(
+            run.elapsed_s,
+            run.last_power_w,
+            energy_kwh,
+            self._emissions_g if intensity is not None else None,
+        )
 
     def before_finish(self, end_s: float) -> None:
         """Remove the panel before the report is printed."""

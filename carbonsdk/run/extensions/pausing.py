@@ -57,13 +57,17 @@ class PausingExtension(RunExtension):
             time.sleep(max(0.5, min(decision.recheck_s, 60.0)))
 
     def _make_policy(
-        self, duration: Any, max_extension: Any, forecast: IntensitySeries | None,
+        self,
+        duration: Any,
+        max_extension: Any,
+        forecast: IntensitySeries | None,
         margin_s: float,
     ) -> Any:
         if duration is None:
             raise ConfigurationError(
                 "should_pause(duration=...) is required on the first call: the expected "
-                "running time of the whole run, e.g. duration='6h'")
+                "running time of the whole run, e.g. duration='6h'"
+            )
         from carbonsdk.schedule import PausePolicy
         from carbonsdk.schedule.durations import duration_s, extension_s
 
@@ -78,13 +82,14 @@ class PausingExtension(RunExtension):
             if not region.known:
                 raise ConfigurationError(
                     "should_pause() needs the run's region: pass region= to measure() "
-                    "(e.g. 'aws:us-east-1' or 'DE') or a forecast= series")
+                    "(e.g. 'aws:us-east-1' or 'DE') or a forecast= series"
+                )
             # the forecast object itself: the policy re-forecasts as observations arrive and
             # applies the backtested margin for the zone
-            ahead = forward_series(region, run.start_s, deadline_s + 3600.0,
-                                   provider=run.options.intensity)
-        return PausePolicy(ahead, total_s, max_extension, start=run.start_s,
-                           margin_s=margin_s)
+            ahead = forward_series(
+                region, run.start_s, deadline_s + 3600.0, provider=run.options.intensity
+            )
+        return PausePolicy(ahead, total_s, max_extension, start=run.start_s, margin_s=margin_s)
 
     def _work_done_s(self, now_s: float) -> float:
         paused = sum((p.end - p.start).total_seconds() for p in self._events if p.end)
