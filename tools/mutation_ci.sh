@@ -14,7 +14,8 @@ if ! "$PY" -c "import mutmut" 2>/dev/null; then
   exit 2
 fi
 start=$(date +%s)
-"$PY" tools/mutation.py accounting ledger-core --check --quiet --jobs "${MUTATION_JOBS:-2}"
-rc=$?
+rc=0
+"$PY" tools/mutation.py accounting ledger-core --check --quiet --no-survivors \
+  --jobs "${MUTATION_JOBS:-2}" || rc=$?
 echo "mutation_ci: done in $(( $(date +%s) - start )) s"
 exit $rc

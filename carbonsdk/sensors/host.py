@@ -610,7 +610,7 @@ class RamSizeModelSensor:
         self._info = DeviceInfo(
             component="ram",
             key="ram:host",
-            name=f"{total_gib:.1f} GiB RAM (size model)",
+            name=_ram_name(self._basis, gib, total_gib),
             method="model-ram-size",
             estimated=True,
             detail=detail,
@@ -878,6 +878,15 @@ class PsutilHostProbe:
     def pid_exists(self, pid: int) -> bool:
         """True when a process ``pid`` exists in this process's PID namespace."""
         return bool(self._psutil.pid_exists(pid))
+
+
+def _ram_name(basis: str, gib: float, total_gib: float) -> str:
+    """The modelled memory's name, saying what is billed (the report shows it)."""
+    if basis == "in-use":
+        return f"RAM in use, {gib:.1f} of {total_gib:.1f} GiB at start (size model)"
+    if basis == "cgroup-limit":
+        return f"{gib:.1f} GiB cgroup memory limit (size model)"
+    return f"{total_gib:.1f} GiB RAM (size model)"
 
 
 class _ProcFile:
