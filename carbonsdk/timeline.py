@@ -135,7 +135,14 @@ class TimelineBuilder:
                 for c in self.components
             }
             if level == COARSEN_LEVELS_S[-1]:
-                self._final = lo + len(m_starts)
+                # a last bucket that does not end on the grid is partial: it stays open, so
+                # that the next pass merges it with what follows (else one partial bucket would
+                # be frozen per pass and the memory bound would not hold for small budgets)
+                frozen = len(m_starts)
+                cells = m_ends[-1] / level
+                if abs(cells - round(cells)) > 1e-9:
+                    frozen -= 1
+                self._final = lo + frozen
         self._threshold = max(self._max, len(self._starts) + self._max // 4)
 
 

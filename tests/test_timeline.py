@@ -104,3 +104,19 @@ def test_bucketize_conserves_energy_and_tiles(durations: list[float], level: flo
 def test_rejects_tiny_max() -> None:
     with pytest.raises(ValueError, match="max_intervals"):
         TimelineBuilder(["cpu"], max_intervals=3)
+
+
+def test_small_budget_keeps_the_documented_bound() -> None:
+    """A partial 5-minute bucket left at the end of a coarsening pass is merged again later:
+    3 h of 1 s samples with max_intervals=64 stay within n // 300 + 1 + max_intervals."""
+    from carbonsdk.timeline import TimelineBuilder
+
+    builder = TimelineBuilder(("gpu",), max_intervals=64)
+    start = 1_700_000_000.0
+    n = 3 * 3600
+    for i in range(n):
+        builder.add(start + i, start + i + 1, {"gpu": 1.0})
+    snap = builder.snapshot()
+    assert len(snap) <= n // 300 + 1 + 64
+    assert snap.total_j("gpu") == pytest.approx(float(n))
+    assert snap.starts_s[0] == start and snap.ends_s[-1] == start + n

