@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import struct
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,11 @@ def wandb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_DISABLE_GIT", "true")
+    # wandb keeps its settings (WANDB_DIR among them) in a process-wide singleton: start each
+    # test from a fresh one, so its run is written under this test's tmp_path
+    teardown = getattr(module, "teardown", None)
+    if teardown is not None:
+        teardown()
     sinks._reset_for_tests()
     yield module
     if module.run is not None:
@@ -96,11 +102,24 @@ def wandb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     carbon_wandb.autolog(disable=True)
     sinks._reset_for_tests()
+    if teardown is not None:
+        teardown()
 
 
 def finish(wandb: Any, run: Any) -> OfflineRun:
+    """Finish ``run`` and read its offline file back, once wandb's writer (a separate service
+    process) has stopped appending to it: bounded, at most ~10 s."""
     run_dir = Path(run.dir).parent
     run.finish()
+    last_size, stable_since = -1, time.monotonic()
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        size = sum(p.stat().st_size for p in run_dir.glob("run-*.wandb"))
+        if size != last_size:
+            last_size, stable_since = size, time.monotonic()
+        elif time.monotonic() - stable_since >= 0.5:
+            break
+        time.sleep(0.05)
     return OfflineRun(run_dir)
 
 
