@@ -52,6 +52,8 @@ CLASSES = {
 FORECASTERS = ("typical", "seasonal-naive", "default")
 MARGIN = 0.03
 HORIZONS = (0, 2, 5, 11, 23)
+#: --k FS,PR: decision-gate k per strategy instead of fcs.UNCERTAINTY_K (validation sweeps)
+K_OVERRIDE: dict[str, float] = {}
 
 
 def test_series(zone: str, year: int) -> IntensitySeries:
@@ -73,6 +75,7 @@ def run(
     n: int,
     profile: Any = None,
 ) -> bt.Backtest:
+    k = K_OVERRIDE.get(strategy)
     return bt.backtest(
         series,
         zone=zone,
@@ -84,6 +87,7 @@ def run(
         seed=2024,
         profile_years=None if profile is not None else years,
         profile=profile,
+        uncertainty_k=k,
     )
 
 
@@ -108,10 +112,15 @@ def pct(x: float) -> str:
     return f"{100 * x:5.1f}"
 
 
-def holdout_zones() -> list[tuple[str, int, tuple[int, ...]]]:
+def holdout_zones(validate: bool = False) -> list[tuple[str, int, tuple[int, ...]]]:
+    """(zone, test year, learning years) for every zone with at least two hourly years: the
+    last year is the test year; with ``validate``, the year before it (learning from the years
+    before that; zones with two years only are left out) -- where the knobs are chosen."""
     out = []
     for zone in embedded.zones():
         years = embedded.hourly_years(zone)
+        if validate:
+            years = years[:-1]
         if len(years) >= 2:
             out.append((zone, years[-1], tuple(years[:-1])))
     return out
@@ -258,6 +267,7 @@ def section3(
             "generated_by": "benchmarks/backtest_holdout.py",
             "forecaster": "day-ahead",
             "min_forecast_saving": bt.MIN_FORECAST_SAVING,
+            "uncertainty_k": dict(fcs.UNCERTAINTY_K),
             "note": (
                 "Backtest of carbonsdk's default day-ahead forecaster and live policy on "
                 "each zone's last embedded year, learning from the earlier years only "
@@ -404,16 +414,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write", default=None, help="write the calibration table here")
     ap.add_argument("--extra", default=None, help="shared/data/extra_hourly folder")
     ap.add_argument("--sections", default="1,2,3,4,5")
+    ap.add_argument(
+        "--validate",
+        action="store_true",
+        help="test on the year before each zone's last (the validation year, where the knobs "
+        "are chosen) instead of the last",
+    )
+    ap.add_argument("--k", default=None, help="decision-gate k 'FS,PR' (default: the shipped)")
     args = ap.parse_args(argv)
-    zones = holdout_zones()
+    if args.k:
+        fs_k, pr_k = (float(x) for x in args.k.split(","))
+        K_OVERRIDE.update({"flexible_start": fs_k, "pause_and_resume": pr_k})
+    zones = holdout_zones(args.validate)
     if args.zones:
         keep = set(args.zones.split(","))
         zones = [z for z in zones if z[0] in keep]
     sections = {int(x) for x in args.sections.split(",")}
     t0 = time.perf_counter()
+    ks = {**fcs.UNCERTAINTY_K, **K_OVERRIDE}
     print(
-        f"# carbonsdk forecast hold-out ({len(zones)} zones, min_forecast_saving "
-        f"{bt.MIN_FORECAST_SAVING:g})\n"
+        f"# carbonsdk forecast {'validation' if args.validate else 'hold-out'} ({len(zones)} "
+        f"zones, min_forecast_saving {bt.MIN_FORECAST_SAVING:g}, uncertainty k: Flexible Start "
+        f"{ks['flexible_start']:g}, Pause and Resume {ks['pause_and_resume']:g})\n"
     )
     results = section1(zones, args.n_starts) if 1 in sections or 4 in sections else {}
     if 2 in sections:

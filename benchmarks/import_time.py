@@ -3,13 +3,19 @@
 1. The median (and spread) over ``--runs`` fresh interpreters of the import timed inside the
    interpreter (``time.perf_counter`` around ``import carbonsdk``), and of the wall time of
    ``python -c 'import carbonsdk'`` minus that of ``python -c pass``.
-2. ``python -X importtime -c 'import carbonsdk'``, ``--importtime-runs`` times: per module the
+2. The first use (``--first-use``, for carbonsdk ``carbonsdk.measure``: the lazy attribute that
+   imports the run machinery), timed in the same fresh interpreters right after the import, so
+   the cost a lazy import moves out of ``import carbonsdk`` is reported too, not hidden.
+3. ``python -X importtime -c 'import carbonsdk'``, ``--importtime-runs`` times: per module the
    median self and cumulative microseconds; prints the top ``--top`` by cumulative time and by
    self time, and the self time summed per top-level package (what a lazy import would save).
+   The same for the import followed by the first use.
 
     python benchmarks/import_time.py [--runs 15] [--importtime-runs 5] [--top 15] [--json PATH]
 
-``--module NAME`` times another module (``codecarbon``, say) the same way.
+``--module NAME`` times another module (``codecarbon``, say) the same way (``--first-use ''``:
+none). ``--root DIR --root DIR2`` times the package found in each directory (a copy of an older
+tree, say) in the same interleaved runs: a fair before/after comparison on a loaded machine.
 """
 
 from __future__ import annotations
@@ -20,37 +26,66 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-ENV = {**os.environ, "CARBONSDK_OFFLINE": "1"}
+ROOT = Path(__file__).resolve().parents[1]
+#: children write and use cached bytecode (as an installed package does) in a folder of their
+#: own, so the repository gets no ``__pycache__`` and ``PYTHONDONTWRITEBYTECODE`` in the caller's
+#: environment does not turn every import into a compile (``--no-bytecode-cache``: it does)
+PYCACHE = Path(tempfile.gettempdir()) / "carbonsdk-import-time-pycache"
+ENV = {
+    **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+    "CARBONSDK_OFFLINE": "1",
+    "PYTHONPYCACHEPREFIX": str(PYCACHE),
+}
 
 
-def _inprocess(module: str) -> float:
+def _env(root: Path) -> dict[str, str]:
+    """The child's environment: ``root`` first on the path (the child also runs in ``root``)."""
+    return {**ENV, "PYTHONPATH": os.pathsep.join([str(root), ENV.get("PYTHONPATH", "")])}
+
+
+def _inprocess(module: str, first_use: str, root: Path) -> tuple[float, float, str]:
+    """(import s, first use s, file of the module imported) in one fresh interpreter."""
     code = (
         "import time; t = time.perf_counter(); import "
         + module
-        + "; print(time.perf_counter() - t)"
+        + "; t1 = time.perf_counter(); "
+        + (first_use or "None")
+        + "; t2 = time.perf_counter(); print(t1 - t, t2 - t1, "
+        + module
+        + ".__file__)"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], env=ENV, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code],
+        env=_env(root),
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    return float(out.stdout.strip().splitlines()[-1])
+    imp, use, where = out.stdout.strip().splitlines()[-1].split(" ", 2)
+    return float(imp), float(use), where
 
 
-def _wall(code: str) -> float:
+def _wall(code: str, root: Path) -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, check=True)
+    subprocess.run(
+        [sys.executable, "-c", code], env=_env(root), cwd=root, capture_output=True, check=True
+    )
     return time.perf_counter() - t0
 
 
-def _importtime(module: str) -> list[tuple[str, int, int, int]]:
-    """(module, self_us, cumulative_us, depth) rows of one ``-X importtime`` run."""
+def _importtime(code: str, root: Path) -> list[tuple[str, int, int, int]]:
+    """(module, self_us, cumulative_us, depth) rows of one ``-X importtime`` run of ``code``."""
     out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
-        env=ENV,
+        [sys.executable, "-X", "importtime", "-c", code],
+        env=_env(root),
+        cwd=root,
         capture_output=True,
         text=True,
         check=True,
@@ -73,31 +108,13 @@ def _stats(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(vals), "min": vals[0], "max": vals[-1], "n": len(vals)}
 
 
-def main() -> None:
-    """Measure, print and (``--json``) write."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--module", default="carbonsdk")
-    ap.add_argument("--runs", type=int, default=15)
-    ap.add_argument("--importtime-runs", type=int, default=5)
-    ap.add_argument("--top", type=int, default=15)
-    ap.add_argument("--json", type=Path, default=None)
-    args = ap.parse_args()
-    load0 = os.getloadavg()
-
-    inproc: list[float] = []
-    wall_import: list[float] = []
-    wall_bare: list[float] = []
-    for _ in range(args.runs):  # interleaved, so that load changes hit all three alike
-        wall_bare.append(_wall("pass"))
-        inproc.append(_inprocess(args.module))
-        wall_import.append(_wall(f"import {args.module}"))
-    net = [w - b for w, b in zip(wall_import, wall_bare, strict=True)]
-
+def _breakdown(module: str, code: str, root: Path, runs: int, top: int) -> dict[str, Any]:
+    """Median ``-X importtime`` rows of ``runs`` runs of ``code``."""
     self_us: dict[str, list[int]] = defaultdict(list)
     cum_us: dict[str, list[int]] = defaultdict(list)
     depth_of: dict[str, int] = {}
-    for _ in range(args.importtime_runs):
-        for name, s, c, depth in _importtime(args.module):
+    for _ in range(runs):
+        for name, s, c, depth in _importtime(code, root):
             self_us[name].append(s)
             cum_us[name].append(c)
             depth_of.setdefault(name, depth)
@@ -105,45 +122,165 @@ def main() -> None:
     med_cum = {n: statistics.median(v) for n, v in cum_us.items()}
     by_package: dict[str, float] = defaultdict(float)
     for name, own_us in med_self.items():
-        top = name.split(".")[0]
-        key = ".".join(name.split(".")[:2]) if top == args.module else top
+        top_level = name.split(".")[0]
+        key = ".".join(name.split(".")[:2]) if top_level == module else top_level
         by_package[key] += own_us
-    load1 = os.getloadavg()
-
-    doc: dict[str, Any] = {
-        "module": args.module,
-        "python": sys.version.split()[0],
-        "cpus": os.cpu_count(),
-        "load": [load0[0], load1[0]],
-        "import_inprocess_s": _stats(inproc),
-        "import_wall_minus_bare_s": _stats(net),
-        "bare_interpreter_s": _stats(wall_bare),
+    return {
+        "code": code,
         "modules_imported": len(med_self),
-        "top_cumulative_us": sorted(med_cum.items(), key=lambda kv: -kv[1])[: args.top],
-        "top_self_us": sorted(med_self.items(), key=lambda kv: -kv[1])[: args.top],
+        "top_cumulative_us": sorted(med_cum.items(), key=lambda kv: -kv[1])[:top],
+        "top_self_us": sorted(med_self.items(), key=lambda kv: -kv[1])[:top],
         "self_us_by_package": sorted(by_package.items(), key=lambda kv: -kv[1]),
+        "_self": med_self,
+        "_depth": depth_of,
     }
-    s, n = doc["import_inprocess_s"], doc["import_wall_minus_bare_s"]
-    print(
-        f"import {args.module}: {s['median'] * 1e3:.0f} ms in-process "
-        f"[{s['min'] * 1e3:.0f}-{s['max'] * 1e3:.0f}], {n['median'] * 1e3:.0f} ms wall minus a "
-        f"bare interpreter [{n['min'] * 1e3:.0f}-{n['max'] * 1e3:.0f}], n={s['n']}; "
-        f"{doc['modules_imported']} modules; load {load0[0]:.1f} -> {load1[0]:.1f} on "
-        f"{doc['cpus']} CPUs"
-    )
-    print(f"-X importtime, median of {args.importtime_runs} runs, top {args.top} by cumulative:")
-    for name, c in doc["top_cumulative_us"]:
+
+
+def _print_breakdown(b: dict[str, Any], runs: int, top: int) -> None:
+    print(f"-X importtime of {b['code']!r}, median of {runs} runs, top {top} by cumulative:")
+    for name, c in b["top_cumulative_us"]:
         print(
-            f"  {c / 1e3:8.1f} ms cum  {med_self[name] / 1e3:7.1f} ms self  "
-            f"{'  ' * depth_of[name]}{name}"
+            f"  {c / 1e3:8.1f} ms cum  {b['_self'][name] / 1e3:7.1f} ms self  "
+            f"{'  ' * b['_depth'][name]}{name}"
         )
-    print(f"top {args.top} by self time:")
-    for name, v in doc["top_self_us"]:
+    print(f"top {top} by self time:")
+    for name, v in b["top_self_us"]:
         print(f"  {v / 1e3:8.1f} ms self  {name}")
     print("self time by package (top-level, or the module's subpackage):")
-    for name, v in doc["self_us_by_package"][: args.top]:
+    for name, v in b["self_us_by_package"][:top]:
         print(f"  {v / 1e3:8.1f} ms  {name}")
+
+
+def main() -> None:
+    """Measure, print and (``--json``) write."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--module", default="carbonsdk")
+    ap.add_argument(
+        "--first-use",
+        default=None,
+        help="statement timed after the import (default for carbonsdk: carbonsdk.measure)",
+    )
+    ap.add_argument(
+        "--root",
+        type=Path,
+        action="append",
+        default=None,
+        help="directory holding the package to time (repeatable; default: this repository)",
+    )
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--importtime-runs", type=int, default=5)
+    ap.add_argument("--top", type=int, default=15)
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="compile every module from source in each child (PYTHONDONTWRITEBYTECODE=1)",
+    )
+    args = ap.parse_args()
+    if args.no_bytecode_cache:
+        ENV.pop("PYTHONPYCACHEPREFIX", None)
+        ENV["PYTHONDONTWRITEBYTECODE"] = "1"
+    first_use = args.first_use
+    if first_use is None:
+        first_use = "carbonsdk.measure" if args.module == "carbonsdk" else ""
+    roots: list[Path] = [r.resolve() for r in (args.root or [ROOT])]
+    for root in roots:  # warm-up: writes the bytecode cache, reads the files into the page cache
+        _inprocess(args.module, first_use, root)
+    load0 = os.getloadavg()
+
+    inproc: dict[Path, list[float]] = defaultdict(list)
+    use: dict[Path, list[float]] = defaultdict(list)
+    wall_import: dict[Path, list[float]] = defaultdict(list)
+    wall_bare: list[float] = []
+    where: dict[Path, str] = {}
+    for i in range(args.runs):  # interleaved (rotating order), so load changes hit all alike
+        wall_bare.append(_wall("pass", roots[0]))
+        for root in roots[i % len(roots) :] + roots[: i % len(roots)]:
+            imp, first, where[root] = _inprocess(args.module, first_use, root)
+            inproc[root].append(imp)
+            use[root].append(first)
+            wall_import[root].append(_wall(f"import {args.module}", root))
+    results: list[dict[str, Any]] = []
+    for root in roots:
+        net = [w - b for w, b in zip(wall_import[root], wall_bare, strict=True)]
+        entry: dict[str, Any] = {
+            "root": str(root),
+            "module_file": where[root],
+            "import_inprocess_s": _stats(inproc[root]),
+            "first_use": first_use,
+            "first_use_s": _stats(use[root]) if first_use else None,
+            "import_plus_first_use_s": (
+                _stats([a + b for a, b in zip(inproc[root], use[root], strict=True)])
+                if first_use
+                else None
+            ),
+            "import_wall_minus_bare_s": _stats(net),
+            "importtime": _breakdown(
+                args.module, f"import {args.module}", root, args.importtime_runs, args.top
+            ),
+        }
+        if first_use:
+            entry["importtime_first_use"] = _breakdown(
+                args.module,
+                f"import {args.module}; {first_use}",
+                root,
+                args.importtime_runs,
+                args.top,
+            )
+        results.append(entry)
+    load1 = os.getloadavg()
+
+    def ms(s: dict[str, float]) -> str:
+        return f"{s['median'] * 1e3:.1f} ms [{s['min'] * 1e3:.1f}-{s['max'] * 1e3:.1f}]"
+
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {load0[0]:.1f} -> "
+        f"{load1[0]:.1f}; bare interpreter {ms(_stats(wall_bare))}; n={args.runs} per root; "
+        + ("no bytecode cache" if args.no_bytecode_cache else f"bytecode cached in {PYCACHE}")
+    )
+    for e in results:
+        print(f"{e['root']} ({e['module_file']}):")
+        print(
+            f"  import {args.module}: {ms(e['import_inprocess_s'])} in-process, "
+            f"{ms(e['import_wall_minus_bare_s'])} wall minus a bare interpreter; "
+            f"{e['importtime']['modules_imported']} modules in -X importtime"
+        )
+        if first_use:
+            print(
+                f"  then {first_use}: {ms(e['first_use_s'])}; import + first use "
+                f"{ms(e['import_plus_first_use_s'])}; "
+                f"{e['importtime_first_use']['modules_imported']} modules"
+            )
+    for e in results:
+        print(f"--- {e['root']}")
+        _print_breakdown(e["importtime"], args.importtime_runs, args.top)
+        if first_use:
+            _print_breakdown(e["importtime_first_use"], args.importtime_runs, args.top)
+
+    def public(b: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in b.items() if not k.startswith("_")}
+
     if args.json is not None:
+        doc = {
+            "module": args.module,
+            "python": sys.version.split()[0],
+            "cpus": os.cpu_count(),
+            "load": [load0[0], load1[0]],
+            "bytecode_cache": not args.no_bytecode_cache,
+            "bare_interpreter_s": _stats(wall_bare),
+            "roots": [
+                {
+                    **{k: v for k, v in e.items() if not k.startswith("importtime")},
+                    "importtime": public(e["importtime"]),
+                    **(
+                        {"importtime_first_use": public(e["importtime_first_use"])}
+                        if first_use
+                        else {}
+                    ),
+                }
+                for e in results
+            ],
+        }
         args.json.write_text(json.dumps(doc, indent=1))
 
 

@@ -19,15 +19,34 @@ For each setup:
 3. **in a run**: the same threaded figure (and the inline one) with a real
    ``carbonsdk.measure()`` run as the subscriber (its timeline, checkpoint bookkeeping), the
    sampler installed with ``set_sampler``;
-4. **wake floor**: the thread CPU one timed wait costs an idle thread (``Event.wait``, as the
-   sampler does, ``Lock.acquire(timeout=)``, ``time.sleep``): the part of a threaded tick that
-   is the OS's and the interpreter's, not carbonsdk's.
-5. **per read**: microseconds per ``read_energy_j`` of each sensor, and of the psutil calls
-   behind the host models.
+4. **wake floor**: the thread CPU one timed wait costs an idle thread, at each of
+   ``--wake-intervals`` (``threading.Event.wait``; ``Lock.acquire(timeout=)``, the sampler's
+   doorbell; ``time.sleep``, which cannot be woken early; ``select.poll`` on a pipe, the
+   file-descriptor alternative): the part of a threaded tick that is the OS's and the
+   interpreter's, not carbonsdk's. The waits run side by side, one thread each.
+5. **per read**: microseconds per ``read_energy_j`` of each sensor, of the psutil calls and
+   ``/proc`` reads behind the host models, and of a FakeNVML counter call alone (so a GPU read
+   splits into the fake driver's part and carbonsdk's).
+6. **flush**: wall and CPU microseconds of ``Sampler.flush()`` from the user's thread on a
+   threaded sampler (what a run's start, end and each mark pay: the read runs on the sampler's
+   reader thread, so a hung sensor cannot block the caller).
 
 Then ``cProfile`` of ``--ticks`` inline ticks of ``host+8gpu``: the top functions by own time.
 
     python benchmarks/tick_cost.py [--interval 0.01] [--ticks 3000] [--repeats 3] [--json PATH]
+    python benchmarks/tick_cost.py --sections threaded,inline --repeats 7    # a subset
+
+Sections: ``threaded``, ``inline``, ``run`` (both "in a run" figures), ``reads``, ``flush``,
+``wake``, ``profile`` (the default: all of these), and ``callgrind`` (only when asked; needs
+``valgrind``): instructions per inline tick counted by ``valgrind --tool=callgrind`` (only the
+ticks are collected), and the last-level cache misses of a *cold* tick (caches evicted before
+each tick by a 4 MiB copy, simulated 32 KiB L1s and a 1 MiB last level): a repeatable figure
+for before/after comparisons on a loaded machine, where the threaded CPU times vary by
++-20 %. A tick after a sleep on a busy machine is close to the cold one: each last-level miss
+costs a memory access (~50-100 ns), and ~2000 of them are most of a threaded tick's excess over
+the inline one.
+
+    python benchmarks/tick_cost.py --sections callgrind     # ~1 min
 
 The numbers are per tick, so they do not depend on the interval except through cache effects;
 on a loaded, shared machine the threaded figures are noisier than the inline ones.
@@ -199,38 +218,60 @@ def _inline_run(env: SensorEnvironment, ticks: int) -> dict[str, Any]:
     return {"ticks": ticks, "us_cpu_per_tick": (cpu1 - cpu0) / ticks * 1e6}
 
 
-def _wake_floor(interval_s: float, n: int) -> dict[str, float]:
+def _wake_floor(interval_s: float, n: int, repeats: int = 3) -> dict[str, float]:
     """Thread CPU (microseconds) per wake-up of a thread doing nothing but wait ``interval_s``
-    (what the OS and the interpreter charge for a timed wait): ``threading.Event.wait`` (the
-    sampler's), ``Lock.acquire(timeout=)`` and ``time.sleep``."""
+    (what the OS and the interpreter charge for a timed wait), median of ``repeats`` runs of
+    ``n`` waits: ``threading.Event.wait``, ``Lock.acquire(timeout=)`` (the sampler's doorbell),
+    ``time.sleep`` and ``select.poll`` on a pipe, each in its own thread, side by side."""
+    import select
     import threading
 
     event = threading.Event()
     bell = threading.Lock()
     bell.acquire()
+    r_fd, w_fd = os.pipe()
+    poller = select.poll()
+    poller.register(r_fd, select.POLLIN)
     waits: dict[str, Callable[[], object]] = {
         "Event.wait": lambda: event.wait(interval_s),
         "Lock.acquire(timeout)": lambda: bell.acquire(timeout=interval_s),
         "time.sleep": lambda: time.sleep(interval_s),
+        "select.poll(pipe)": lambda: poller.poll(interval_s * 1000.0),
     }
-    out: dict[str, float] = {}
-    for name, wait in waits.items():
-        per: list[float] = []
-        for _ in range(3):
-            box: list[float] = []
+    per: dict[str, list[float]] = {name: [] for name in waits}
 
-            def body(wait: Callable[[], object] = wait, box: list[float] = box) -> None:
-                c0 = time.thread_time()
-                for _ in range(n):
-                    wait()
-                box.append((time.thread_time() - c0) / n * 1e6)
+    def body(name: str, wait: Callable[[], object]) -> None:
+        c0 = time.thread_time()
+        for _ in range(n):
+            wait()
+        per[name].append((time.thread_time() - c0) / n * 1e6)
 
-            t = threading.Thread(target=body)
+    for _ in range(repeats):
+        threads = [threading.Thread(target=body, args=item) for item in waits.items()]
+        for t in threads:
             t.start()
+        for t in threads:
             t.join()
-            per.append(box[0])
-        out[name] = statistics.median(per)
-    return out
+    os.close(r_fd)
+    os.close(w_fd)
+    return {name: statistics.median(v) for name, v in per.items()}
+
+
+def _flush_cost(env: SensorEnvironment, n: int) -> dict[str, float]:
+    """Median wall and CPU (this process, all threads) microseconds of ``Sampler.flush()`` from
+    this thread on a threaded sampler with one subscriber at a long interval (no periodic tick
+    in between)."""
+    s = _sampler(env, threaded=True)
+    s.subscribe(_NoOp(), COMPONENTS, 3600.0)
+    wall: list[float] = []
+    cpu: list[float] = []
+    for _ in range(n):
+        t0, c0 = time.perf_counter(), time.process_time()
+        s.flush()
+        wall.append((time.perf_counter() - t0) * 1e6)
+        cpu.append((time.process_time() - c0) * 1e6)
+    s.close()
+    return {"wall_us": statistics.median(wall[5:]), "cpu_us": statistics.median(cpu[5:])}
 
 
 def _time_call(fn: Callable[[], object], n: int) -> float:
@@ -278,6 +319,15 @@ def _per_read(env: SensorEnvironment, n: int) -> dict[str, float]:
     fd = os.open("/proc/stat", os.O_RDONLY)
     out["os.pread /proc/stat (kept fd)"] = _time_call(lambda: os.pread(fd, 8192, 0), n)
     os.close(fd)
+    fd = os.open("/proc/meminfo", os.O_RDONLY)
+    out["os.pread /proc/meminfo (kept fd)"] = _time_call(lambda: os.pread(fd, 512, 0), n)
+    os.close(fd)
+    nvml = env.nvml
+    if nvml is not None and getattr(nvml, "gpus", None):
+        handle = nvml.nvmlDeviceGetHandleByIndex(0)
+        out["FakeNVML nvmlDeviceGetTotalEnergyConsumption (the fake driver alone)"] = _time_call(
+            lambda: nvml.nvmlDeviceGetTotalEnergyConsumption(handle), n
+        )
     return out
 
 
@@ -313,6 +363,68 @@ def _profile(env: SensorEnvironment, ticks: int, top: int) -> tuple[str, list[di
     return buf.getvalue(), rows
 
 
+SECTIONS = ("threaded", "inline", "run", "reads", "flush", "wake", "profile")
+#: sections run only when named in ``--sections``
+EXTRA_SECTIONS = ("callgrind",)
+_CALLGRIND_TICKS = 100
+
+
+def _child_ticks(n_gpus: int, ticks: int, evict: bool) -> None:
+    """The process valgrind runs (``--child-ticks``): ``ticks`` inline ticks, each inside its
+    own ``functools.reduce`` call, the only function callgrind collects (``--toggle-collect``);
+    with ``evict``, a 4 MiB copy before each tick (not collected) empties the caches."""
+    import functools
+
+    s = _sampler(_env(n_gpus), threaded=False)
+    s.subscribe(_NoOp(), COMPONENTS, 1.0)
+    for _ in range(20):
+        s.tick()
+    src, dst = bytearray(4 << 20), bytearray(4 << 20)
+    one = (0,)
+
+    def tick(_acc: object, _item: object) -> None:
+        s.tick()
+
+    for _ in range(ticks):
+        if evict:
+            dst[:] = src
+        functools.reduce(tick, one, None)
+    s.close()
+
+
+def _callgrind(n_gpus: int, evict: bool) -> dict[str, float]:
+    """Per tick: instructions (``Ir``), and with ``evict`` the simulated misses (``I1mr``,
+    ``D1mr``, ``D1mw``: first level; ``ILmr``, ``DLmr``, ``DLmw``: last level)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("valgrind") is None:
+        return {}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        cmd = [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            "--collect-atstart=no",
+            "--toggle-collect=functools_reduce",
+        ]
+        if evict:
+            cmd += ["--cache-sim=yes", "--I1=32768,8,64", "--D1=32768,8,64", "--LL=1048576,16,64"]
+        cmd += [sys.executable, str(Path(__file__).resolve()), "--child-ticks"]
+        cmd += [str(_CALLGRIND_TICKS), "--child-gpus", str(n_gpus)]
+        cmd += ["--child-evict"] if evict else []
+        subprocess.run(cmd, capture_output=True, check=True)
+        events: list[str] = []
+        totals: list[int] = []
+        for line in out.read_text().splitlines():
+            if line.startswith("events:"):
+                events = line.split()[1:]
+            elif line.startswith("summary:") or line.startswith("totals:"):
+                totals = [int(v) for v in line.split()[1:]]
+        return {e: v / _CALLGRIND_TICKS for e, v in zip(events, totals, strict=False)}
+
+
 def main() -> None:
     """Measure and print; ``--json`` writes everything."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -323,85 +435,156 @@ def main() -> None:
     ap.add_argument("--ticks", type=int, default=3000, help="inline ticks (and profiled ticks)")
     ap.add_argument("--reads", type=int, default=2000, help="calls per per-read timing batch")
     ap.add_argument("--top", type=int, default=20, help="profile rows")
+    ap.add_argument(
+        "--wake-intervals", default="0.01,0.1,1", help="comma-separated wait lengths, s"
+    )
+    ap.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--child-ticks", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--child-gpus", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--child-evict", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child_ticks is not None:
+        _child_ticks(args.child_gpus, args.child_ticks, args.child_evict)
+        return
+    sections = {x.strip() for x in args.sections.split(",") if x.strip()}
+    unknown = sections - set(SECTIONS) - set(EXTRA_SECTIONS)
+    if unknown:
+        ap.error(
+            f"unknown sections {sorted(unknown)}; known: {', '.join(SECTIONS + EXTRA_SECTIONS)}"
+        )
 
-    doc: dict[str, Any] = {"load_before": os.getloadavg(), "cpus": os.cpu_count()}
+    import carbonsdk
+
+    doc: dict[str, Any] = {
+        "load_before": os.getloadavg(),
+        "cpus": os.cpu_count(),
+        "carbonsdk": str(Path(carbonsdk.__file__).parent),
+        "python": sys.version.split()[0],
+    }
     setups = {"host": _env(0), "host+8gpu": _env(8)}
     for name, env in setups.items():
         d: dict[str, Any] = {}
-        d["threaded"] = _per_tick(
-            _threaded_once, env, args.interval, args.short, args.long, args.repeats
-        )
-        d["inline"] = _inline(env, args.ticks)
-        d["in_run"] = _per_tick(_run_once, env, args.interval, args.short, args.long, args.repeats)
-        d["inline_run"] = _inline_run(env, args.ticks)
-        d["per_read_us"] = _per_read(env, args.reads)
+        if "threaded" in sections:
+            d["threaded"] = _per_tick(
+                _threaded_once, env, args.interval, args.short, args.long, args.repeats
+            )
+        if "inline" in sections:
+            d["inline"] = _inline(env, args.ticks)
+        if "run" in sections:
+            d["in_run"] = _per_tick(
+                _run_once, env, args.interval, args.short, args.long, args.repeats
+            )
+            d["inline_run"] = _inline_run(env, args.ticks)
+        if "reads" in sections:
+            d["per_read_us"] = _per_read(env, args.reads)
+        if "flush" in sections:
+            d["flush"] = _flush_cost(env, 200)
         doc[name] = d
     g, h = doc["host+8gpu"], doc["host"]
-    doc["us_per_gpu_read_from_ticks"] = {
-        "inline": (g["inline"]["us_cpu_per_tick"] - h["inline"]["us_cpu_per_tick"]) / 8,
-        "threaded": (
+    per_gpu: dict[str, float] = {}
+    if "inline" in sections:
+        per_gpu["inline"] = (g["inline"]["us_cpu_per_tick"] - h["inline"]["us_cpu_per_tick"]) / 8
+    if "threaded" in sections:
+        per_gpu["threaded"] = (
             g["threaded"].get("us_per_tick_median", float("nan"))
             - h["threaded"].get("us_per_tick_median", float("nan"))
-        )
-        / 8,
-    }
-    doc["wake_floor_us"] = _wake_floor(args.interval, 200)
-    text, rows = _profile(setups["host+8gpu"], args.ticks, args.top)
-    doc["profile_host+8gpu"] = rows
+        ) / 8
+    doc["us_per_gpu_read_from_ticks"] = per_gpu
+    if "wake" in sections:
+        doc["wake_floor_us"] = {}
+        for raw in args.wake_intervals.split(","):
+            interval = float(raw)
+            n = max(5, min(200, int(2.0 / interval)))
+            doc["wake_floor_us"][f"{interval:g}"] = _wake_floor(interval, n)
+    rows: list[dict[str, Any]] = []
+    text = ""
+    if "profile" in sections:
+        text, rows = _profile(setups["host+8gpu"], args.ticks, args.top)
+        doc["profile_host+8gpu"] = rows
+    if "callgrind" in sections:
+        doc["callgrind_per_tick"] = {
+            f"{name} {kind}": _callgrind(n, kind == "cold")
+            for name, n in (("host", 0), ("host+8gpu", 8))
+            for kind in ("hot", "cold")
+        }
     doc["load_after"] = os.getloadavg()
 
     print(
-        f"interval {args.interval:g} s, short {args.short:g} s, long {args.long:g} s, "
-        f"{args.repeats} repeats; load {doc['load_before'][0]:.1f} -> "
-        f"{doc['load_after'][0]:.1f} on {doc['cpus']} CPUs"
+        f"carbonsdk at {doc['carbonsdk']}, python {doc['python']}; interval {args.interval:g} s, "
+        f"short {args.short:g} s, long {args.long:g} s, {args.repeats} repeats; load "
+        f"{doc['load_before'][0]:.1f} -> {doc['load_after'][0]:.1f} on {doc['cpus']} CPUs"
     )
+
+    def cell(x: dict[str, Any] | None) -> str:
+        if not x or not x.get("n"):
+            return "-"
+        return (
+            f"{x['us_per_tick_median']:.0f} [{x['us_per_tick_min']:.0f}-{x['us_per_tick_max']:.0f}]"
+        )
+
+    def num(x: dict[str, Any] | None) -> str:
+        return "-" if not x else f"{x['us_cpu_per_tick']:.0f}"
+
     print(
         f"{'setup':<10} {'threaded us/tick':>24} {'inline us/tick (cpu)':>21} "
         f"{'in a run us/tick':>24} {'inline in a run':>16}"
     )
     for name in setups:
         d = doc[name]
-        t, r = d["threaded"], d["in_run"]
-
-        def cell(x: dict[str, Any]) -> str:
-            if not x.get("n"):
-                return "-"
-            return (
-                f"{x['us_per_tick_median']:.0f} [{x['us_per_tick_min']:.0f}-"
-                f"{x['us_per_tick_max']:.0f}]"
+        print(
+            f"{name:<10} {cell(d.get('threaded')):>24} {num(d.get('inline')):>21} "
+            f"{cell(d.get('in_run')):>24} {num(d.get('inline_run')):>16}"
+        )
+    if "threaded" in sections:
+        print(
+            "ticks/s reached in the long threaded run:",
+            {n: round(doc[n]["threaded"].get("ticks_per_s_long_run", 0.0)) for n in setups},
+        )
+    if per_gpu:
+        print(
+            "per GPU read from the tick difference (us):",
+            {k: round(v, 1) for k, v in per_gpu.items()},
+        )
+    if "flush" in sections:
+        for name in setups:
+            f = doc[name]["flush"]
+            print(
+                f"flush() from the user's thread, {name}: {f['wall_us']:.0f} us wall, "
+                f"{f['cpu_us']:.0f} us CPU (median of 195)"
             )
-
+    if "wake" in sections:
+        print("thread CPU per wake-up of an idle thread (us), by wait length:")
+        for interval, v in doc["wake_floor_us"].items():
+            print(f"  {interval:>5} s: " + ", ".join(f"{k} {x:.0f}" for k, x in v.items()))
+    if "reads" in sections:
+        print("per call (us, median of 5 batches):")
+        for k, v in doc["host+8gpu"]["per_read_us"].items():
+            print(f"  {k:<70} {v:8.2f}")
+    if "callgrind" in sections:
+        print(f"callgrind, per inline tick (mean of {_CALLGRIND_TICKS}; cold: caches evicted):")
+        for key, ev in doc["callgrind_per_tick"].items():
+            if not ev:
+                print(f"  {key}: valgrind not found")
+                continue
+            line = f"  {key:<16} {ev.get('Ir', 0.0):>9.0f} instructions"
+            if "ILmr" in ev:
+                ll = ev["ILmr"] + ev["DLmr"] + ev["DLmw"]
+                line += (
+                    f", last-level misses {ll:.0f} (instruction {ev['ILmr']:.0f}, data read "
+                    f"{ev['DLmr']:.0f}, data write {ev['DLmw']:.0f})"
+                )
+            print(line)
+    if rows:
         print(
-            f"{name:<10} {cell(t):>24} {d['inline']['us_cpu_per_tick']:>21.0f} {cell(r):>24} "
-            f"{d['inline_run']['us_cpu_per_tick']:>16.0f}"
+            f"cProfile of {args.ticks} inline ticks, host+8gpu (profiler overhead inflates "
+            "small calls):"
         )
-    print(
-        "thread CPU per wake-up of an idle thread (us):",
-        {k: round(v) for k, v in doc["wake_floor_us"].items()},
-    )
-    print(
-        "ticks/s reached in the long threaded run:",
-        {n: round(doc[n]["threaded"].get("ticks_per_s_long_run", 0.0)) for n in setups},
-    )
-    gpu = doc["us_per_gpu_read_from_ticks"]
-    print(
-        f"per GPU read from the tick difference: inline {gpu['inline']:.1f} us, "
-        f"threaded {gpu['threaded']:.1f} us"
-    )
-    print("per call (us, median of 5 batches):")
-    for k, v in doc["host+8gpu"]["per_read_us"].items():
-        print(f"  {k:<48} {v:8.2f}")
-    print(
-        f"cProfile of {args.ticks} inline ticks, host+8gpu (profiler overhead inflates "
-        "small calls):"
-    )
-    for row in rows:
-        print(
-            f"  {row['own_us_per_tick']:7.1f} us own  {row['cum_us_per_tick']:7.1f} us cum  "
-            f"{row['calls_per_tick']:5.1f}/tick  {row['function']}"
-        )
+        for row in rows:
+            print(
+                f"  {row['own_us_per_tick']:7.1f} us own  {row['cum_us_per_tick']:7.1f} us cum  "
+                f"{row['calls_per_tick']:5.1f}/tick  {row['function']}"
+            )
     if args.json is not None:
         doc["profile_text"] = text
         args.json.write_text(json.dumps(doc, indent=1))

@@ -235,14 +235,14 @@ class ProcessAttributor:
     def refresh(self, now_s: float) -> None:
         """Measure the shares over the span since the previous refresh (NVML per-process
         samples, psutil) and attribute the intervals delivered since then. ``now_s``: UTC epoch
-        seconds. Never raises."""
+        seconds. A host that cannot be read degrades the attribution (see :meth:`finish`); any
+        other exception is a bug and reaches the caller (the run's attribution extension, whose
+        guard logs it and goes on)."""
         if self._finished is not None or not self._measure_lock.acquire(blocking=False):
             return
         try:
             if self._finished is None:
                 self._apply(self._measure(now_s))
-        except Exception:
-            log.debug("carbonsdk: process attribution refresh failed", exc_info=True)
         finally:
             self._measure_lock.release()
 
@@ -286,50 +286,63 @@ class ProcessAttributor:
         if meter is None or probe is None:
             return shares
         if self._active("cpu") or self._active("ram") or self._active("gpu"):
-            try:
-                tree_cpu_s = meter.read_cpu_s(now_s)
-            except Exception as exc:  # noqa: BLE001 - a process probe raises anything: degrade
-                for comp in ("cpu", "ram"):
-                    if comp in self._components:
-                        self._fail(comp, f"the process tree cannot be read: {exc}")
-                tree_cpu_s = None
-            if tree_cpu_s is not None and self._active("cpu"):
-                try:
-                    busy_s = float(probe.cpu_times_s()[0])
-                except Exception as exc:  # noqa: BLE001 - a process probe raises anything: degrade
-                    self._fail("cpu", f"the host's CPU times cannot be read: {exc!r}")
-                else:
-                    d_tree = tree_cpu_s - self._last_tree_cpu_s
-                    d_busy = busy_s - self._last_busy_s
-                    self._last_tree_cpu_s, self._last_busy_s = tree_cpu_s, busy_s
-                    share = _clamp(d_tree / d_busy) if d_busy > 0 else 0.0
-                    shares.update(dict.fromkeys(self._keys_of("cpu"), share))
+            shares.update(self._cpu_shares(meter, probe, now_s))  # reads the tree: first
         if self._active("ram"):
-            try:
-                memory = meter.read_memory(now_s)
-                if memory.used_bytes <= 0:
-                    raise SensorError(f"the host reports {memory.used_bytes} bytes in use")
-            except Exception as exc:  # noqa: BLE001 - a process probe raises anything: degrade
-                self._fail("ram", f"memory cannot be read: {exc}")
-            else:
-                self._ram_kind = memory.kind
-                share = _clamp(memory.tree_bytes / memory.used_bytes)
-                shares.update(dict.fromkeys(self._keys_of("ram"), share))
+            shares.update(self._ram_shares(meter, now_s))
         if self._active("gpu"):
-            tree = meter.pids
-            gpu_shares: dict[str, float] = {}
-            for key, gpu in self._gpus.items():
-                try:
-                    gpu_shares[key] = self._gpu_share(gpu, tree)
-                except (SensorError, _Unavailable) as exc:
-                    self._fail("gpu", str(exc))
-                    break
-                except Exception as exc:  # noqa: BLE001 - a process probe raises anything: degrade
-                    self._fail("gpu", f"{key}: {exc!r}")
-                    break
-            else:
-                shares.update(gpu_shares)
+            shares.update(self._gpu_shares(meter.pids))
         return shares
+
+    def _cpu_shares(self, meter: ProcessTreeMeter, probe: Any, now_s: float) -> dict[str, float]:
+        """Read the process tree (its CPU time, and its pids for the GPU shares); the CPU share
+        when CPU is attributed: the tree's CPU time over the host's busy time since last."""
+        try:
+            tree_cpu_s = meter.read_cpu_s(now_s)
+        except Exception as exc:  # noqa: BLE001 - a process probe raises anything: degrade
+            for comp in ("cpu", "ram"):
+                if comp in self._components:
+                    self._fail(comp, f"the process tree cannot be read: {exc}")
+            return {}
+        if not self._active("cpu"):
+            return {}
+        try:
+            busy_s = float(probe.cpu_times_s()[0])
+        except Exception as exc:  # noqa: BLE001 - a process probe raises anything: degrade
+            self._fail("cpu", f"the host's CPU times cannot be read: {exc!r}")
+            return {}
+        d_tree = tree_cpu_s - self._last_tree_cpu_s
+        d_busy = busy_s - self._last_busy_s
+        self._last_tree_cpu_s, self._last_busy_s = tree_cpu_s, busy_s
+        share = _clamp(d_tree / d_busy) if d_busy > 0 else 0.0
+        return dict.fromkeys(self._keys_of("cpu"), share)
+
+    def _ram_shares(self, meter: ProcessTreeMeter, now_s: float) -> dict[str, float]:
+        """The RAM share: the tree's resident memory over the host's memory in use."""
+        try:
+            memory = meter.read_memory(now_s)
+            if memory.used_bytes <= 0:
+                raise SensorError(f"the host reports {memory.used_bytes} bytes in use")
+        except Exception as exc:  # noqa: BLE001 - a process probe raises anything: degrade
+            self._fail("ram", f"memory cannot be read: {exc}")
+            return {}
+        self._ram_kind = memory.kind
+        share = _clamp(memory.tree_bytes / memory.used_bytes)
+        return dict.fromkeys(self._keys_of("ram"), share)
+
+    def _gpu_shares(self, tree: frozenset[int]) -> dict[str, float]:
+        """Each GPU's share for the process ids of ``tree``; none when one GPU fails (the GPU
+        attribution then degrades as a whole)."""
+        gpu_shares: dict[str, float] = {}
+        for key, gpu in self._gpus.items():
+            try:
+                gpu_shares[key] = self._gpu_share(gpu, tree)
+            except (SensorError, _Unavailable) as exc:
+                self._fail("gpu", str(exc))
+                return {}
+            except Exception as exc:  # noqa: BLE001 - a process probe raises anything: degrade
+                self._fail("gpu", f"{key}: {exc!r}")
+                return {}
+        return gpu_shares
 
     def _gpu_share(self, gpu: _Gpu, tree: frozenset[int]) -> float:
         from carbonsdk.sensors.nvml import NvmlUnsupportedError

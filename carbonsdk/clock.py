@@ -22,15 +22,12 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """The real clock: :func:`time.monotonic` and :func:`time.time`."""
+    """The real clock: ``monotonic()`` is :func:`time.monotonic` (seconds) and ``time()`` is
+    :func:`time.time` (seconds since the Unix epoch, UTC), the functions themselves (no Python
+    call in between: the sampler reads the clock several times per tick)."""
 
-    def monotonic(self) -> float:
-        """Seconds from :func:`time.monotonic`."""
-        return time.monotonic()
-
-    def time(self) -> float:
-        """Seconds since the Unix epoch (UTC) from :func:`time.time`."""
-        return time.time()
+    monotonic = staticmethod(time.monotonic)
+    time = staticmethod(time.time)
 
 
 class Timebase:

@@ -11,6 +11,12 @@ Bounds, whatever the network does:
   it (the abandoned worker stops at its next read). The body is streamed and the deadline is
   checked between chunks; connect and read timeouts are ``min(timeout_s, time left)``. Without
   a ``deadline_s`` each attempt gets ``2 * timeout_s`` of wall time (its connect and its read).
+- **no late requests**: a worker sends nothing once its attempt's deadline has passed or its
+  caller has given up. Each attempt's worker checks its :class:`_SendGate` before the DNS
+  lookup, after the connection is made (a lookup or connect that hung, then finished) and
+  before every ``send`` of request bytes; the caller closes the gate under the lock the worker
+  holds while it checks and sends, so no send starts after the caller returned. Retries run
+  in the caller, each in a fresh worker with a fresh gate, only while time is left.
 - **memory**: a body over ``max_bytes`` (default :data:`MAX_BODY_BYTES`, 8 MiB; provider replies
   are a few hundred kB at most) is an :class:`HttpError` saying so, raised as soon as the
   ``Content-Length`` header or the bytes read exceed it, so at most ``max_bytes`` plus one chunk
@@ -19,17 +25,21 @@ Bounds, whatever the network does:
 Redirects are not followed (a redirect would carry the credential headers to another URL): a
 3xx reply is an :class:`HttpError` naming the ``Location``. An error reply's own message (the
 ``message``/``error``/``detail`` field of a JSON body, or the first line of a text body) is kept
-in the error, with any credential that was sent redacted.
+in the error, with any credential that was sent redacted. urllib3's own log records (its
+DEBUG lines name each request's URL, query string included, where some services take their
+key) have the credentials of the request being made in their thread redacted too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -48,6 +58,14 @@ SERVICE_MESSAGE_CHARS = 200
 _GRACE_S = 0.05
 #: Header and parameter names whose values are credentials (redacted from messages).
 _SECRET_NAME_RE = re.compile(r"auth|token|key|secret|password|signature", re.IGNORECASE)
+#: urllib3's loggers that name a request's URL (with its query string) in their records.
+_URLLIB3_LOGGERS = (
+    "urllib3.connectionpool",
+    "urllib3.connection",
+    "urllib3.poolmanager",
+    "urllib3.response",
+    "urllib3.util.retry",
+)
 
 
 class HttpError(ProviderError):
@@ -137,6 +155,40 @@ def _redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def _as_sent(secrets: Iterable[str]) -> tuple[str, ...]:
+    """``secrets`` and their URL-encoded forms (as a query string carries them), longest
+    first."""
+    from urllib.parse import quote, quote_plus
+
+    forms = {form for s in secrets for form in (s, quote_plus(s), quote(s, safe=""))}
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+class _RedactingFilter(logging.Filter):
+    """Redacts, in the records of the loggers it is attached to, the credentials of the
+    request that the emitting thread is making (none: the record is left alone)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets: tuple[str, ...] = getattr(_CURRENT, "secrets", ())
+        if secrets:
+            try:
+                message = record.getMessage()
+            except Exception:  # noqa: BLE001 - a malformed record is logging's to report
+                return True
+            clean = _redact(message, secrets)
+            if clean != message:
+                record.msg, record.args = clean, None
+        return True
+
+
+@functools.cache
+def _redact_urllib3_logs() -> None:
+    """Attach one :class:`_RedactingFilter` to each of :data:`_URLLIB3_LOGGERS` (once)."""
+    redacting = _RedactingFilter()
+    for name in _URLLIB3_LOGGERS:
+        logging.getLogger(name).addFilter(redacting)
+
+
 def service_message(body: bytes, content_type: str = "") -> str | None:
     """The service's own explanation in an error reply ``body``: the ``message``, ``error``,
     ``detail`` or ``title`` field of a JSON object (nested one level, as in
@@ -189,6 +241,115 @@ class _Reply:
     headers: Mapping[str, str]
     body: bytes
     encoding: str | None
+
+
+class _SendGate:
+    """Whether one attempt's worker may still put bytes of its request on the wire: until the
+    attempt's ``deadline_s`` (a :func:`time.monotonic` value), and never once the caller has
+    given up (:meth:`close`). ``cancel`` is also what stops the worker's body reads."""
+
+    def __init__(self, what: str, deadline_s: float) -> None:
+        self.what = what
+        self.deadline_s = deadline_s
+        self.cancel = threading.Event()
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """The caller gives up: no send starts after this returns. Waits at most
+        :data:`_GRACE_S` seconds for a send already under way (bounded by its socket timeout)."""
+        got = self._lock.acquire(timeout=_GRACE_S)
+        try:
+            self.cancel.set()
+        finally:
+            if got:
+                self._lock.release()
+
+    def check(self) -> None:
+        """Raise a timed-out :class:`HttpError` when the worker may no longer send."""
+        if self.cancel.is_set() or time.monotonic() >= self.deadline_s:
+            raise HttpError(
+                f"{self.what}: deadline passed before the request was sent", timed_out=True
+            )
+
+    @contextlib.contextmanager
+    def sending(self) -> Iterator[None]:
+        """Hold the gate open around one send (the caller's :meth:`close` waits for it)."""
+        with self._lock:
+            self.check()
+            yield
+
+
+#: The gate of the attempt running in this thread (each attempt has its own worker thread).
+_CURRENT = threading.local()
+
+
+def _current_gate() -> _SendGate | None:
+    gate: _SendGate | None = getattr(_CURRENT, "gate", None)
+    return gate
+
+
+@functools.cache
+def _gated_connection(base: type[Any]) -> type[Any]:
+    """``base`` (a urllib3 connection class) checking the thread's :class:`_SendGate` before
+    and after it opens its socket (DNS lookup and connect) and before every send."""
+
+    def _new_conn(self: Any) -> Any:
+        gate = _current_gate()
+        if gate is not None:
+            gate.check()
+        sock = base._new_conn(self)
+        if gate is not None:
+            try:
+                gate.check()
+            except HttpError:
+                with contextlib.suppress(OSError):
+                    sock.close()
+                raise
+        return sock
+
+    def send(self: Any, data: Any) -> None:
+        gate = _current_gate()
+        if gate is None:
+            base.send(self, data)
+            return
+        if self.sock is None and getattr(self, "auto_open", False):
+            self.connect()  # outside the lock: a lookup or connect may take a while
+        with gate.sending():
+            base.send(self, data)
+
+    return type(base.__name__, (base,), {"_new_conn": _new_conn, "send": send, "_gated": True})
+
+
+@functools.cache
+def _gated_pool(base: type[Any]) -> type[Any]:
+    """``base`` (a urllib3 connection pool class) making gated connections."""
+    if getattr(base.ConnectionCls, "_gated", False):
+        return base
+    return type(base.__name__, (base,), {"ConnectionCls": _gated_connection(base.ConnectionCls)})
+
+
+def _gate_manager(manager: Any) -> Any:
+    """A urllib3 pool manager (direct, proxy or SOCKS) whose pools make gated connections."""
+    classes = getattr(manager, "pool_classes_by_scheme", None)
+    if isinstance(classes, dict):
+        manager.pool_classes_by_scheme = {k: _gated_pool(v) for k, v in classes.items()}
+    return manager
+
+
+@functools.cache
+def _gated_adapter() -> type[Any]:
+    """A :class:`requests.adapters.HTTPAdapter` whose connections obey the thread's gate."""
+    from requests.adapters import HTTPAdapter
+
+    class GatedAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            _gate_manager(self.poolmanager)
+
+        def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+            return _gate_manager(super().proxy_manager_for(proxy, **proxy_kwargs))
+
+    return GatedAdapter
 
 
 def _set_read_timeout(resp: Any, seconds: float) -> None:
@@ -270,23 +431,33 @@ def _perform(
     deadline_s: float,
     max_bytes: int,
     trust_env: bool,
-    cancel: threading.Event,
+    gate: _SendGate,
     holder: dict[str, Any],
+    secrets: tuple[str, ...],
 ) -> _Reply:
     import requests
 
     what = f"{method} {_safe_url(url)}"
+    gate.check()  # the worker may start late: no DNS lookup once the caller gave up
     this_timeout = max(0.05, min(timeout_s, deadline_s - time.monotonic()))
     with requests.Session() as session:
         session.trust_env = trust_env
-        resp = session.request(
-            method,
-            url,
-            timeout=(this_timeout, this_timeout),
-            allow_redirects=False,
-            stream=True,
-            **send,
-        )
+        adapter = _gated_adapter()()
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        _redact_urllib3_logs()
+        _CURRENT.gate, _CURRENT.secrets = gate, secrets
+        try:
+            resp = session.request(
+                method,
+                url,
+                timeout=(this_timeout, this_timeout),
+                allow_redirects=False,
+                stream=True,
+                **send,
+            )
+        finally:
+            _CURRENT.gate, _CURRENT.secrets = None, ()
         holder["resp"] = resp
         try:
             ok = resp.status_code < 300
@@ -297,7 +468,7 @@ def _perform(
                 fail_over_limit=ok,
                 deadline_s=deadline_s,
                 timeout_s=timeout_s,
-                cancel=cancel,
+                cancel=gate.cancel,
             )
             return _Reply(
                 status=resp.status_code,
@@ -318,10 +489,12 @@ def _attempt(
     deadline_s: float,
     max_bytes: int,
     trust_env: bool,
+    secrets: tuple[str, ...] = (),
 ) -> _Reply:
     """One attempt, in a daemon worker thread that the caller waits for until ``deadline_s``
-    (then abandons: the worker stops at its next read)."""
-    cancel = threading.Event()
+    (then abandons: the worker sends nothing more and stops at its next read); ``secrets``
+    are redacted from urllib3's log records of the attempt."""
+    gate = _SendGate(f"{method} {_safe_url(url)}", deadline_s)
     holder: dict[str, Any] = {}
     results: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
 
@@ -335,8 +508,9 @@ def _attempt(
                 deadline_s=deadline_s,
                 max_bytes=max_bytes,
                 trust_env=trust_env,
-                cancel=cancel,
+                gate=gate,
                 holder=holder,
+                secrets=secrets,
             )
         except BaseException as exc:  # noqa: BLE001 - handed to the caller, never lost
             results.put((False, exc))
@@ -351,7 +525,7 @@ def _attempt(
     try:
         ok, value = results.get(timeout=max(0.0, deadline_s - time.monotonic()) + _GRACE_S)
     except queue.Empty:
-        cancel.set()
+        gate.close()
         resp = holder.get("resp")
         if resp is not None:
             _shutdown(resp)
@@ -423,6 +597,7 @@ def request(
     transport_errors = _transport_errors()
     what = f"{method} {_safe_url(url)}"
     secrets = _secrets(headers, params, auth)
+    sent_secrets = _as_sent(secrets)
     send: dict[str, Any] = {
         "headers": dict(headers or {}),
         "params": params,
@@ -446,6 +621,7 @@ def request(
                 deadline_s=attempt_deadline,
                 max_bytes=max_bytes,
                 trust_env=trust_env,
+                secrets=sent_secrets,
             )
         except HttpError as exc:
             if deadline_s is not None or not exc.timed_out:

@@ -1,5 +1,7 @@
 """Keeping secrets out of what the SDK records: a command line stored with a run
-(``carbonsdk run``'s ``tags.command``) has the values of secret-looking arguments replaced."""
+(``carbonsdk run``'s ``tags.command``) has the values of secret-looking arguments replaced,
+including secret-named query parameters of URLs (``?api_key=...``, ``&securityToken=...``,
+the way the EIA and ENTSO-E APIs take their keys)."""
 
 from __future__ import annotations
 
@@ -25,12 +27,37 @@ _SECRET_ASSIGNMENT = re.compile(
 _URL_PASSWORD = re.compile(
     r"(?P<head>[a-z][a-z0-9+.-]*://[^/\s:@]+:)(?P<pw>[^/\s@]+)@", re.IGNORECASE
 )
+#: one ``name=value`` parameter of a URL's query string
+_QUERY_PARAM = re.compile(r"(?P<head>[?&;](?P<name>[^=&#;\s]+)=)(?P<value>[^&#;\s]+)")
+#: a word of a query parameter name (split at ``-_.`` and camelCase) that makes it a secret
+_SECRET_WORD = re.compile(
+    r"tokens?|secret|passw(or)?d|pwd|auth|credentials?|(api|access|private)?key|signature|sig"
+)
+
+
+def _secret_param(name: str) -> bool:
+    """True for a query parameter name such as ``api_key``, ``securityToken`` or
+    ``X-Amz-Signature`` (not ``monkey``)."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
+    words = re.split(r"[\s._-]+", spaced.lower())
+    return any(_SECRET_WORD.fullmatch(word) for word in words)
+
+
+def _redact_url_parts(arg: str) -> str:
+    arg = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}{REDACTED}@", arg)
+    if "://" not in arg:
+        return arg
+    return _QUERY_PARAM.sub(
+        lambda m: f"{m.group('head')}{REDACTED}" if _secret_param(m.group("name")) else m[0], arg
+    )
 
 
 def redact_argv(argv: Sequence[str]) -> list[str]:
     """``argv`` with the values of secret-looking arguments replaced by ``***``: options named
     like a secret (``--token=X``, ``--api-key X``, ``--password X``), ``NAME_KEY=X`` style
-    assignments, and passwords in URLs (``https://user:X@host``). Everything else is kept."""
+    assignments, passwords in URLs (``https://user:X@host``) and the values of secret-named
+    query parameters of URLs (``?api_key=X``, ``&securityToken=X``). Everything else is
+    kept."""
     out: list[str] = []
     hide_next = False
     for arg in argv:
@@ -50,5 +77,5 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
         if match and not arg.startswith("-"):
             out.append(f"{match.group(1)}={REDACTED}")
             continue
-        out.append(_URL_PASSWORD.sub(lambda m: f"{m.group('head')}{REDACTED}@", arg))
+        out.append(_redact_url_parts(arg))
     return out

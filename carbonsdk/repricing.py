@@ -36,7 +36,7 @@ import attrs
 
 from carbonsdk.accounting import AlignedSeries, align, extend_to_cover
 from carbonsdk.clock import to_datetime
-from carbonsdk.exceptions import ConfigurationError, DataRangeError, LedgerError
+from carbonsdk.exceptions import CarbonSDKError, ConfigurationError, DataRangeError, LedgerError
 from carbonsdk.intensity.base import IntensityProvider
 from carbonsdk.ledger.decode import Repricing
 from carbonsdk.ledger.reader import Ledger, apply_repricing, top_level
@@ -195,7 +195,7 @@ def _embedded_step_s(source: IntensitySource) -> float | None:
     basis = source.basis if source.basis in ("lifecycle", "direct") else None
     try:
         hourly = embedded.has_hourly(source.zone, basis)
-    except Exception:  # noqa: BLE001 - a bad basis in a foreign record: unknown
+    except (CarbonSDKError, OSError, ValueError, LookupError):  # a bad basis, unreadable data
         return None
     return float(embedded.HOUR_S) if hourly else YEAR_S
 

@@ -4,10 +4,11 @@ One daemon thread reads every open sensor each ``interval_s`` (the smallest inte
 open runs) and hands each subscriber (a live run) the energy of every device over the interval
 since the previous read. Runs share it: nested runs, runs in several threads. It starts lazily on
 the first subscription, reads once more when a run starts or ends (so a run's first and last
-intervals are exact), and stops as soon as the last run ends. It is fork-safe: a forked child
-(a DataLoader worker, say) starts with a fresh, idle sampler and no subscribers, so nothing is
-counted twice. Faults in a sensor degrade that device; faults in a subscriber are logged; the
-thread never raises into the host program.
+intervals are exact; those reads run on one persistent reader thread, so that a hung sensor
+cannot block the user's thread), and stops as soon as the last run ends. It is fork-safe: a
+forked child (a DataLoader worker, say) starts with a fresh, idle sampler and no subscribers, so
+nothing is counted twice. Faults in a sensor degrade that device; faults in a subscriber are
+logged; the thread never raises into the host program.
 """
 
 from __future__ import annotations
@@ -104,6 +105,76 @@ class _Doorbell:
         return self._lock.acquire(timeout=timeout_s)
 
 
+#: a reader thread with nothing to do for this many seconds exits (the next read starts one)
+READER_IDLE_S = 5.0
+
+
+class _Reader:
+    """One persistent thread that runs ``work`` (a sensor read) for the threads that ask with
+    :meth:`request`, instead of a new thread per read. Requests that arrive before a read starts
+    share it (the read starts after each of them was made). A reader stuck in a hung read is
+    :meth:`retire`-d: later requests go to a fresh thread, and the stuck one exits once its read
+    returns. The thread exits after :data:`READER_IDLE_S` seconds without requests."""
+
+    def __init__(self, work: Callable[[], None]) -> None:
+        self._work = work
+        self._lock = threading.Lock()
+        self._bell = _Doorbell()
+        self._pending: list[threading.Event] = []
+        self._thread: threading.Thread | None = None
+
+    def request(self) -> threading.Event:
+        """Ask for a read; the returned event is set once a read that started after this call
+        has finished (or failed: failures are logged)."""
+        done = threading.Event()
+        with self._lock:
+            self._pending.append(done)
+            thread = self._thread
+            if thread is None or not thread.is_alive():  # none yet, idle-exited, or forked
+                self._start_locked()
+            self._bell.ring()
+        return done
+
+    def retire(self) -> None:
+        """The current thread takes no more requests (it is stuck in a hung read, or the sampler
+        is closing); pending and later requests go to a new thread."""
+        with self._lock:
+            old = self._bell
+            self._thread = None
+            if self._pending:
+                self._start_locked()
+        old.ring()  # an idle retired thread exits now
+
+    def _start_locked(self) -> None:
+        bell = self._bell = _Doorbell()
+        thread = threading.Thread(
+            target=self._loop, args=(bell,), name="carbonsdk-read", daemon=True
+        )
+        self._thread = thread
+        thread.start()
+
+    def _loop(self, bell: _Doorbell) -> None:
+        me = threading.current_thread()
+        while True:
+            rung = bell.wait(READER_IDLE_S)
+            with self._lock:
+                if self._thread is not me:
+                    return
+                batch, self._pending = self._pending, []
+                if not batch:
+                    if not rung:  # idle: exit (the next request starts a new thread)
+                        self._thread = None
+                        return
+                    continue
+            try:
+                self._work()
+            except Exception:
+                log.exception("carbonsdk: sensor read failed")
+            finally:
+                for done in batch:
+                    done.set()
+
+
 class Sampler:
     """Reads sensors on one thread (or, with ``threaded=False``, only when :meth:`tick` is
     called: tests drive it with a fake clock).
@@ -143,12 +214,18 @@ class Sampler:
         self._not_measured: dict[str, str] = {}
         self._warnings: list[str] = []
         self._subs: dict[int, tuple[Subscriber, frozenset[str], float]] = {}
-        #: the subscribers, in subscription order (rebuilt when they change: the hot path reads it)
+        # what the hot path reads, rebuilt (under the lock) when the subscribers or sensors change
+        #: the subscribers, in subscription order
         self._sub_list: tuple[Subscriber, ...] = ()
+        #: the smallest interval of the subscribers, s (None: none)
+        self._interval_s: float | None = None
+        #: (device key, sensor) of the sensors not failed, in opening order
+        self._todo: tuple[tuple[str, EnergySensor], ...] = ()
         #: device key -> plausibility bound, W
         self._max_power_w: dict[str, float] = {}
         self._last_mono = clock.monotonic()
         self._thread: threading.Thread | None = None
+        self._reader = _Reader(self._read_batch)
         self.ticks = 0
         #: CPU seconds the background thread has used (all its lifetimes), for overhead reports
         self.thread_cpu_s = 0.0
@@ -189,7 +266,7 @@ class Sampler:
         with self._lock:
             self._ensure(components)
             self._subs[id(sub)] = (sub, frozenset(components), interval_s)
-            self._sub_list = tuple(s for s, _, _ in self._subs.values())
+            self._subs_changed_locked()
             devices = tuple(
                 s.info for k, s in self._sensors.items() if s.info.component in components
             )
@@ -217,7 +294,7 @@ class Sampler:
         self._read_now()
         with self._lock:
             self._subs.pop(id(sub), None)
-            self._sub_list = tuple(s for s, _, _ in self._subs.values())
+            self._subs_changed_locked()
             end_s = self._timebase.epoch_s(self._last_mono)
             self._doorbell.ring()
         return end_s
@@ -226,9 +303,7 @@ class Sampler:
         """Read every sensor now, deliver the interval since the previous read, then let each
         subscriber do its periodic work (checkpoints, live display) outside the lock."""
         self._read_batch()
-        with self._lock:
-            subs = [s for s, _, _ in self._subs.values()]
-        for sub in subs:
+        for sub in self._sub_list:  # a snapshot: replaced, never changed in place
             try:
                 sub.after_tick()
             except Exception:
@@ -243,9 +318,10 @@ class Sampler:
         """Stop the thread (bounded: at most ~1 s wait) and close all sensors."""
         with self._lock:
             self._subs.clear()
-            self._sub_list = ()
+            self._subs_changed_locked()
             self._doorbell.ring()
             thread = self._thread
+        self._reader.retire()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=1.0)
         with self._lock:
@@ -255,11 +331,21 @@ class Sampler:
                 except Exception:
                     log.debug("closing sensor failed", exc_info=True)
             self._sensors.clear()
+            self._sensors_changed_locked()
             self._max_power_w.clear()
             self._last_j.clear()
             self._discovered.clear()
 
     # -- internals --------------------------------------------------------------------------
+
+    def _subs_changed_locked(self) -> None:
+        subs = self._subs.values()
+        self._sub_list = tuple(s for s, _, _ in subs)
+        self._interval_s = min(i for _, _, i in subs) if subs else None
+
+    def _sensors_changed_locked(self) -> None:
+        failed = self._failed
+        self._todo = tuple((k, s) for k, s in self._sensors.items() if k not in failed)
 
     def _ensure(self, components: Sequence[str]) -> None:
         missing = [c for c in components if c not in self._discovered]
@@ -281,6 +367,7 @@ class Sampler:
             self._sensors[key] = sensor
             self._last_j[key] = 0.0
             self._max_power_w[key] = sensor.info.max_power_w or DEFAULT_MAX_DEVICE_POWER_W
+        self._sensors_changed_locked()
         for c, reason in found.not_measured.items():
             self._not_measured[c] = reason
         for w in found.warnings:
@@ -291,26 +378,16 @@ class Sampler:
 
     def _read_now(self) -> None:
         """A read from the user's thread (a run starting, ending or marking): on a threaded
-        sampler it runs in a short-lived thread, so a hung sensor cannot block the caller for
+        sampler it runs on the reader thread, so a hung sensor cannot block the caller for
         more than the read deadline (twice, if the first batch had to drop a hung device)."""
         if not self.threaded:
             self._read_batch()
             return
         for _attempt in range(2):
-            done = threading.Event()
-
-            def work(done: threading.Event = done) -> None:
-                try:
-                    self._read_batch()
-                except Exception:
-                    log.exception("carbonsdk: sensor read failed")
-                finally:
-                    done.set()
-
-            threading.Thread(target=work, name="carbonsdk-read", daemon=True).start()
-            if done.wait(self.read_deadline_s * 2):
+            if self._reader.request().wait(self.read_deadline_s * 2):
                 return
             self._declare_hung()
+            self._reader.retire()  # it may be the one stuck: the next attempt gets a new one
 
     def _acquire_read(self) -> tuple[threading.Lock, int] | None:
         """The read lock and its generation, waiting at most the read deadline per holder; a
@@ -356,6 +433,7 @@ class Sampler:
         if key in self._failed:
             return
         self._failed[key] = message
+        self._sensors_changed_locked()
         log.warning("carbonsdk: %s stopped reporting, degraded: %s", key, message)
         sensor = self._sensors.get(key)
         component = sensor.info.component if sensor is not None else None
@@ -369,24 +447,29 @@ class Sampler:
     def _read_batch(self) -> None:
         """Read every sensor (serialised; sensor calls outside the state lock, with the read in
         progress recorded so a hang can be detected), then deliver the interval."""
-        held = self._acquire_read()
+        lock = self._read_lock
+        held: tuple[threading.Lock, int] | None
+        if not lock.acquire(False):  # held: wait for it (bounded)
+            held = self._acquire_read()
+        elif lock is not self._read_lock:  # replaced (a hang) just now: take the new one
+            lock.release()
+            held = self._acquire_read()
+        else:  # uncontended: the common case
+            held = lock, self._read_gen
         if held is None:
             log.warning("carbonsdk: sensors unreadable (reads keep hanging); interval skipped")
             return
         lock, gen = held
         try:
-            with self._lock:
-                mono = self.clock.monotonic()
-                if mono <= self._last_mono:
-                    return
-                failed = self._failed
-                todo = (
-                    [(k, s) for k, s in self._sensors.items() if k not in failed]
-                    if failed
-                    else list(self._sensors.items())
-                )
+            # no state lock needed here: the sensor tuple is replaced (under it), never changed
+            # in place, and the interval is checked again under it before delivery. The sensors
+            # first, then the time: every sensor read was opened before ``mono``
+            todo = self._todo
+            mono = self.clock.monotonic()
+            if mono <= self._last_mono:
+                return
             values: dict[str, float] = {}
-            errors: dict[str, BaseException] = {}
+            errors: dict[str, BaseException] | None = None  # made on the first failure only
             me = threading.current_thread()
             monotonic = self.clock.monotonic
             for key, sensor in todo:
@@ -394,6 +477,8 @@ class Sampler:
                 try:
                     values[key] = sensor.read_energy_j(mono)
                 except Exception as exc:  # noqa: BLE001 - a sensor or subscriber fault degrades, never crashes
+                    if errors is None:
+                        errors = {}
                     errors[key] = exc
                 finally:
                     self._reading = None
@@ -407,54 +492,77 @@ class Sampler:
             lock.release()
 
     def _deliver_locked(
-        self, mono: float, values: Mapping[str, float], errors: Mapping[str, BaseException]
+        self,
+        mono: float,
+        values: Mapping[str, float],
+        errors: Mapping[str, BaseException] | None,
     ) -> None:
-        span_s = max(mono - self._last_mono, _MIN_PLAUSIBILITY_SPAN_S)
+        last_mono = self._last_mono
+        span_s = mono - last_mono
+        if span_s < _MIN_PLAUSIBILITY_SPAN_S:
+            span_s = _MIN_PLAUSIBILITY_SPAN_S
         deltas: dict[str, float] = {}
-        glitches: dict[str, str] = {}
-        for key, exc in errors.items():
-            sensor = self._sensors.get(key)
-            name = sensor.info.name if sensor is not None else key
-            self._degrade_locked(key, f"{name}: {exc}")
+        glitches: dict[str, str] | None = None
+        if errors:
+            self._degrade_errors_locked(errors)
         failed, last_j, max_w_of = self._failed, self._last_j, self._max_power_w
         isfinite = math.isfinite
         for key, value in values.items():
             if failed and key in failed:
                 continue
             if not isfinite(value):
+                if glitches is None:
+                    glitches = {}
                 glitches[key] = f"non-finite energy reading {value!r}"
                 continue  # keep the last good baseline
             delta = value - last_j[key]
             last_j[key] = value
             max_w = max_w_of.get(key, DEFAULT_MAX_DEVICE_POWER_W)
             if delta > max_w * span_s:
+                if glitches is None:
+                    glitches = {}
                 glitches[key] = (
-                    f"energy jump of {delta:.3g} J in {mono - self._last_mono:.3g} s "
+                    f"energy jump of {delta:.3g} J in {mono - last_mono:.3g} s "
                     f"implies more than {max_w:g} W: dropped"
                 )
                 continue
             deltas[key] = delta if delta > 0 else 0.0
-        start_s = self._timebase.epoch_s(self._last_mono)
-        end_s = self._timebase.epoch_s(mono)
+        timebase = self._timebase  # Timebase.epoch_s, inlined (the same arithmetic)
+        start_s = timebase.anchor_epoch_s + (last_mono - timebase.anchor_mono_s)
+        end_s = timebase.anchor_epoch_s + (mono - timebase.anchor_mono_s)
         self._last_mono = mono
         self.ticks += 1
+        if glitches:
+            self._deliver_glitched_locked(start_s, end_s, deltas, glitches)
+            return
+        for sub in self._sub_list:
+            try:
+                sub.on_interval(start_s, end_s, deltas)
+            except Exception:
+                log.exception("carbonsdk: subscriber failed")
+
+    def _degrade_errors_locked(self, errors: Mapping[str, BaseException]) -> None:
+        for key, exc in errors.items():
+            sensor = self._sensors.get(key)
+            name = sensor.info.name if sensor is not None else key
+            self._degrade_locked(key, f"{name}: {exc}")
+
+    def _deliver_glitched_locked(
+        self, start_s: float, end_s: float, deltas: Mapping[str, float], glitches: dict[str, str]
+    ) -> None:
+        """Delivery of an interval in which some devices glitched: logged, and told to each
+        subscriber that listens (``on_device_glitch``) after its interval."""
         for key, message in glitches.items():
             log.warning("carbonsdk: %s: %s", key, message)
         for sub in self._sub_list:
             try:
                 sub.on_interval(start_s, end_s, deltas)
-                if glitches:
-                    on_glitch = getattr(sub, "on_device_glitch", None)
-                    if on_glitch is not None:
-                        for key, message in glitches.items():
-                            on_glitch(key, message)
+                on_glitch = getattr(sub, "on_device_glitch", None)
+                if on_glitch is not None:
+                    for key, message in glitches.items():
+                        on_glitch(key, message)
             except Exception:
                 log.exception("carbonsdk: subscriber failed")
-
-    def _interval_locked(self) -> float | None:
-        if not self._subs:
-            return None
-        return min(i for _, _, i in self._subs.values())
 
     def _loop(self) -> None:
         me = threading.current_thread()
@@ -466,12 +574,16 @@ class Sampler:
 
     def _loop_body(self, me: threading.Thread) -> None:
         while True:
-            with self._lock:
-                interval = self._interval_locked()
-                if interval is None or self._thread is not me:
-                    if self._thread is me:
-                        self._thread = None
-                    return
+            interval = self._interval_s
+            if interval is None or self._thread is not me:
+                # maybe the end: decide under the lock (a subscribe either sees this thread
+                # gone and starts another, or is seen here)
+                with self._lock:
+                    interval = self._interval_s
+                    if interval is None or self._thread is not me:
+                        if self._thread is me:
+                            self._thread = None
+                        return
             if self._doorbell.wait(interval):
                 continue  # subscriptions changed: recompute the interval (or exit)
             if self._thread is not me:
@@ -487,10 +599,13 @@ class Sampler:
         self._read_gen = 0
         self._reading = None
         self._doorbell = _Doorbell()
+        self._reader = _Reader(self._read_batch)
         self._subs = {}
         self._sub_list = ()
+        self._interval_s = None
         self._thread = None
         self._sensors = {}
+        self._todo = ()
         self._max_power_w = {}
         self._last_j = {}
         self._failed = {}

@@ -200,3 +200,23 @@ def test_plan_missing_duration_is_usage_error(subprocess_env: dict[str, str]) ->
         timeout=60,
     )
     assert out.returncode == 2 and "--duration" in out.stderr
+
+
+def test_plan_waits_only_when_the_gain_is_clear_of_the_forecast_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # IE, an evening in October 2024: the forecast promises ~10 % for a 6 h wait, which the
+    # day-ahead forecaster's own error spread over 6 h does not clear -> start now, saving 0
+    args = ["plan", "--region", "IE", "--duration", "6h", "--start", "2024-10-02T18:00Z"]
+    assert main([*args, "--json"]) == 0
+    part = json.loads(capsys.readouterr().out)["flexible_start"]
+    assert part["delay_s"] > 0 and part["forecast_savings_fraction"] > 0.05
+    assert part["clear_of_forecast_error"] is False
+    assert part["recommend"] is False and part["expected_savings_fraction"] == 0.0
+    assert main(args) == 0
+    assert "within the day-ahead forecast's own error" in capsys.readouterr().out
+    # DE, a June morning: a 12 % gain 3 h away is clear of it -> wait
+    de = ["plan", "--region", "DE", "--duration", "6h", "--start", "2024-06-20T06:00Z", "--json"]
+    assert main(de) == 0
+    part = json.loads(capsys.readouterr().out)["flexible_start"]
+    assert part["clear_of_forecast_error"] is True and part["recommend"] is True

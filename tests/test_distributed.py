@@ -108,8 +108,11 @@ def test_host_mode_counts_the_host_once_and_gathers_on_rank0(
     assert ranks[0]["gpus"] == [0, 1] and ranks[0]["components"] == ["cpu", "gpu", "ram"]
     assert ranks[1]["energy_kwh"] == 0.0 and ranks[1]["gpus"] == []
     expected_gpu_kwh = 2 * GPU_POWER_W * ranks[0]["duration_s"] / J_PER_KWH
-    # rel 1e-3: the fake sensors read the clock a few µs after the sampler's tick time
-    assert ranks[0]["gpu_kwh"] == pytest.approx(expected_gpu_kwh, rel=1e-3)
+    # rel 1e-2: the fake counters integrate real time and are read just after the tick's
+    # timestamp; on a loaded 2-core machine that lag can differ by a few ms between the first
+    # and the last read of a 1 s run (1e-3 failed there). A missed GPU (x2) or a dropped 0.1 s
+    # interval (10 %) still fails.
+    assert ranks[0]["gpu_kwh"] == pytest.approx(expected_gpu_kwh, rel=1e-2)
     # exactly one run record for the host: the observer wrote nothing
     runs = _records(ledger, "run")
     assert [r["run_id"] for r in runs] == [ranks[0]["run_id"]]
@@ -146,7 +149,7 @@ def test_per_rank_mode_measures_each_ranks_own_gpu(
     assert ranks[0]["components"] == ["cpu", "gpu", "ram"]
     assert ranks[1]["components"] == ["gpu"]
     for r in ranks.values():
-        assert r["gpu_kwh"] == pytest.approx(GPU_POWER_W * r["duration_s"] / J_PER_KWH, rel=1e-3)
+        assert r["gpu_kwh"] == pytest.approx(GPU_POWER_W * r["duration_s"] / J_PER_KWH, rel=1e-2)
     runs = _records(ledger, "run")
     assert len(runs) == 2
     rank0 = next(r for r in runs if r["job"]["rank"] == 0)

@@ -5,14 +5,18 @@ a hang (budget + 2 s), not speed checks."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from carbonsdk import http
 from carbonsdk.http import MAX_BODY_BYTES, HttpError, request
@@ -263,3 +267,112 @@ def test_service_error_message_is_kept_and_credentials_redacted(
 )
 def test_service_message_extraction(body: bytes, content_type: str, expected: str | None) -> None:
     assert http.service_message(body, content_type) == expected
+
+
+class StalledLookup:
+    """``socket.getaddrinfo`` for the workers of :func:`request`: the first ``stall`` lookups
+    of ``port`` wait until :meth:`release` (a DNS lookup that hangs, then answers late); the
+    stalled worker threads are kept so that a test can wait for them to end."""
+
+    def __init__(self, port: int, stall: int = 1) -> None:
+        self.port = port
+        self.stall = stall
+        self.stalled: list[threading.Thread] = []
+        self.answered = 0
+        self._release = threading.Event()
+        self._real = socket.getaddrinfo
+
+    def __call__(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        worker = threading.current_thread()
+        if worker.name == "carbonsdk-http" and port == self.port and self.stall > 0:
+            self.stall -= 1
+            self.stalled.append(worker)
+            self._release.wait(30.0)
+            self.answered += 1
+        return self._real(host, port, *args, **kwargs)
+
+    def release_and_wait(self) -> None:
+        """Let the stalled lookups answer, and wait until their workers have ended."""
+        self._release.set()
+        for worker in self.stalled:
+            worker.join(timeout=30.0)
+            assert not worker.is_alive()
+
+
+def test_an_abandoned_worker_sends_nothing_after_its_caller_gave_up(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller gives up at its deadline while the worker is still resolving the host; when
+    the lookup answers later, the worker connects but sends no request: the server never
+    sees one (and sees the same request when nothing stalls)."""
+    httpserver.expect_request("/late").respond_with_json({"ok": True})
+    lookup = StalledLookup(httpserver.port)
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    with pytest.raises(HttpError) as info:
+        request(
+            "GET",
+            httpserver.url_for("/late"),
+            headers={"auth-token": "sk-late-secret"},
+            retries=3,
+            deadline_s=time.monotonic() + 1.0,
+            trust_env=False,
+        )
+    assert info.value.timed_out and "no complete reply before the deadline" in str(info.value)
+    assert len(lookup.stalled) == 1  # the caller gave up while its worker was resolving
+    lookup.release_and_wait()
+    assert lookup.answered == 1  # the lookup did answer, late
+    assert httpserver.log == []
+    # control: the same request, not stalled, does reach this server
+    resp = request(
+        "GET", httpserver.url_for("/late"), deadline_s=time.monotonic() + 5.0, trust_env=False
+    )
+    assert resp.json() == {"ok": True} and len(httpserver.log) == 1
+
+
+def test_an_attempt_abandoned_before_a_retry_never_sends_late(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a deadline, an attempt stalled in its lookup is abandoned after its
+    ``2 * timeout_s`` and the call retries; the retry's request is the only one that arrives,
+    even after the first worker's lookup answers."""
+    httpserver.expect_request("/retry").respond_with_json({"attempt": "second"})
+    lookup = StalledLookup(httpserver.port)
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    waits: list[float] = []
+    resp = request(
+        "GET",
+        httpserver.url_for("/retry"),
+        timeout_s=1.0,  # each attempt is abandoned after 2 s
+        retries=1,
+        sleep=waits.append,
+        trust_env=False,
+    )
+    assert resp.json() == {"attempt": "second"} and len(waits) == 1
+    assert len(lookup.stalled) == 1
+    lookup.release_and_wait()
+    assert lookup.answered == 1
+    assert len(httpserver.log) == 1
+
+
+def test_query_string_credentials_stay_out_of_urllib3_debug_logs(
+    httpserver: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """urllib3 logs each request's URL at DEBUG, query string included: a key sent as a query
+    parameter (EIA's ``api_key``, ENTSO-E's ``securityToken``) is redacted there, in the form
+    the query carries it (URL-encoded) as well."""
+    secret = "k+y/s3cret=1"  # URL-encodes to k%2By%2Fs3cret%3D1
+    httpserver.expect_request("/q").respond_with_json({"ok": True})
+    caplog.set_level(logging.DEBUG)
+    resp = request(
+        "GET",
+        httpserver.url_for("/q"),
+        params={"api_key": secret, "zone": "DE"},
+        deadline_s=time.monotonic() + 5.0,
+        trust_env=False,
+    )
+    assert resp.json() == {"ok": True}
+    assert httpserver.log[0][0].args["api_key"] == secret  # the server did get the key
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("urllib3")]
+    assert any("GET /q?api_key=<redacted>&zone=DE" in line for line in lines), lines
+    for line in lines:
+        assert secret not in line and quote_plus(secret) not in line

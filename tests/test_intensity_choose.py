@@ -3,6 +3,7 @@ average, bounded waits, and no secret in the ledger."""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -268,3 +269,109 @@ def test_auto_slow_sources_share_the_budget(
     assert outcome.series.source.fallback_from == "electricitymaps"
     assert "entsoe: not tried, no time left" in outcome.series.source.note
     assert "intensity-fallback" in outcome.flags and len(hits) <= 1
+
+
+@pytest.mark.parametrize("service", ["eia", "entsoe"])
+def test_a_key_sent_in_the_query_stays_out_of_the_ledger_and_the_logs(
+    service: str,
+    rig: tuple[FakeClock, Sampler],
+    httpserver: HTTPServer,
+    tmp_path: Path,
+    live_env: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """EIA and ENTSO-E take their key in the query string; a run whose provider is refused,
+    by a service that echoes the key, falls back flagged and records neither the key nor a
+    log line with it."""
+    from carbonsdk.intensity.eia import ROUTE, EIAProvider
+    from carbonsdk.intensity.entsoe import ENTSOEProvider
+
+    base = httpserver.url_for("").rstrip("/")
+    provider: EIAProvider | ENTSOEProvider
+    if service == "eia":
+        secret, region, param = EIA_KEY, "US-CAL-CISO", "api_key"
+        refusal = {"error": {"code": "API_KEY_INVALID", "message": f"api_key {secret} is bad"}}
+        httpserver.expect_request(ROUTE).respond_with_json(refusal, status=403)
+        provider = EIAProvider(secret, base_url=base, cache=False, sleep=lambda s: None)
+    else:
+        secret, region, param = ENTSOE_TOKEN, "FR", "securityToken"
+        refusal_text = f"securityToken {secret} is not authorised"
+        httpserver.expect_request("/api").respond_with_data(refusal_text, status=401)
+        provider = ENTSOEProvider(secret, base_url=base, cache=False, sleep=lambda s: None)
+    caplog.set_level(logging.DEBUG)
+    clock, sampler = rig
+    ledger = tmp_path / "l.jsonl"
+    with carbonsdk.measure(
+        "q", region=region, intensity=provider, ledger=ledger, report=False
+    ) as run:
+        clock.advance(30.0)
+        sampler.tick()
+    assert run.result is not None
+    src = run.result.intensity_source
+    assert src.provider == "embedded" and src.fallback_from == service
+    assert "<redacted>" in src.note  # the service's own message, its echo of the key redacted
+    assert [r.args[param] for r, _ in httpserver.log] == [secret]  # it was sent, once
+    text = ledger.read_text()
+    assert secret not in text and "fallback_from" in text
+    sdk_logs = [r.getMessage() for r in caplog.records if not r.name.startswith("werkzeug")]
+    assert sdk_logs and all(secret not in line for line in sdk_logs)
+
+
+def test_provider_keys_in_a_recorded_command_line_are_redacted() -> None:
+    """``carbonsdk run`` records its command line (``tags.command``): the live providers'
+    credentials are redacted there in each form a command line may carry them, the key of a
+    query string (EIA's ``api_key``, ENTSO-E's ``securityToken``) included."""
+    from carbonsdk.redaction import redact_argv
+
+    argv = [
+        f"EIA_API_KEY={EIA_KEY}",
+        f"ENTSOE_API_TOKEN={ENTSOE_TOKEN}",
+        f"--api-key={KEY}",
+        f"https://api.eia.gov/v2/electricity/rto/fuel-type-data/data/?api_key={EIA_KEY}&length=5",
+        f"--url=https://web-api.tp.entsoe.eu/api?securityToken={ENTSOE_TOKEN}&in_Domain=10Y",
+        "https://example.invalid/x?monkey=banana&zone=DE",
+    ]
+    assert redact_argv(argv) == [
+        "EIA_API_KEY=***",
+        "ENTSOE_API_TOKEN=***",
+        "--api-key=***",
+        "https://api.eia.gov/v2/electricity/rto/fuel-type-data/data/?api_key=***&length=5",
+        "--url=https://web-api.tp.entsoe.eu/api?securityToken=***&in_Domain=10Y",
+        "https://example.invalid/x?monkey=banana&zone=DE",
+    ]
+
+
+def test_the_intensity_face_exports_the_registry_and_the_dataset_queries_lazily(
+    subprocess_env: dict[str, str],
+) -> None:
+    import subprocess
+    import sys
+
+    import carbonsdk.intensity as face
+    from carbonsdk.intensity import choose, embedded
+
+    assert face.NAMED is choose.NAMED and "auto" in face.NAMED
+    assert face.make_provider is make_provider and face.auto_provider is auto_provider
+    assert face.make_provider("embedded").name == "embedded"  # type: ignore[union-attr]
+    for name in ("has_hourly", "hourly_years", "mean_g_per_kwh", "annual_g_per_kwh"):
+        assert getattr(face, name) is getattr(embedded, name)
+    assert face.dataset_label is embedded.dataset_label
+    assert face.has_hourly("DE", "lifecycle") and face.hourly_years("DE")
+    assert set(face.__all__) <= set(dir(face))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        face.nope  # noqa: B018
+    # importing the package loads the values only; the registry and the data set on first use
+    code = (
+        "import sys, carbonsdk.intensity as f; "
+        "print(sorted(m for m in sys.modules if m.startswith('carbonsdk.intensity'))); "
+        "f.has_hourly; print('carbonsdk.intensity.embedded' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split("\n")
+    assert out[0] == "['carbonsdk.intensity']" and out[1] == "True"

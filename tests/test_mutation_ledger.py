@@ -599,3 +599,32 @@ def test_a_cleanly_rebuilt_run_is_not_flagged_unreadable(tmp_path: Path) -> None
     (result,) = Ledger(path).runs()
     assert "rebuilt-from-checkpoints" in result.flags
     assert not any(f.startswith("checkpoints-unreadable") for f in result.flags)
+
+
+def test_a_clean_ledger_skips_nothing_and_unknown_schemas_are_skipped(tmp_path: Path) -> None:
+    """Records of a future schema (or a boolean one) are not carbonsdk records this reader
+    knows: skipped and counted, never read as runs."""
+    path = tmp_path / "ledger.jsonl"
+    finished = attrs.evolve(run(), status="completed", timeline=TIMELINE)
+    append_records(path, [result_to_record(finished)])
+    ledger = Ledger(path)
+    assert ledger.skipped_lines == 0
+    assert [r.run_id for r in ledger.runs()] == ["r-killed"]
+    assert ledger.skipped_lines == 0
+    future = dict(result_to_record(attrs.evolve(finished, run_id="r-future")), schema=99)
+    boolean = dict(result_to_record(attrs.evolve(finished, run_id="r-bool")), schema=True)
+    append_records(path, [future, boolean])
+    assert [r.run_id for r in ledger.runs()] == ["r-killed"]
+    assert ledger.skipped_lines == 2
+
+
+def test_to_pandas_of_one_run_has_utc_datetimes(tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    path = tmp_path / "ledger.jsonl"
+    finished = attrs.evolve(run(), status="completed", timeline=TIMELINE)
+    append_records(path, [result_to_record(finished)])
+    frame = Ledger(path).to_pandas()
+    assert len(frame) == 1
+    assert str(frame["started_at"].dt.tz) == "UTC"
+    assert frame.loc[0, "started_at"] == pd.Timestamp(T0)
+    assert frame.loc[0, "ended_at"] == pd.Timestamp(T0 + timedelta(minutes=3))

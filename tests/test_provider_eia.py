@@ -4,7 +4,10 @@ speaking its wire format: paging, errors, partial hours, and the mix-to-intensit
 from __future__ import annotations
 
 import json
+import logging
+import socket
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -366,3 +369,34 @@ def test_intensity_from_mix_matches_brute_force_on_many_mixes() -> None:
         expected_den = sum(v for c, v in mix.items() if c != "storage" and v > 0)
         assert intensity_from_mix(mix) == pytest.approx(expected_num / expected_den, rel=1e-12)
     assert intensity_from_mix({"storage": 10.0, "coal": 0.0}) is None
+
+
+def test_the_key_in_the_query_never_reaches_errors_tracebacks_or_logs(
+    httpserver: HTTPServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """EIA takes its key as a query parameter, so it is in every request URL: it must not
+    reach an error's message, its formatted traceback (chained exceptions included) or a
+    DEBUG log line, whether the service refuses the request (echoing the key) or nothing
+    answers at all."""
+    echo = {"error": {"code": "API_KEY_INVALID", "message": f"api_key {KEY} is not valid"}}
+    httpserver.expect_request(ROUTE).respond_with_json(echo, status=403)
+    with socket.socket() as probe:  # a port with no server behind it
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    caplog.set_level(logging.DEBUG)
+    errors = []
+    for base_url in (httpserver.url_for("").rstrip("/"), closed):
+        provider, _ = make(httpserver, tmp_path, base_url=base_url, cache=False, retries=1)
+        with pytest.raises(HttpError) as info:
+            provider.series(BPAT, T0, T0 + HOUR)
+        errors.append(info.value)
+    assert errors[0].status == 403 and "EIA_API_KEY" in str(errors[0])
+    assert errors[1].status is None and "ConnectionError" in str(errors[1])
+    assert httpserver.log and all(r.args["api_key"] == KEY for r, _ in httpserver.log)
+    sdk_logs = [r.getMessage() for r in caplog.records if not r.name.startswith("werkzeug")]
+    assert any("api_key=<redacted>" in line for line in sdk_logs)  # urllib3 did log the URL
+    for error in errors:
+        shown = "".join(traceback.format_exception(error))
+        for text in (str(error), repr(error), shown, error.service_message or ""):
+            assert KEY not in text
+    assert all(KEY not in line for line in sdk_logs)

@@ -7,7 +7,9 @@ of the platform's RESTful API guide; they are not measurements."""
 
 from __future__ import annotations
 
+import logging
 import time
+import traceback
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -361,3 +363,23 @@ def test_zone_mapping_and_configuration(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(ConfigurationError, match="eic"):
         ENTSOEProvider(eic="FR", cache=False)
     assert ENTSOEProvider(eic=FR_EIC, cache=False).eic == FR_EIC
+
+
+def test_the_token_in_the_query_never_reaches_errors_or_logs(
+    httpserver: HTTPServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ENTSO-E takes its token as the ``securityToken`` query parameter: an acknowledgement
+    that echoes the query shows ``<token>`` in its place, and urllib3's DEBUG line of the
+    request names no token."""
+    serve(httpserver, acknowledgement(f"Query securityToken={TOKEN}&amp;in_Domain=X refused."))
+    provider, _ = make(httpserver, tmp_path)
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(ProviderError) as info:
+        provider.series(FR, T0, T0 + 2 * HOUR)
+    message = str(info.value)
+    assert "Query securityToken=<token>&in_Domain=X refused." in message
+    sdk_logs = [r.getMessage() for r in caplog.records if not r.name.startswith("werkzeug")]
+    assert any("securityToken=<redacted>" in line for line in sdk_logs)
+    for text in (message, repr(info.value), "".join(traceback.format_exception(info.value))):
+        assert TOKEN not in text
+    assert all(TOKEN not in line for line in sdk_logs)

@@ -24,7 +24,15 @@ from carbonsdk.schedule import (
     run_now,
 )
 from carbonsdk.schedule import forecasters as fcs
-from carbonsdk.schedule.backtest import fs_costs, hourly_values, pr_cost
+from carbonsdk.schedule.backtest import (
+    fs_choice,
+    fs_costs,
+    hourly_values,
+    pair_sigma,
+    pr_cost,
+    pr_decision,
+    pr_positions,
+)
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 SRC = IntensitySource(provider="test", basis="lifecycle")
@@ -202,6 +210,93 @@ def test_make_forecaster_names() -> None:
         fcs.fit_day_ahead("DE", (1999,))
     with pytest.raises(ConfigurationError, match="forecaster=3"):
         fcs.make_forecaster(3, "DE")
+
+
+def test_day_ahead_knows_its_own_error_spread() -> None:
+    model = fcs.fit_day_ahead("DE", (2021, 2022))
+    cov = model.err_cov
+    assert cov is not None and cov.shape == (fcs.HORIZON_H, fcs.HORIZON_H)
+    assert np.allclose(cov, cov.T) and np.all(np.linalg.eigvalsh(cov) > -1e-9)
+    sd = np.sqrt(np.diag(cov))
+    assert 0.0 < sd[0] < sd[6] < sd[24]  # further ahead, less sure
+    # measured on a year the fit did not see, the spread is the right size (within 2x)
+    s0, values = fcs.embedded_year("DE", 2023)
+    hist = fcs.History(s0, values, fcs.zone_profile("DE", (2021, 2022)), "DE")
+    issue = np.arange(200, 8000, 7, dtype=np.int64)
+    f = model.predict(hist, issue, 24)
+    y = values[issue[:, None] + np.arange(24)[None, :]]
+    held_out = np.sqrt(np.mean(((y - f) / f) ** 2, axis=0))
+    assert np.all(held_out[1:] < 2 * sd[1:24]) and np.all(held_out[1:] > 0.5 * sd[1:24])
+
+
+def test_gain_sigma_and_the_gate() -> None:
+    cov = np.diag(np.linspace(0.01, 0.1, 12) ** 2)
+    w = np.full(3, 1 / 3)
+    assert fcs.gain_sigma(None, w, np.arange(3) + 4) == 0.0
+    assert fcs.gain_sigma(cov, w, np.arange(3)) == 0.0  # not moving: nothing uncertain
+    near, far = fcs.gain_sigma(cov, w, np.arange(3) + 1), fcs.gain_sigma(cov, w, np.arange(3) + 8)
+    assert 0.0 < near < far
+    expected = math.sqrt(sum(cov[i, i] for i in (0, 1, 2, 8, 9, 10))) / 3
+    assert far == pytest.approx(expected)
+    assert pair_sigma(cov, w, np.arange(3) + 8, np.arange(3)) == pytest.approx(far)
+    assert fcs.worth_moving(0.05, 0.04, floor=0.01, k=1.0)
+    assert not fcs.worth_moving(0.05, 0.06, floor=0.01, k=1.0)
+    assert not fcs.worth_moving(0.005, 0.0, floor=0.01, k=1.0)
+    assert fcs.worth_moving(0.02, 0.03, floor=0.01, k=0.5)
+
+
+def test_flexible_start_decision_waits_only_when_clear_of_the_error() -> None:
+    costs = np.asarray([100.0, 99.0, 90.0, 95.0])
+    assert fs_choice(costs, np.zeros(4), 0.01, 1.0) == (2, pytest.approx(0.1))
+    assert fs_choice(costs, np.full(4, 0.2), 0.01, 1.0) == (0, 0.0)  # a 10 % gain, 20 % error
+    assert fs_choice(costs, np.full(4, 0.2), 0.01, 0.4) == (2, pytest.approx(0.1))
+    assert fs_choice(np.asarray([100.0, 99.5]), np.zeros(2), 0.01, 1.0) == (0, 0.0)  # floor
+
+
+def test_pause_and_resume_decision_uses_the_whole_job() -> None:
+    w = np.full(2, 0.5)
+    f = np.asarray([400.0, 100.0, 100.0])  # pause the first hour: 60 % less on the forecast
+    assert pr_decision(w, f, 0.01, None, 1.0) == (False, pytest.approx(0.6))
+    sure = np.full((4, 4), 1e-4)
+    unsure = np.eye(4)  # errors of 100 %: pausing is not clear of them
+    assert pr_decision(w, f, 0.01, sure + np.eye(4) * 1e-4, 1.0)[0] is False
+    assert pr_decision(w, f, 0.01, unsure, 1.0) == (True, 0.0)
+    assert pr_decision(w, np.asarray([100.0, 400.0, 400.0]), 0.01, None, 1.0) == (
+        True,
+        0.0,
+    )  # nothing to gain: run
+    # mid-run: what the job already lost counts, so a small gain now cannot justify a pause
+    banked = (0.5 * 500.0, 0.5 * 100.0, np.asarray([0.5]))  # ran on 500, straight run had 100
+    assert pr_decision(np.asarray([0.5]), np.asarray([120.0, 100.0]), 0.01, sure, 0.5)[0] is False
+    assert pr_decision(
+        np.asarray([0.5]), np.asarray([120.0, 100.0]), 0.01, sure, 0.5, banked=banked
+    ) == (True, 0.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(0, 1), min_size=1, max_size=4),
+    st.lists(st.floats(0, 500), min_size=1, max_size=7),
+)
+def test_pr_positions_attain_the_optimum(w: list[float], f: list[float]) -> None:
+    if len(f) < len(w):
+        return
+    wa, fa = np.asarray(w), np.asarray(f)
+    pos = pr_positions(wa, fa)
+    assert len(pos) == len(w) and all(b > a for a, b in itertools.pairwise(pos))
+    assert pos[0] >= 0 and pos[-1] < len(f)
+    assert float(wa @ fa[pos]) == pytest.approx(pr_cost(wa, fa), rel=1e-9, abs=1e-9)
+
+
+def test_backtest_gate_trades_saving_for_fewer_worse_starts() -> None:
+    s = intensity_series("IE", datetime(2023, 12, 25, tzinfo=UTC), datetime(2024, 7, 1, tzinfo=UTC))
+    loose = backtest(s, duration="6h", window="24h", n_starts=60, seed=2, uncertainty_k=0.0)
+    default = backtest(s, duration="6h", window="24h", n_starts=60, seed=2)
+    strict = backtest(s, duration="6h", window="24h", n_starts=60, seed=2, uncertainty_k=3.0)
+    assert loose.worse_fraction >= default.worse_fraction >= strict.worse_fraction
+    assert sum(r.delay_s > 0 for r in loose.rows) > sum(r.delay_s > 0 for r in strict.rows)
+    with pytest.raises(ConfigurationError, match="uncertainty_k"):
+        backtest(s, duration="6h", window="24h", uncertainty_k=-1.0)
 
 
 # ----------------------------------------------------------------- dynamic programmes

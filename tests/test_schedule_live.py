@@ -471,3 +471,104 @@ def test_wait_provider_failure_falls_back(monkeypatch: pytest.MonkeyPatch) -> No
         tick_s=3600,
     )
     assert d.forecast == "embedded typical year (no forecast)" and d.plan is not None
+
+
+# ------------------------------------------- the live policies are the backtested policies
+
+
+def _backtest_one(zone: str, start: datetime, strategy: str, hours: int, window: Any) -> Any:
+    """The backtest of exactly one start at ``start`` (a week of history before it), with the
+    forecaster the live functions use (fitted on every embedded year)."""
+    from carbonsdk.intensity import embedded
+    from carbonsdk.intensity.query import intensity_series
+    from carbonsdk.schedule.backtest import backtest
+
+    win_h = 12 if strategy == "flexible_start" else round(hours * window)
+    s = intensity_series(zone, start - timedelta(hours=168), start + timedelta(hours=hours + win_h))
+    b = backtest(
+        s,
+        zone=zone,
+        duration=f"{hours}h",
+        window=window,
+        strategy=strategy,
+        n_starts=1,
+        profile_years=embedded.hourly_years(zone),
+    )
+    assert b.rows[0].start == start
+    return b.rows[0]
+
+
+#: starts where the backtested policy waits, pauses mid-run, or both (found on 2023 data)
+STARTS = [
+    datetime(2023, m, d, h, tzinfo=UTC)
+    for m, d, h in ((1, 22, 15), (2, 15, 2), (2, 28, 16), (3, 17, 16), (10, 9, 20))
+]
+
+
+@pytest.mark.parametrize("zone", ["DE", "IE"])
+def test_wait_for_low_carbon_is_the_backtested_flexible_start(zone: str) -> None:
+    # margin 0: no calibration-table gate, so the decisions are the shared rule alone
+    moved = 0
+    for start in STARTS:
+        row = _backtest_one(zone, start, "flexible_start", 3, "12h")
+        moved += row.delay_s > 0
+        ft = FakeTime(start)
+        d = wait_for_low_carbon(
+            region=zone,
+            max_delay="12h",
+            duration="3h",
+            provider="embedded",
+            clock=ft,
+            sleep=ft.sleep,
+            progress=False,
+            tick_s=600,
+            min_saving_fraction=0.0,
+        )
+        assert d.forecast.startswith("carbonsdk day-ahead")
+        assert (d.started_at - start).total_seconds() == pytest.approx(row.delay_s)
+    assert moved >= 2  # the comparison covers waits (re-forecast every hour), not only "now"
+
+
+@pytest.mark.parametrize("zone", ["DE", "IE"])
+def test_should_pause_is_the_backtested_pause_and_resume(zone: str) -> None:
+    from carbonsdk.intensity.query import intensity_series
+
+    paused = 0
+    for start in STARTS:
+        row = _backtest_one(zone, start, "pause_and_resume", 6, 1.0)
+        paused += row.pauses > 0
+        t0 = start.timestamp()
+        fwd = forward_series(
+            Region(provider=None, code=zone, zone=zone, source="explicit"),
+            t0,
+            t0 + 12 * 3600,
+            provider="embedded",
+        )
+        assert fwd.kind == "day-ahead" and fwd.err_cov is not None
+        policy = PausePolicy(fwd, "6h", 1.0, start=start, min_saving_fraction=0.0)
+        actual = intensity_series(zone, start, start + timedelta(hours=12))
+        now, done, grams = t0, 0.0, 0.0
+        while done < 6 * 3600:
+            if not policy.should_pause(now, done):
+                v = actual.value_at(datetime.fromtimestamp(now, tz=UTC))
+                assert v is not None
+                grams += v
+                done += 3600
+            now += 3600
+        assert now <= policy.deadline_s
+        assert grams / 6 == pytest.approx(row.realised_g_per_kwh, rel=1e-9)
+    assert paused >= 1  # including pauses in the middle of the run (the banked saving)
+
+
+def test_policy_keeps_one_work_interval_per_run_not_one_per_step() -> None:
+    fwd = forward_series(DE, T0.timestamp(), T0.timestamp() + 12 * 3600, provider="embedded")
+    policy = PausePolicy(fwd, "6h", 1.0, start=T0, min_saving_fraction=0.0)
+    now, done = T0.timestamp(), 0.0
+    while done < 6 * 3600:
+        if not policy.should_pause(now, done):
+            done += 10.0  # a training step of 10 s
+        now += 10.0
+    assert policy.should_pause(now, done) is False
+    runs = policy._work
+    assert 1 <= len(runs) <= 7  # at most one interval per hourly decision
+    assert sum(e - a for a, e in runs) == pytest.approx(6 * 3600 - 10.0, abs=20.0)

@@ -513,3 +513,19 @@ def test_live_emissions_so_far(rig: Rig) -> None:
         assert live == pytest.approx(400.0 * 30 / 3.6e6 * 250.0 * 1.2)
     assert run.result is not None and run.emissions_g == run.result.emissions_g
     assert run.result.emissions_g == pytest.approx(live)
+
+
+def test_live_read_outs_before_enter_and_should_pause_outside_a_run(rig: Rig) -> None:
+    run = carbonsdk.measure(
+        "t", region="DE", intensity=250.0, ledger=False, report=False, components=("gpu",)
+    )
+    assert (run.energy_kwh, run.last_power_w, run.emissions_g, run.elapsed_s) == (0, 0, 0, 0)
+    with pytest.raises(RuntimeError, match="only meaningful inside a running measure"):
+        run.should_pause(duration="1h")
+    with run:
+        rig.step(1.0, 2)
+        assert run.last_power_w == pytest.approx(300.0 + 100.0)  # the two GPUs
+        assert run.pausing is None  # made only by a first should_pause() call
+    with pytest.raises(RuntimeError, match="only meaningful inside a running measure"):
+        run.should_pause(duration="1h")
+    assert run.result is not None and run.result.pauses == ()

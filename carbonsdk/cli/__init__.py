@@ -31,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every available command."""
-    from carbonsdk._version import __version__
+    from carbonsdk import __version__
 
     parser = _Parser(prog="carbonsdk", description="Energy and location-aware CO2 of your code.")
     parser.add_argument("--version", action="version", version=f"carbonsdk {__version__}")
@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return 2
-    from carbonsdk.exceptions import CarbonSDKError
+    from carbonsdk import CarbonSDKError
 
     try:
         code: int = args.func(args)

@@ -63,16 +63,14 @@ def _window(text: str | None, strategy: str) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Backtest and print; returns the exit code (bad input raises ConfigurationError -> 2)."""
-    from carbonsdk.exceptions import ConfigurationError
-    from carbonsdk.intensity import embedded
-    from carbonsdk.intensity.query import intensity_series
+    from carbonsdk import ConfigurationError, intensity_series, schedule
+    from carbonsdk.intensity import hourly_years
     from carbonsdk.region import parse_region
-    from carbonsdk.schedule.backtest import backtest
-    from carbonsdk.schedule.durations import format_duration
+    from carbonsdk.schedule import format_duration
 
     region = parse_region(args.zone)
     zone = region.zone
-    years = embedded.hourly_years(zone) if zone else ()
+    years = hourly_years(zone) if zone else ()
     if not zone or not years:
         raise ConfigurationError(
             f"ZONE {args.zone!r} has no embedded hourly data to backtest on (zones with data: "
@@ -93,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         else datetime(year, 1, 1, tzinfo=UTC)
     )
     series = intensity_series(region, start, datetime(year + 1, 1, 1, tzinfo=UTC))
-    result = backtest(
+    result = schedule.backtest(  # the function (its module has the same name)
         series,
         zone=zone,
         duration=args.duration,

@@ -50,16 +50,16 @@ def _workload(seconds: float) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run the demo; returns the exit code."""
     import carbonsdk
-    from carbonsdk import config
-    from carbonsdk.exceptions import ConfigurationError
-    from carbonsdk.model.region import Region
+    from carbonsdk import ConfigurationError, Region
+    from carbonsdk.region import resolve_region
 
     if not args.seconds > 0 or args.seconds > 3600:
         raise ConfigurationError(
             f"--seconds {args.seconds:g} is not valid: expected a number in (0, 3600]"
         )
     region: str | Region | None = args.region
-    if region is None and not args.detect and config.env_region() is None:
+    # resolve_region offline reads CARBONSDK_REGION only (a bad value raises, naming it)
+    if region is None and not args.detect and resolve_region(None, offline=True).source != "env":
         # No silent network probing from a demo: say how to give the region instead.
         region = Region.unknown()
         print(
@@ -90,6 +90,6 @@ def run(args: argparse.Namespace) -> int:
 
     print_report(result, whatif=whatif_or_none(result))
     if not args.no_ledger:
-        where = args.ledger or str(config.default_ledger_path())
+        where = args.ledger or str(carbonsdk.Ledger().path)  # CARBONSDK_LEDGER or the default
         print(f"carbonsdk demo: run {result.run_id} appended to {where}", file=sys.stderr)
     return 0

@@ -15,7 +15,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from carbonsdk.intensity.choose import NAMED as PROVIDERS
+from carbonsdk.intensity import NAMED as PROVIDERS
 
 _WINDOW = timedelta(hours=1)
 
@@ -55,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def parse_time(text: str | None) -> datetime:
     """``--at``: an ISO 8601 time with a UTC offset (``Z`` allowed), or None/``now`` for now;
     returned in UTC. Raises :class:`ConfigurationError` naming the bad value."""
-    from carbonsdk.exceptions import ConfigurationError
+    from carbonsdk import ConfigurationError
 
     if text is None or text.strip().lower() == "now":
         return datetime.now(UTC)
@@ -75,7 +75,7 @@ def parse_time(text: str | None) -> datetime:
 
 
 def _provider(name: str) -> Any:
-    from carbonsdk.intensity.choose import auto_provider, make_provider
+    from carbonsdk.intensity import auto_provider, make_provider
 
     return make_provider(name) or auto_provider()
 
@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     :class:`carbonsdk.exceptions.CarbonSDKError`, turned into a one-line message)."""
     import attrs
 
-    from carbonsdk.exceptions import ProviderError
+    import carbonsdk
+    from carbonsdk import ProviderError
     from carbonsdk.region import resolve_region
 
     at = parse_time(args.at)
@@ -101,10 +102,8 @@ def run(args: argparse.Namespace) -> int:
     except ProviderError as exc:
         if provider.name == "embedded":
             raise
-        from carbonsdk.intensity.embedded import EmbeddedProvider
-
         fallback_from, reason = provider.name, str(exc)
-        series = EmbeddedProvider().series(region, start, end)
+        series = carbonsdk.intensity_series(region, start, end)  # the embedded data
     source = series.source
     if fallback_from is not None:
         source = attrs.evolve(source, fallback_from=fallback_from, note=reason)

@@ -19,10 +19,10 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from carbonsdk.intensity.choose import NAMED as PROVIDERS
+from carbonsdk.intensity import NAMED as PROVIDERS
 
 if TYPE_CHECKING:
-    from carbonsdk.schedule.plans import Plan, PlanInterval
+    from carbonsdk.schedule import Plan, PlanInterval
 
 DEFAULT_MAX_DELAY = "24h"
 DEFAULT_MAX_EXTENSION = "100%"
@@ -90,7 +90,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _time(text: str | None) -> datetime:
-    from carbonsdk.exceptions import ConfigurationError
+    from carbonsdk import ConfigurationError
 
     if text is None or text.strip().lower() == "now":
         return datetime.now(UTC)
@@ -107,7 +107,7 @@ def _time(text: str | None) -> datetime:
 
 
 def _fraction(text: str) -> float:
-    from carbonsdk.exceptions import ConfigurationError
+    from carbonsdk import ConfigurationError
 
     raw = text.strip()
     try:
@@ -122,14 +122,19 @@ def _fraction(text: str) -> float:
     return value
 
 
-def advice(plan: Plan, cal: Any, margin: float) -> dict[str, Any]:
+def advice(plan: Plan, cal: Any, margin: float, gate: bool | None = None) -> dict[str, Any]:
     """What to tell the user about one plan: the forecast's promise, the saving expected to be
     realised (calibrated by the backtest ``cal`` when there is one), the backtest, and whether
-    to follow the plan (``recommend``) given the ``margin`` (fraction)."""
+    to follow the plan (``recommend``) given the ``margin`` (fraction). ``gate``: for
+    carbonsdk's day-ahead forecast, whether the plan passes the live policies' decision rule
+    (forecast gain clear of the forecaster's own error, as in ``wait_for_low_carbon`` and
+    ``should_pause()``); when it fails, the expected saving is 0 and the plan is not
+    recommended."""
     from carbonsdk.schedule.live import calibrated_saving
 
     moves = plan.delay_s > 0 or plan.pauses > 0
-    expected = calibrated_saving(plan.savings_fraction, cal) if moves else 0.0
+    clear = gate is not False  # True, or no error model
+    expected = calibrated_saving(plan.savings_fraction, cal) if moves and clear else 0.0
     backtested = None
     if cal is not None:
         backtested = {
@@ -147,7 +152,8 @@ def advice(plan: Plan, cal: Any, margin: float) -> dict[str, Any]:
         "forecast_savings_fraction": plan.savings_fraction,
         "expected_savings_fraction": expected,
         "backtest": backtested,
-        "recommend": bool(moves and worth and expected >= margin),
+        "recommend": bool(moves and worth and clear and expected >= margin),
+        "clear_of_forecast_error": gate,
     }
 
 
@@ -195,16 +201,16 @@ def _when(dt: datetime, ref: datetime) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Plan and print; returns the exit code (bad input raises ConfigurationError -> 2)."""
-    from carbonsdk.exceptions import ConfigurationError
+    from carbonsdk import ConfigurationError
     from carbonsdk.region import resolve_region
-    from carbonsdk.schedule.durations import (
-        extension_s,
+    from carbonsdk.schedule import (
+        flexible_start,
         format_duration,
+        forward_series,
         parse_duration,
-        window_s,
+        pause_and_resume,
     )
-    from carbonsdk.schedule.forecast import forward_series
-    from carbonsdk.schedule.plans import flexible_start, pause_and_resume
+    from carbonsdk.schedule.durations import extension_s, window_s
 
     job_s = parse_duration(args.duration, name="--duration").total_seconds()
     if job_s <= 0:
@@ -226,13 +232,24 @@ def run(args: argparse.Namespace) -> int:
     common: dict[str, Any] = {"start": start, "energy_kwh": args.energy_kwh, "fill": "typical"}
     fs = flexible_start(fwd.series, job_s, timedelta(seconds=delay_s), **common)
     pr = pause_and_resume(fwd.series, job_s, timedelta(seconds=ext_s), **common)
-    from carbonsdk.schedule.backtest import calibration
+    from carbonsdk.schedule import calibration
 
     own = fwd.kind in ("day-ahead", "typical")
     zone = fwd.series.source.zone or region.zone
     cal_fs = calibration(zone, "flexible_start", job_s, delay_s) if own else None
     cal_pr = calibration(zone, "pause_and_resume", job_s, ext_s) if own else None
-    adv_fs, adv_pr = advice(fs, cal_fs, margin), advice(pr, cal_pr, margin)
+    from carbonsdk.schedule.forecasters import worth_moving
+    from carbonsdk.schedule.live import pause_gate, start_gate
+
+    spread = start_gate(fwd, t0, job_s, fs.delay_s)
+    gate_fs = (
+        None if spread is None or fs.delay_s <= 0 else worth_moving(fs.savings_fraction, spread)
+    )
+    pr_now = pause_gate(fwd, t0, job_s, t0 + job_s + ext_s)
+    pr_moves = pr.delay_s > 0 or pr.pauses > 0
+    gate_pr = None if pr_now is None or not pr_moves else pr_now[1] > 0
+    adv_fs = advice(fs, cal_fs, margin, gate_fs)
+    adv_pr = advice(pr, cal_pr, margin, gate_pr)
     if args.json:
         doc = {
             "region": {
@@ -295,6 +312,11 @@ def _verdict(adv: dict[str, Any], margin: float, verb: str) -> str:
             f"{bt['year']}, {bt['job_class']}: {bt['realised_savings_fraction']:.1%} "
             f"realised, worse in {bt['worse_fraction']:.0%} of starts; margin "
             f"{margin:.0%})"
+        )
+    if adv.get("clear_of_forecast_error") is False:
+        return (
+            f"start now: {verb} is not expected to help here (the forecast promises "
+            f"{adv['forecast_savings_fraction']:.1%}, within the day-ahead forecast's own error)"
         )
     return (
         f"start now: {verb} is not expected to help here "

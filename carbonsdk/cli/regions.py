@@ -10,8 +10,8 @@ import sys
 import textwrap
 from typing import Any
 
-from carbonsdk.intensity import embedded
-from carbonsdk.region.table import CLOUD_PROVIDERS, cloud_regions
+from carbonsdk import intensity
+from carbonsdk.region import CLOUD_PROVIDERS, cloud_regions
 
 BASIS = "lifecycle"
 
@@ -43,16 +43,16 @@ def rows(provider: str | None = None) -> list[dict[str, Any]]:
     for region in cloud_regions():
         if provider is not None and region.provider != provider:
             continue
-        hourly = embedded.has_hourly(region.zone, BASIS)
+        hourly = intensity.has_hourly(region.zone, BASIS)
         mean: float | None
         years: list[int]
         if hourly:
-            mean = embedded.mean_g_per_kwh(region.zone, BASIS)
-            years = list(embedded.hourly_years(region.zone, BASIS))
+            mean = intensity.mean_g_per_kwh(region.zone, BASIS)
+            years = list(intensity.hourly_years(region.zone, BASIS))
             kind: str | None = "hourly"
-            dataset = embedded.dataset_label(region.zone, BASIS)
+            dataset = intensity.dataset_label(region.zone, BASIS)
         else:
-            annual = embedded.annual_g_per_kwh(region.country)
+            annual = intensity.annual_g_per_kwh(region.country)
             mean, years = (None, []) if annual is None else (annual[0], [annual[1]])
             kind = None if annual is None else "annual"
             dataset = "" if annual is None else "Ember annual country average, CC BY 4.0"

@@ -14,12 +14,11 @@ import sys
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
+from carbonsdk import ConfigurationError, LedgerError, RunResult
 from carbonsdk.cli.runs import open_ledger
-from carbonsdk.exceptions import ConfigurationError, LedgerError
-from carbonsdk.model.result import RunResult
 
 if TYPE_CHECKING:
-    from carbonsdk.schedule.whatif import WhatIf
+    from carbonsdk.schedule import WhatIf
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ def whatif_or_none(result: RunResult) -> WhatIf | None:
     if not result.timeline or not math.isfinite(energy_kwh) or energy_kwh <= 0:
         return None
     try:
-        from carbonsdk.schedule.whatif import whatif_for_run
+        from carbonsdk.schedule import whatif_for_run
 
         return whatif_for_run(result)
     except Exception:
@@ -166,7 +165,7 @@ def pricing_to_dict(result: RunResult) -> dict[str, Any]:
     the end of the run), the intensity source, emissions (g CO2eq), mean intensity (g/kWh),
     the share of energy priced with estimated values (0..1), the source it replaced and the
     flags."""
-    from carbonsdk.ledger.schema import source_to_dict
+    from carbonsdk.ledger import source_to_dict
     from carbonsdk.repricing import estimated_share
 
     data: dict[str, Any] = json_safe(
@@ -257,7 +256,7 @@ def _history(args: argparse.Namespace) -> int:
 
 def _job_report(args: argparse.Namespace) -> int:
     """``report --job``: the job-level report added up over every ledger given."""
-    from carbonsdk.ledger.job import job_result
+    from carbonsdk import job_result
     from carbonsdk.report import JobReport, make_console
 
     clashes = [

@@ -10,9 +10,8 @@ import sys
 from collections import Counter
 from typing import Any
 
+from carbonsdk import ConfigurationError, RunResult
 from carbonsdk.cli.runs import add_ledger_argument, open_ledger, parse_since
-from carbonsdk.exceptions import ConfigurationError
-from carbonsdk.model.result import RunResult
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -88,7 +88,7 @@ def _intensity(text: str) -> object:
 def run(args: argparse.Namespace) -> int:
     """Run the child under ``measure()``; returns its exit code (128+N if killed by signal N)."""
     import carbonsdk
-    from carbonsdk.exceptions import ConfigurationError
+    from carbonsdk import ConfigurationError
 
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":

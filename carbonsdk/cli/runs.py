@@ -17,8 +17,8 @@ from typing import Any
 
 import attrs
 
-from carbonsdk.exceptions import ConfigurationError, LedgerError
-from carbonsdk.model.result import STATUSES, RunResult
+from carbonsdk import ConfigurationError, LedgerError, RunResult
+from carbonsdk.model.result import STATUSES
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 _AGE_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -13,9 +13,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from carbonsdk.model.result import RunResult
-    from carbonsdk.schedule.plans import Plan
-    from carbonsdk.schedule.whatif import WhatIf
+    from carbonsdk import RunResult
+    from carbonsdk.schedule import Plan, WhatIf
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _load(args: argparse.Namespace) -> RunResult:
-    from carbonsdk.exceptions import ConfigurationError, LedgerError
+    from carbonsdk import ConfigurationError, LedgerError
     from carbonsdk.ledger import Ledger
 
     if args.run_id and args.last:
@@ -96,11 +95,11 @@ def whatif_to_dict(w: WhatIf) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     """Compute and print the what-if; returns the exit code (1 when the recorded run has no
     finite, positive energy to replay)."""
+    from carbonsdk import CarbonSDKError
     from carbonsdk.cli.report import json_safe
-    from carbonsdk.exceptions import CarbonSDKError
     from carbonsdk.report import format_energy_kwh, is_finite
+    from carbonsdk.schedule import whatif_for_run
     from carbonsdk.schedule.durations import extension_s, window_s
-    from carbonsdk.schedule.whatif import whatif_for_run
 
     result = _load(args)
     # the what-if replays the run's wall-clock span (as whatif_for_run does), which a ledger
@@ -141,7 +140,7 @@ def _g(grams: float) -> str:
 def _duration(seconds: float) -> str:
     """``"1d 2h"``, ``"45s"``...; ``"n/a"`` when not finite."""
     from carbonsdk.report import NOT_AVAILABLE, is_finite
-    from carbonsdk.schedule.durations import format_duration
+    from carbonsdk.schedule import format_duration
 
     return format_duration(seconds) if is_finite(seconds) else NOT_AVAILABLE
 

@@ -37,6 +37,7 @@ from carbonsdk.integrations.sinks import EMISSIONS_KEY, ENERGY_KEY, summary_metr
 from carbonsdk.model.intensity import IntensitySeries
 from carbonsdk.model.result import RunResult
 from carbonsdk.run import MAX_MARKS, Run, RunOptions, Terminated, validate_options
+from carbonsdk.run._guard import guard
 
 log = logging.getLogger("carbonsdk")
 
@@ -247,10 +248,8 @@ class TrainingRun:
                 self._steps_dropped,
                 STEP_MARK_BUDGET,
             )
-        try:
+        with guard("closing the run", level=logging.ERROR):  # an SDK fault: never the trainer's
             self.run.__exit__(exc_type, exc, tb)
-        except Exception:
-            log.exception("carbonsdk: could not close the run")
         return self.run.result
 
     def _close_at_exit(self) -> None:
@@ -269,11 +268,9 @@ class TrainingRun:
         if not self._open or self.run is None:
             return
         clean = {k: v for k, v in ((k, _scalar(v)) for k, v in data.items()) if v is not None}
-        try:
+        with guard("a framework mark", level=logging.DEBUG):
             if self.run.mark(label, **clean) is not None:
                 self._marks += 1
-        except Exception:
-            log.debug("carbonsdk: mark %r failed", label, exc_info=True)
 
     def mark_step(self, step: int, **data: Any) -> None:
         """Mark optimizer step ``step`` (once per step; dropped past the step-mark budget)."""
@@ -298,11 +295,10 @@ class TrainingRun:
         :attr:`carbonsdk.Run.emissions_g`); empty when no run is open or on observer ranks."""
         if not self._open or self.run is None or not self.logs:
             return {}
-        try:
-            return {ENERGY_KEY: self.run.energy_kwh, EMISSIONS_KEY: self.run.emissions_g}
-        except Exception:
-            log.debug("carbonsdk: live metrics unavailable", exc_info=True)
-            return {}
+        metrics: dict[str, float] = {}
+        with guard("live metrics", level=logging.DEBUG):
+            metrics = {ENERGY_KEY: self.run.energy_kwh, EMISSIONS_KEY: self.run.emissions_g}
+        return metrics
 
     def final_metrics(self) -> dict[str, float]:
         """The finished run's exact figures, as every tracker sink logs them

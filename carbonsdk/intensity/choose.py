@@ -48,6 +48,8 @@ from carbonsdk.model.region import Region
 
 log = logging.getLogger("carbonsdk")
 
+#: The provider names ``intensity=`` takes (besides ``"csv:PATH"``, a number and a provider
+#: object), as :func:`make_provider` accepts them (case-insensitive).
 NAMED = ("auto", "embedded", "electricitymaps", "watttime", "ukgrid", "eia", "entsoe")
 #: Live sources ``"auto"`` considers, best first (see the module docstring).
 AUTO_ORDER = ("electricitymaps", "entsoe", "eia")

@@ -40,20 +40,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from carbonsdk import config
-from carbonsdk.clock import to_datetime, to_epoch_s
+from carbonsdk.clock import to_datetime
 from carbonsdk.exceptions import ConfigurationError, ProviderError
-from carbonsdk.http import HttpError, request
-from carbonsdk.intensity.cache import HOUR_S, CacheKey, IntensityCache, RawStep
-from carbonsdk.intensity.factors import FACTORS_DATASET, STORAGE, MixAccumulator
-from carbonsdk.intensity.live import (
-    MAX_FILL_S,
-    cached_fetch,
-    hour_windows,
-    resolve_cache,
-    steps_to_series,
-)
-from carbonsdk.model.intensity import IntensitySeries, IntensitySource
+from carbonsdk.intensity.cache import HOUR_S, IntensityCache
+from carbonsdk.intensity.factors import STORAGE, MixAccumulator
+from carbonsdk.intensity.generation import GenerationMixProvider
+from carbonsdk.intensity.live import MAX_FILL_S, credential
+from carbonsdk.model.intensity import IntensitySeries
 from carbonsdk.model.region import Region
 
 _log = logging.getLogger(__name__)
@@ -69,6 +62,9 @@ MAX_PAGES = 20
 WINDOW_S = 7 * 24 * HOUR_S
 DATASET = "EIA Open Data API v2, EIA-930 hourly net generation by energy source (US public data)"
 PRODUCTION_NOTE = "production-based: generation inside the balancing authority, imports ignored"
+_KEY_HINT = " (check EIA_API_KEY; keys are free at https://www.eia.gov/opendata/)"
+#: HTTP status → what an error of that status adds to its message
+HTTP_HINTS = {401: _KEY_HINT, 403: _KEY_HINT, 429: " (EIA rate limit: try again later)"}
 
 #: EIA-930 energy-source code → factor category (see the module docstring).
 FUEL_CATEGORIES: dict[str, str] = {
@@ -170,7 +166,7 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-class EIAProvider:
+class EIAProvider(GenerationMixProvider):
     """Hourly production-based, life-cycle average carbon intensity for a US balancing
     authority, derived from EIA-930 generation by energy source.
 
@@ -185,10 +181,19 @@ class EIAProvider:
     """
 
     name = "eia"
-    signal = "average"
-    basis = "lifecycle"
-    #: the values ignore imports (see :data:`PRODUCTION_NOTE`)
-    production_based = True
+    label = "EIA"
+    hints = HTTP_HINTS
+    credential_env = ENV_EIA_API_KEY
+    zones = ZONE_TO_RESPONDENT
+    window_s = WINDOW_S
+    dataset = DATASET
+    production_note = PRODUCTION_NOTE
+    area_kind = "balancing authority"
+    code_kind = "energy-source codes"
+    not_covered = (
+        "EIA covers US balancing authorities only; zone {zone!r} has no EIA-930 respondent "
+        "(pass EIAProvider(respondent='CISO') to choose one)"
+    )
 
     def __init__(
         self,
@@ -205,46 +210,25 @@ class EIAProvider:
         sleep: Callable[[float], None] = time.sleep,
         now_s: Callable[[], float] = time.time,
     ) -> None:
-        key = api_key if api_key is not None else config.secret(ENV_EIA_API_KEY)
-        if not key or not key.strip():
-            raise ConfigurationError(
-                "EIA needs an API key: set EIA_API_KEY or pass api_key=... (free at "
-                "https://www.eia.gov/opendata/register.php)"
-            )
+        key = credential(
+            api_key,
+            ENV_EIA_API_KEY,
+            "EIA needs an API key: set EIA_API_KEY or pass api_key=... (free at "
+            "https://www.eia.gov/opendata/register.php)",
+        )
         if respondent is not None and not (respondent.strip().isalnum()):
             raise ConfigurationError(
                 f"respondent={respondent!r} is invalid: expected an EIA-930 balancing "
                 "authority code such as 'CISO' or 'PJM'"
             )
-        if not (timeout_s > 0 and budget_s > 0):
-            raise ConfigurationError(
-                f"timeout_s={timeout_s!r} and budget_s={budget_s!r} must be positive seconds"
-            )
+        self._configure(base_url, timeout_s, budget_s, retries, cache, max_fill_s, sleep, now_s)
         if isinstance(page_length, bool) or not 1 <= page_length <= PAGE_LENGTH:
             raise ConfigurationError(
                 f"page_length={page_length!r} is invalid: expected 1..{PAGE_LENGTH} rows"
             )
-        self._api_key = key.strip()
+        self._api_key = key
         self.respondent = respondent.strip().upper() if respondent else None
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = float(timeout_s)
-        self.budget_s = float(budget_s)
-        self.retries = int(retries)
-        self.cache = resolve_cache(cache)
-        self.max_fill_s = float(max_fill_s)
         self.page_length = int(page_length)
-        self._sleep = sleep
-        self._now_s = now_s
-
-    @staticmethod
-    def credentials_available() -> bool:
-        """True when ``EIA_API_KEY`` is set (for ``intensity="auto"``)."""
-        return config.secret(ENV_EIA_API_KEY) is not None
-
-    @staticmethod
-    def covers(zone: str | None) -> bool:
-        """True when ``zone`` maps to an EIA-930 balancing authority."""
-        return zone is not None and zone.upper() in ZONE_TO_RESPONDENT
 
     def __repr__(self) -> str:
         return (
@@ -252,48 +236,21 @@ class EIAProvider:
             "api_key=<set>)"
         )
 
-    def _respondent(self, region: Region) -> str:
-        if self.respondent is not None:
-            return self.respondent
-        zone = (region.zone or "").upper()
-        found = ZONE_TO_RESPONDENT.get(zone)
-        if found is None:
-            raise ProviderError(
-                f"EIA covers US balancing authorities only; zone {region.zone!r} has no "
-                "EIA-930 respondent (pass EIAProvider(respondent='CISO') to choose one)"
-            )
-        return found
-
     # -- HTTP -------------------------------------------------------------------------------
 
     def _get(self, params: dict[str, str], deadline_s: float) -> Any:
-        if config.offline():
-            raise ProviderError("eia: CARBONSDK_OFFLINE is set: no network")
+        self._require_online()
         _log.debug(
             "EIA request respondent=%s offset=%s",
             params.get("facets[respondent][]"),
             params.get("offset"),
         )
-        try:
-            resp = request(
-                "GET",
-                f"{self.base_url}{ROUTE}",
-                headers={"Accept": "application/json"},
-                params={**params, "api_key": self._api_key},
-                timeout_s=self.timeout_s,
-                retries=self.retries,
-                max_wait_s=self.budget_s,
-                deadline_s=deadline_s,
-                sleep=self._sleep,
-            )
-            doc = resp.json()
-        except HttpError as exc:
-            hint = ""
-            if exc.status in (401, 403):
-                hint = " (check EIA_API_KEY; keys are free at https://www.eia.gov/opendata/)"
-            elif exc.status == 429:
-                hint = " (EIA rate limit: try again later)"
-            raise HttpError(f"EIA: {exc}{hint}", exc.status) from None
+        doc = self._http_get(
+            ROUTE,
+            deadline_s,
+            headers={"Accept": "application/json"},
+            params={**params, "api_key": self._api_key},
+        )
         if isinstance(doc, dict) and "error" in doc:
             raise ProviderError(f"EIA: the API answered with an error: {self._error_text(doc)}")
         return doc
@@ -321,9 +278,9 @@ class EIAProvider:
             ) from None
         return list(response["data"]), total
 
-    def _fetch_window(
+    def _fetch_mix(
         self, respondent: str, lo: float, hi: float, deadline_s: float
-    ) -> tuple[list[RawStep], set[str]]:
+    ) -> MixAccumulator:
         base = {
             "frequency": "hourly",
             "data[0]": "value",
@@ -347,7 +304,7 @@ class EIAProvider:
             raise ProviderError(
                 f"EIA: more than {MAX_PAGES} pages of {self.page_length} rows for one window"
             )
-        return mix.steps(), mix.unknown_codes
+        return mix
 
     @staticmethod
     def _add_row(mix: MixAccumulator, row: Any, respondent: str, lo: float, hi: float) -> None:
@@ -368,20 +325,6 @@ class EIAProvider:
             return
         mix.add(start_s, code, mwh, HOUR_S)
 
-    def _source(self, zone: str | None, respondent: str, unknown: set[str]) -> IntensitySource:
-        note = f"balancing authority {respondent}; {PRODUCTION_NOTE}"
-        if unknown:
-            note += f"; energy-source codes without a factor left out: {', '.join(sorted(unknown))}"
-        return IntensitySource(
-            provider=self.name,
-            signal=self.signal,
-            basis=self.basis,
-            zone=zone or respondent,
-            estimated=False,
-            note=note,
-            dataset=f"{DATASET}; {FACTORS_DATASET}",
-        )
-
     # -- public API -------------------------------------------------------------------------
 
     def series(
@@ -391,29 +334,4 @@ class EIAProvider:
         ``[start, end)``, fetched in 7-day windows. EIA-930 data lag by an hour or more, so the
         last hours of a recent run are usually filled from the last reported hour (flagged
         estimated). Raises :class:`ProviderError`."""
-        respondent = self._respondent(region)
-        start_s, end_s = to_epoch_s(start), to_epoch_s(end)
-        deadline = deadline_s if deadline_s is not None else time.monotonic() + self.budget_s
-        unknown: set[str] = set()
-
-        def fetch(lo: float, hi: float) -> list[RawStep]:
-            steps, codes = self._fetch_window(respondent, lo, hi, deadline)
-            unknown.update(codes)
-            return steps
-
-        key = CacheKey(self.name, respondent, self.signal, self.basis, "history", self.base_url)
-        past_end_s = max(start_s + 1.0, min(end_s, self._now_s()))
-        steps = cached_fetch(
-            self.cache,
-            key,
-            hour_windows(start_s, past_end_s, WINDOW_S),
-            fetch,
-            offline=config.offline(),
-        )
-        return steps_to_series(
-            steps,
-            start_s,
-            end_s,
-            self._source(region.zone, respondent, unknown),
-            max_fill_s=self.max_fill_s,
-        )
+        return self._mix_series(region, self.respondent, start, end, deadline_s)

@@ -33,22 +33,18 @@ from typing import Any, Literal
 from carbonsdk import config
 from carbonsdk.clock import to_datetime, to_epoch_s
 from carbonsdk.exceptions import ConfigurationError, ProviderError
-from carbonsdk.http import HttpError, request
-from carbonsdk.intensity.cache import (
-    HOUR_S,
-    CacheKey,
-    IntensityCache,
-    RawStep,
-)
+from carbonsdk.http import HttpError
+from carbonsdk.intensity.cache import HOUR_S, CacheKey, IntensityCache, RawStep
 from carbonsdk.intensity.live import (
     MAX_FILL_S,
+    LiveProvider,
     cached_fetch,
     ceil_hour_s,
+    credential,
     floor_hour_s,
     hour_windows,
     iso_z,
     parse_wire_time,
-    resolve_cache,
     steps_to_series,
 )
 from carbonsdk.model.intensity import BASES, IntensitySeries, IntensitySource, IntensityStep
@@ -85,7 +81,7 @@ def forecast_horizon_h(needed_h: float) -> int | None:
     return FORECAST_MAX_HORIZON_H
 
 
-class ElectricityMapsProvider:
+class ElectricityMapsProvider(LiveProvider):
     """Live average carbon intensity from Electricity Maps for ``Region.zone`` (an Electricity
     Maps zone id such as ``"DE"`` or ``"US-CAL-CISO"``).
 
@@ -104,6 +100,11 @@ class ElectricityMapsProvider:
 
     name = "electricitymaps"
     signal = "average"
+    label = "Electricity Maps"
+    hints = dict.fromkeys(
+        (401, 403),
+        " (check ELECTRICITYMAPS_API_KEY and that your plan includes this endpoint and zone)",
+    )
 
     def __init__(
         self,
@@ -120,12 +121,12 @@ class ElectricityMapsProvider:
         sleep: Callable[[float], None] = time.sleep,
         now_s: Callable[[], float] = time.time,
     ) -> None:
-        key = api_key if api_key is not None else config.secret(config.ENV_ELECTRICITYMAPS_API_KEY)
-        if not key or not key.strip():
-            raise ConfigurationError(
-                "Electricity Maps needs an API key: set ELECTRICITYMAPS_API_KEY or pass "
-                "api_key=... (get one at https://portal.electricitymaps.com)"
-            )
+        key = credential(
+            api_key,
+            config.ENV_ELECTRICITYMAPS_API_KEY,
+            "Electricity Maps needs an API key: set ELECTRICITYMAPS_API_KEY or pass "
+            "api_key=... (get one at https://portal.electricitymaps.com)",
+        )
         if basis not in BASES:
             raise ConfigurationError(f"basis {basis!r} is invalid: expected one of {BASES}")
         version = str(api_version).strip().lower()
@@ -133,21 +134,10 @@ class ElectricityMapsProvider:
             raise ConfigurationError(
                 f"api_version {api_version!r} is invalid: expected one of {API_VERSIONS}"
             )
-        if not (timeout_s > 0 and budget_s > 0):
-            raise ConfigurationError(
-                f"timeout_s={timeout_s!r} and budget_s={budget_s!r} must be positive seconds"
-            )
-        self._api_key = key.strip()
+        self._configure(base_url, timeout_s, budget_s, retries, cache, max_fill_s, sleep, now_s)
+        self._api_key = key
         self.basis = basis
-        self.base_url = base_url.rstrip("/")
         self.api_version = version
-        self.timeout_s = float(timeout_s)
-        self.budget_s = float(budget_s)
-        self.retries = int(retries)
-        self.cache = resolve_cache(cache)
-        self.max_fill_s = float(max_fill_s)
-        self._sleep = sleep
-        self._now_s = now_s
 
     @staticmethod
     def credentials_available() -> bool:
@@ -171,35 +161,13 @@ class ElectricityMapsProvider:
         return CacheKey(self.name, zone, self.signal, self.basis, kind, endpoint)
 
     def _get(self, path: str, params: dict[str, str], deadline_s: float) -> Any:
-        url = f"{self.base_url}{path}"
         _log.debug("Electricity Maps request %s zone=%s", path, params.get("zone"))
-        try:
-            resp = request(
-                "GET",
-                url,
-                headers={"auth-token": self._api_key, "Accept": "application/json"},
-                params=params,
-                timeout_s=self.timeout_s,
-                retries=self.retries,
-                max_wait_s=self.budget_s,
-                deadline_s=deadline_s,
-                sleep=self._sleep,
-            )
-            return resp.json()
-        except HttpError as exc:
-            hint = ""
-            if exc.status in (401, 403):
-                hint = (
-                    " (check ELECTRICITYMAPS_API_KEY and that your plan includes this endpoint "
-                    "and zone)"
-                )
-            raise HttpError(
-                f"Electricity Maps: {exc}{hint}",
-                exc.status,
-                timed_out=exc.timed_out,
-                location=exc.location,
-                service_message=exc.service_message,
-            ) from None
+        return self._http_get(
+            path,
+            deadline_s,
+            headers={"auth-token": self._api_key, "Accept": "application/json"},
+            params=params,
+        )
 
     def _zone(self, region: Region) -> str:
         if region.zone is None:
@@ -216,9 +184,6 @@ class ElectricityMapsProvider:
             note=note,
             dataset=f"{DATASET.format(version=self.api_version)}, {self.basis} emission factors",
         )
-
-    def _deadline(self, deadline_s: float | None) -> float:
-        return deadline_s if deadline_s is not None else time.monotonic() + self.budget_s
 
     # -- parsing ----------------------------------------------------------------------------
 
@@ -340,20 +305,12 @@ class ElectricityMapsProvider:
         zone = self._zone(region)
         start_s, end_s = to_epoch_s(start), to_epoch_s(end)
         deadline = self._deadline(deadline_s)
-        now_s = self._now_s()
-        steps: list[RawStep] = []
-        past_end_s = min(end_s, now_s)
-        if start_s < past_end_s:
-            steps += self._history_steps(zone, start_s, past_end_s, deadline)
-        if end_s > now_s + HOUR_S:
-            try:
-                ahead = self._forecast_steps(zone, max(start_s, now_s), end_s, deadline)
-                last_known_s = max((s for s, _, _, _ in steps), default=-math.inf)
-                steps += [st for st in ahead if st[0] > last_known_s]  # history wins
-            except ProviderError:
-                if not steps:
-                    raise
-                _log.debug("Electricity Maps forecast unavailable; holding the last value")
+        steps = self._past_and_ahead(
+            start_s,
+            end_s,
+            lambda lo, hi: self._history_steps(zone, lo, hi, deadline),
+            lambda lo, hi: self._forecast_steps(zone, lo, hi, deadline),
+        )
         return steps_to_series(
             steps, start_s, end_s, self._source(zone), max_fill_s=self.max_fill_s
         )
@@ -373,8 +330,7 @@ class ElectricityMapsProvider:
     def latest(self, region: Region, *, deadline_s: float | None = None) -> IntensityStep:
         """The most recent value (``/latest``, not cached) as one hourly step."""
         zone = self._zone(region)
-        if config.offline():
-            raise ProviderError("electricitymaps: CARBONSDK_OFFLINE is set: no network")
+        self._require_online()
         doc = self._get(
             self._path("latest"),
             {"zone": zone, "emissionFactorType": self.basis},

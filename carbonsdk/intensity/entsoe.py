@@ -41,22 +41,13 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Literal
 
-from carbonsdk import config
-from carbonsdk.clock import to_datetime, to_epoch_s
+from carbonsdk.clock import to_datetime
 from carbonsdk.exceptions import ConfigurationError, ProviderError
-from carbonsdk.http import HttpError, request
-from carbonsdk.intensity.cache import HOUR_S, CacheKey, IntensityCache, RawStep
-from carbonsdk.intensity.factors import FACTORS_DATASET, STORAGE, MixAccumulator
-from carbonsdk.intensity.live import (
-    MAX_FILL_S,
-    cached_fetch,
-    floor_hour_s,
-    hour_windows,
-    parse_wire_time,
-    resolve_cache,
-    steps_to_series,
-)
-from carbonsdk.model.intensity import IntensitySeries, IntensitySource
+from carbonsdk.intensity.cache import HOUR_S, IntensityCache
+from carbonsdk.intensity.factors import STORAGE, MixAccumulator
+from carbonsdk.intensity.generation import GenerationMixProvider
+from carbonsdk.intensity.live import MAX_FILL_S, credential, floor_hour_s, parse_wire_time
+from carbonsdk.model.intensity import IntensitySeries
 from carbonsdk.model.region import Region
 
 _log = logging.getLogger(__name__)
@@ -72,6 +63,15 @@ DATASET = (
 )
 PRODUCTION_NOTE = "production-based: generation inside the bidding zone, imports ignored"
 RESOLUTIONS_S = {"PT15M": 900.0, "PT30M": 1800.0, "PT60M": 3600.0, "PT1H": 3600.0}
+_TOKEN_HINT = " (check ENTSOE_API_TOKEN and that RESTful API access was granted)"
+#: HTTP status → what an error of that status adds to its message
+HTTP_HINTS = {
+    400: " (ENTSO-E rejected the query: no data for this area and period, or an area code it "
+    "does not accept)",
+    401: _TOKEN_HINT,
+    403: _TOKEN_HINT,
+    429: " (ENTSO-E allows 400 requests a minute per token)",
+}
 
 #: ENTSO-E production type (psrType) → factor category (see the module docstring).
 PSR_CATEGORIES: dict[str, str] = {
@@ -189,7 +189,7 @@ def parse_document(text: str) -> ET.Element:
         raise ProviderError(f"ENTSO-E: malformed XML in response ({exc})") from None
 
 
-class ENTSOEProvider:
+class ENTSOEProvider(GenerationMixProvider):
     """Hourly production-based, life-cycle average carbon intensity for a European bidding
     zone, derived from ENTSO-E actual generation per production type.
 
@@ -204,10 +204,19 @@ class ENTSOEProvider:
     """
 
     name = "entsoe"
-    signal = "average"
-    basis = "lifecycle"
-    #: the values ignore imports (see :data:`PRODUCTION_NOTE`)
-    production_based = True
+    label = "ENTSO-E"
+    hints = HTTP_HINTS
+    credential_env = ENV_ENTSOE_API_TOKEN
+    zones = ZONE_TO_EIC
+    window_s = WINDOW_S
+    dataset = DATASET
+    production_note = PRODUCTION_NOTE
+    area_kind = "area"
+    code_kind = "production types"
+    not_covered = (
+        "ENTSO-E covers European bidding zones only; zone {zone!r} has no EIC code here "
+        "(pass ENTSOEProvider(eic='10Y...') to choose one)"
+    )
 
     def __init__(
         self,
@@ -223,61 +232,28 @@ class ENTSOEProvider:
         sleep: Callable[[float], None] = time.sleep,
         now_s: Callable[[], float] = time.time,
     ) -> None:
-        secret = token if token is not None else config.secret(ENV_ENTSOE_API_TOKEN)
-        if not secret or not secret.strip():
-            raise ConfigurationError(
-                "ENTSO-E needs a security token: set ENTSOE_API_TOKEN or pass token=... "
-                "(register at https://transparency.entsoe.eu and ask for RESTful API access)"
-            )
+        secret = credential(
+            token,
+            ENV_ENTSOE_API_TOKEN,
+            "ENTSO-E needs a security token: set ENTSOE_API_TOKEN or pass token=... "
+            "(register at https://transparency.entsoe.eu and ask for RESTful API access)",
+        )
         if eic is not None and not re.fullmatch(r"[0-9A-Z][0-9A-Z-]{15}", eic.strip()):
             raise ConfigurationError(
                 f"eic={eic!r} is invalid: expected a 16-character EIC area code such as "
                 "'10YFR-RTE------C'"
             )
-        if not (timeout_s > 0 and budget_s > 0):
-            raise ConfigurationError(
-                f"timeout_s={timeout_s!r} and budget_s={budget_s!r} must be positive seconds"
-            )
-        self._token = secret.strip()
+        self._configure(base_url, timeout_s, budget_s, retries, cache, max_fill_s, sleep, now_s)
+        self._token = secret
         self.eic = eic.strip() if eic else None
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = float(timeout_s)
-        self.budget_s = float(budget_s)
-        self.retries = int(retries)
-        self.cache = resolve_cache(cache)
-        self.max_fill_s = float(max_fill_s)
-        self._sleep = sleep
-        self._now_s = now_s
-
-    @staticmethod
-    def credentials_available() -> bool:
-        """True when ``ENTSOE_API_TOKEN`` is set (for ``intensity="auto"``)."""
-        return config.secret(ENV_ENTSOE_API_TOKEN) is not None
-
-    @staticmethod
-    def covers(zone: str | None) -> bool:
-        """True when ``zone`` maps to an ENTSO-E area."""
-        return zone is not None and zone.upper() in ZONE_TO_EIC
 
     def __repr__(self) -> str:
         return f"ENTSOEProvider(base_url={self.base_url!r}, eic={self.eic!r}, token=<set>)"
 
-    def _eic(self, region: Region) -> str:
-        if self.eic is not None:
-            return self.eic
-        found = ZONE_TO_EIC.get((region.zone or "").upper())
-        if found is None:
-            raise ProviderError(
-                f"ENTSO-E covers European bidding zones only; zone {region.zone!r} has no "
-                "EIC code here (pass ENTSOEProvider(eic='10Y...') to choose one)"
-            )
-        return found
-
     # -- HTTP -------------------------------------------------------------------------------
 
     def _get(self, eic: str, lo: float, hi: float, deadline_s: float) -> ET.Element:
-        if config.offline():
-            raise ProviderError("entsoe: CARBONSDK_OFFLINE is set: no network")
+        self._require_online()
         _log.debug("ENTSO-E request A75 in_Domain=%s", eic)
         params = {
             "securityToken": self._token,
@@ -287,29 +263,10 @@ class ENTSOEProvider:
             "periodStart": _stamp(lo),
             "periodEnd": _stamp(hi),
         }
-        try:
-            resp = request(
-                "GET",
-                f"{self.base_url}/api",
-                headers={"Accept": "application/xml"},
-                params=params,
-                timeout_s=self.timeout_s,
-                retries=self.retries,
-                max_wait_s=self.budget_s,
-                deadline_s=deadline_s,
-                sleep=self._sleep,
-            )
-        except HttpError as exc:
-            hint = ""
-            if exc.status in (401, 403):
-                hint = " (check ENTSOE_API_TOKEN and that RESTful API access was granted)"
-            elif exc.status == 400:
-                hint = " (ENTSO-E rejected the query: no data for this area and period, or "
-                hint += "an area code it does not accept)"
-            elif exc.status == 429:
-                hint = " (ENTSO-E allows 400 requests a minute per token)"
-            raise HttpError(f"ENTSO-E: {exc}{hint}", exc.status) from None
-        return parse_document(resp.text)
+        text = self._http_get(
+            "/api", deadline_s, as_json=False, headers={"Accept": "application/xml"}, params=params
+        )
+        return parse_document(text)
 
     # -- parsing ----------------------------------------------------------------------------
 
@@ -317,7 +274,8 @@ class ENTSOEProvider:
         reason = _child(root, "Reason")
         code, text = _text(reason, "code") or "?", _text(reason, "text") or ""
         span = f"{to_datetime(lo).isoformat()} to {to_datetime(hi).isoformat()}"
-        return f"ENTSO-E answered reason {code} for area {eic}, {span}: {text[:300]}"
+        said = text.replace(self._token, "<token>")[:300]  # a reply may echo the query
+        return f"ENTSO-E answered reason {code} for area {eic}, {span}: {said}"
 
     def _mix(self, root: ET.Element, eic: str, lo: float, hi: float) -> MixAccumulator:
         name = _local(root.tag)
@@ -369,25 +327,8 @@ class ENTSOEProvider:
             if lo <= t < hi:
                 mix.add(floor_hour_s(t), psr, value_mw * step_s / HOUR_S, step_s)
 
-    def _fetch_window(
-        self, eic: str, lo: float, hi: float, deadline_s: float
-    ) -> tuple[list[RawStep], set[str]]:
-        mix = self._mix(self._get(eic, lo, hi, deadline_s), eic, lo, hi)
-        return mix.steps(), mix.unknown_codes
-
-    def _source(self, zone: str | None, eic: str, unknown: set[str]) -> IntensitySource:
-        note = f"area {eic}; {PRODUCTION_NOTE}"
-        if unknown:
-            note += f"; production types without a factor left out: {', '.join(sorted(unknown))}"
-        return IntensitySource(
-            provider=self.name,
-            signal=self.signal,
-            basis=self.basis,
-            zone=zone or eic,
-            estimated=False,
-            note=note,
-            dataset=f"{DATASET}; {FACTORS_DATASET}",
-        )
+    def _fetch_mix(self, eic: str, lo: float, hi: float, deadline_s: float) -> MixAccumulator:
+        return self._mix(self._get(eic, lo, hi, deadline_s), eic, lo, hi)
 
     # -- public API -------------------------------------------------------------------------
 
@@ -399,29 +340,4 @@ class ENTSOEProvider:
         with some of its intervals missing is flagged estimated). ENTSO-E data lag by about an
         hour, so the last hours of a recent run are usually filled from the last reported hour
         (flagged estimated). Raises :class:`ProviderError`."""
-        eic = self._eic(region)
-        start_s, end_s = to_epoch_s(start), to_epoch_s(end)
-        deadline = deadline_s if deadline_s is not None else time.monotonic() + self.budget_s
-        unknown: set[str] = set()
-
-        def fetch(lo: float, hi: float) -> list[RawStep]:
-            steps, codes = self._fetch_window(eic, lo, hi, deadline)
-            unknown.update(codes)
-            return steps
-
-        key = CacheKey(self.name, eic, self.signal, self.basis, "history", self.base_url)
-        past_end_s = max(start_s + 1.0, min(end_s, self._now_s()))
-        steps = cached_fetch(
-            self.cache,
-            key,
-            hour_windows(start_s, past_end_s, WINDOW_S),
-            fetch,
-            offline=config.offline(),
-        )
-        return steps_to_series(
-            steps,
-            start_s,
-            end_s,
-            self._source(region.zone, eic, unknown),
-            max_fill_s=self.max_fill_s,
-        )
+        return self._mix_series(region, self.eic, start, end, deadline_s)

@@ -1,18 +1,23 @@
-"""Plumbing shared by the live providers (Electricity Maps, WattTime, UK Carbon Intensity):
+"""Plumbing shared by the live providers (Electricity Maps, WattTime, UK Carbon Intensity,
+EIA, ENTSO-E): their common options, checks and HTTP call (:class:`LiveProvider`),
 hour-aligned request windows, cached fetching, wire timestamps, and the assembly of fetched
 steps into a gap-free :class:`IntensitySeries`."""
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import attrs
 
+from carbonsdk import config
 from carbonsdk.clock import to_datetime
 from carbonsdk.exceptions import ConfigurationError, ProviderError
+from carbonsdk.http import HttpError, request
 from carbonsdk.intensity.cache import (
     HOUR_S,
     CacheKey,
@@ -20,6 +25,8 @@ from carbonsdk.intensity.cache import (
     RawStep,
 )
 from carbonsdk.model.intensity import IntensitySeries, IntensitySource
+
+_log = logging.getLogger(__name__)
 
 #: Longest gap (seconds) between fetched steps that :func:`steps_to_series` fills by holding
 #: the neighbouring value (flagged estimated); a longer gap is a provider failure.
@@ -181,3 +188,140 @@ def resolve_cache(cache: IntensityCache | Literal[False] | None) -> IntensityCac
     if cache is False:
         return None
     return cache
+
+
+def credential(value: str | None, env_name: str, missing: str) -> str:
+    """A provider's credential: ``value`` when passed, else the environment variable
+    ``env_name`` (read with :func:`carbonsdk.config.secret`), without surrounding white space.
+    Raises :class:`ConfigurationError` with the message ``missing`` when it is unset or blank
+    (the message names the variable, never a value)."""
+    found = value if value is not None else config.secret(env_name)
+    if not found or not found.strip():
+        raise ConfigurationError(missing)
+    return found.strip()
+
+
+def check_time_limits(timeout_s: float, budget_s: float) -> None:
+    """Raise :class:`ConfigurationError` unless ``timeout_s`` (per HTTP attempt) and
+    ``budget_s`` (per provider call) are positive numbers of seconds."""
+    if not (timeout_s > 0 and budget_s > 0):
+        raise ConfigurationError(
+            f"timeout_s={timeout_s!r} and budget_s={budget_s!r} must be positive seconds"
+        )
+
+
+class LiveProvider:
+    """What every live provider shares: its common options, the ``CARBONSDK_OFFLINE`` switch
+    and its one kind of HTTP call.
+
+    Options (set by :meth:`_configure`): ``base_url``; ``timeout_s``, the bound of each HTTP
+    attempt, and ``budget_s``, the bound of a whole provider call, retries and waits
+    included (seconds; :meth:`_deadline` turns it into a :func:`time.monotonic` deadline);
+    ``retries``; ``cache`` (see :func:`resolve_cache`); ``max_fill_s``, the longest gap
+    filled (seconds); ``sleep`` and ``now_s`` (UTC epoch seconds), injectable for tests.
+    :meth:`_http_get` is a GET through :func:`carbonsdk.http.request` whose errors start with
+    :attr:`label` and end with the :attr:`hints` text for their HTTP status.
+    """
+
+    #: the provider's short name (``"eia"``): cache keys, offline errors
+    name: str
+    #: how the provider's HTTP errors begin (``"EIA"``, ``"Carbon Intensity API"``)
+    label: ClassVar[str]
+    #: text appended to an HTTP error of that status (credential hints, rate limits)
+    hints: ClassVar[Mapping[int, str]] = {}
+
+    base_url: str
+    timeout_s: float
+    budget_s: float
+    retries: int
+    cache: IntensityCache | None
+    max_fill_s: float
+
+    def _configure(
+        self,
+        base_url: str,
+        timeout_s: float,
+        budget_s: float,
+        retries: int,
+        cache: IntensityCache | Literal[False] | None,
+        max_fill_s: float,
+        sleep: Callable[[float], None],
+        now_s: Callable[[], float],
+        /,
+    ) -> None:
+        """Check and keep the common options (see the class docstring), passed in the order
+        of the providers' own parameters."""
+        check_time_limits(timeout_s, budget_s)
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = float(timeout_s)
+        self.budget_s = float(budget_s)
+        self.retries = int(retries)
+        self.cache = resolve_cache(cache)
+        self.max_fill_s = float(max_fill_s)
+        self._sleep = sleep
+        self._now_s = now_s
+
+    def _deadline(self, deadline_s: float | None) -> float:
+        """``deadline_s`` (a :func:`time.monotonic` value), or ``budget_s`` from now."""
+        return deadline_s if deadline_s is not None else time.monotonic() + self.budget_s
+
+    def _require_online(self) -> None:
+        """Raise :class:`ProviderError` when ``CARBONSDK_OFFLINE`` is set."""
+        if config.offline():
+            raise ProviderError(f"{self.name}: CARBONSDK_OFFLINE is set: no network")
+
+    def _past_and_ahead(
+        self,
+        start_s: float,
+        end_s: float,
+        history: Callable[[float, float], list[RawStep]],
+        forecast: Callable[[float, float], list[RawStep]],
+    ) -> list[RawStep]:
+        """The steps for ``[start_s, end_s)`` (epoch seconds): ``history(lo, hi)`` for the part
+        up to now, then, when the range ends more than an hour ahead, ``forecast(lo, hi)`` for
+        the rest, of which only the steps after the last history step are kept (history
+        wins). A failed forecast is an error only when there is no history: otherwise the
+        last value is held (within ``max_fill_s``)."""
+        now_s = self._now_s()
+        steps: list[RawStep] = []
+        past_end_s = min(end_s, now_s)
+        if start_s < past_end_s:
+            steps += history(start_s, past_end_s)
+        if end_s > now_s + HOUR_S:
+            try:
+                ahead = forecast(max(start_s, now_s), end_s)
+                last_known_s = max((s for s, _, _, _ in steps), default=-math.inf)
+                steps += [st for st in ahead if st[0] > last_known_s]  # history wins
+            except ProviderError:
+                if not steps:
+                    raise
+                _log.debug("%s forecast unavailable; holding the last value", self.label)
+        return steps
+
+    def _http_get(
+        self, path: str, deadline_s: float, *, as_json: bool = True, **options: Any
+    ) -> Any:
+        """GET ``base_url + path`` (``options``: ``headers``, ``params``, ``auth`` as for
+        :func:`carbonsdk.http.request`) by ``deadline_s``: the body parsed as JSON, or its
+        text when not ``as_json``. Raises :class:`HttpError`, reworded (see the class)."""
+        try:
+            resp = request(
+                "GET",
+                f"{self.base_url}{path}",
+                timeout_s=self.timeout_s,
+                retries=self.retries,
+                max_wait_s=self.budget_s,
+                deadline_s=deadline_s,
+                sleep=self._sleep,
+                **options,
+            )
+            return resp.json() if as_json else resp.text
+        except HttpError as exc:
+            hint = self.hints.get(exc.status, "") if exc.status is not None else ""
+            raise HttpError(
+                f"{self.label}: {exc}{hint}",
+                exc.status,
+                timed_out=exc.timed_out,
+                location=exc.location,
+                service_message=exc.service_message,
+            ) from None

@@ -42,22 +42,16 @@ from typing import Any, Literal
 from carbonsdk import config
 from carbonsdk.clock import to_epoch_s
 from carbonsdk.exceptions import ConfigurationError, ProviderError
-from carbonsdk.http import HttpError, request
-from carbonsdk.intensity.cache import (
-    HOUR_S,
-    CacheKey,
-    IntensityCache,
-    RawStep,
-)
+from carbonsdk.intensity.cache import HOUR_S, CacheKey, IntensityCache, RawStep
 from carbonsdk.intensity.live import (
     MAX_FILL_S,
+    LiveProvider,
     cached_fetch,
     ceil_hour_s,
     floor_hour_s,
     hour_windows,
     iso_z,
     parse_wire_time,
-    resolve_cache,
     steps_to_series,
 )
 from carbonsdk.model.intensity import IntensitySeries, IntensitySource
@@ -97,7 +91,7 @@ _OUTWARD_POSTCODE_RE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?$")
 DATASET = "NESO Carbon Intensity API (live, Great Britain; CC BY 4.0)"
 
 
-class UKGridProvider:
+class UKGridProvider(LiveProvider):
     """Live average carbon intensity for Great Britain (zone ``"GB"``), national, for one
     ``region_id`` (1-17, see :data:`REGION_IDS`) or for the region of one ``postcode`` (its
     outward part, e.g. ``"RG10"``; a full postcode such as ``"RG10 9XX"`` is cut to it).
@@ -111,6 +105,7 @@ class UKGridProvider:
     name = "ukgrid"
     signal = "average"
     basis = "direct"
+    label = "Carbon Intensity API"
 
     def __init__(
         self,
@@ -141,22 +136,11 @@ class UKGridProvider:
                 raise ConfigurationError(
                     f"pass region_id={region_id!r} or postcode={postcode!r}, not both"
                 )
-        if not (timeout_s > 0 and budget_s > 0):
-            raise ConfigurationError(
-                f"timeout_s={timeout_s!r} and budget_s={budget_s!r} must be positive seconds"
-            )
+        self._configure(base_url, timeout_s, budget_s, retries, cache, max_fill_s, sleep, now_s)
         self.region_id = region_id
         self.postcode = outward
         self._shortname: str | None = None
         self._postcode_region: int | None = None
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = float(timeout_s)
-        self.budget_s = float(budget_s)
-        self.retries = int(retries)
-        self.cache = resolve_cache(cache)
-        self.max_fill_s = float(max_fill_s)
-        self._sleep = sleep
-        self._now_s = now_s
 
     def __repr__(self) -> str:
         where = f"postcode={self.postcode!r}" if self.postcode else f"region_id={self.region_id!r}"
@@ -192,29 +176,9 @@ class UKGridProvider:
             )
 
     def _get(self, path: str, deadline_s: float) -> Any:
-        if config.offline():
-            raise ProviderError("ukgrid: CARBONSDK_OFFLINE is set: no network")
+        self._require_online()
         _log.debug("Carbon Intensity API request %s", path)
-        try:
-            resp = request(
-                "GET",
-                f"{self.base_url}{path}",
-                headers={"Accept": "application/json"},
-                timeout_s=self.timeout_s,
-                retries=self.retries,
-                max_wait_s=self.budget_s,
-                deadline_s=deadline_s,
-                sleep=self._sleep,
-            )
-            return resp.json()
-        except HttpError as exc:
-            raise HttpError(
-                f"Carbon Intensity API: {exc}",
-                exc.status,
-                timed_out=exc.timed_out,
-                location=exc.location,
-                service_message=exc.service_message,
-            ) from None
+        return self._http_get(path, deadline_s, headers={"Accept": "application/json"})
 
     def _periods(self, doc: Any) -> list[Any]:
         if not isinstance(doc, dict):
@@ -298,9 +262,6 @@ class UKGridProvider:
             note=" ".join(p for p in (area, note) if p),
             dataset=f"{DATASET}, {area}",
         )
-
-    def _deadline(self, deadline_s: float | None) -> float:
-        return deadline_s if deadline_s is not None else time.monotonic() + self.budget_s
 
     def series(
         self, region: Region, start: datetime, end: datetime, *, deadline_s: float | None = None

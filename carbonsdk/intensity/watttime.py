@@ -30,22 +30,17 @@ from typing import Any, Literal
 from carbonsdk import config
 from carbonsdk.clock import to_epoch_s
 from carbonsdk.exceptions import ConfigurationError, ProviderError
-from carbonsdk.http import HttpError, request
-from carbonsdk.intensity.cache import (
-    HOUR_S,
-    CacheKey,
-    IntensityCache,
-    RawStep,
-)
+from carbonsdk.http import HttpError
+from carbonsdk.intensity.cache import HOUR_S, CacheKey, IntensityCache, RawStep
 from carbonsdk.intensity.live import (
     MAX_FILL_S,
+    LiveProvider,
     cached_fetch,
     ceil_hour_s,
     floor_hour_s,
     hour_windows,
     iso_z,
     parse_wire_time,
-    resolve_cache,
     steps_to_series,
 )
 from carbonsdk.model.intensity import IntensitySeries, IntensitySource
@@ -72,7 +67,7 @@ TOKEN_LIFETIME_S = 25 * 60.0
 DATASET = "WattTime API v3 (live; co2_moer marginal operating emissions rate)"
 
 
-class WattTimeProvider:
+class WattTimeProvider(LiveProvider):
     """Live marginal emissions (``co2_moer``, converted to g/kWh) from WattTime.
 
     ``username``/``password`` default to ``WATTTIME_USERNAME``/``WATTTIME_PASSWORD``;
@@ -89,6 +84,9 @@ class WattTimeProvider:
     signal = "marginal"
     #: MOER counts the operating (smoke-stack) CO2 of the marginal generators.
     basis = "direct"
+    #: errors carry WattTime's own explanation (e.g. which region or signal the account may
+    #: not use), as WattTime's Python client shows the response text
+    label = "WattTime"
 
     def __init__(
         self,
@@ -129,22 +127,11 @@ class WattTimeProvider:
             raise ConfigurationError(
                 "wt_region is empty: expected a WattTime region like 'CAISO_NORTH'"
             )
-        if not (timeout_s > 0 and budget_s > 0):
-            raise ConfigurationError(
-                f"timeout_s={timeout_s!r} and budget_s={budget_s!r} must be positive seconds"
-            )
+        self._configure(base_url, timeout_s, budget_s, retries, cache, max_fill_s, sleep, now_s)
         self._auth = (user, pw)
         self.wt_region = wt_region.strip().upper() if wt_region else None
         self.latitude = latitude
         self.longitude = longitude
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = float(timeout_s)
-        self.budget_s = float(budget_s)
-        self.retries = int(retries)
-        self.cache = resolve_cache(cache)
-        self.max_fill_s = float(max_fill_s)
-        self._sleep = sleep
-        self._now_s = now_s
         self._token: str | None = None
         self._token_expires_mono = 0.0
 
@@ -166,34 +153,10 @@ class WattTimeProvider:
 
     # -- HTTP -------------------------------------------------------------------------------
 
-    def _call(self, path: str, deadline_s: float, **kwargs: Any) -> Any:
-        try:
-            resp = request(
-                "GET",
-                f"{self.base_url}{path}",
-                timeout_s=self.timeout_s,
-                retries=self.retries,
-                max_wait_s=self.budget_s,
-                deadline_s=deadline_s,
-                sleep=self._sleep,
-                **kwargs,
-            )
-            return resp.json()
-        except HttpError as exc:
-            # the message carries WattTime's own explanation (e.g. which region or signal the
-            # account may not use), as WattTime's Python client shows the response text
-            raise HttpError(
-                f"WattTime: {exc}",
-                exc.status,
-                timed_out=exc.timed_out,
-                location=exc.location,
-                service_message=exc.service_message,
-            ) from None
-
     def _login(self, deadline_s: float) -> str:
         _log.debug("WattTime login")
         try:
-            doc = self._call("/login", deadline_s, auth=self._auth)
+            doc = self._http_get("/login", deadline_s, auth=self._auth)
         except HttpError as exc:
             if exc.status in (401, 403):
                 said = f": {exc.service_message}" if exc.service_message else ""
@@ -213,15 +176,14 @@ class WattTimeProvider:
 
     def _get(self, path: str, params: dict[str, str], deadline_s: float) -> Any:
         """GET with the bearer token, logging in first when needed and once more on a 401."""
-        if config.offline():
-            raise ProviderError("watttime: CARBONSDK_OFFLINE is set: no network")
+        self._require_online()
         token = self._token
         if token is None or time.monotonic() >= self._token_expires_mono:
             token = self._login(deadline_s)
         _log.debug("WattTime request %s region=%s", path, params.get("region"))
         for attempt in range(2):
             try:
-                return self._call(
+                return self._http_get(
                     path,
                     deadline_s,
                     headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
@@ -363,22 +325,14 @@ class WattTimeProvider:
         ``/v3/historical`` for the past, ``/v3/forecast`` for any part more than an hour
         ahead (flagged estimated). Raises :class:`ProviderError`."""
         start_s, end_s = to_epoch_s(start), to_epoch_s(end)
-        deadline = deadline_s if deadline_s is not None else time.monotonic() + self.budget_s
+        deadline = self._deadline(deadline_s)
         wt_region = self._region(deadline)
-        now_s = self._now_s()
-        steps: list[RawStep] = []
-        past_end_s = min(end_s, now_s)
-        if start_s < past_end_s:
-            steps += self._history_steps(wt_region, start_s, past_end_s, deadline)
-        if end_s > now_s + HOUR_S:
-            try:
-                ahead = self._forecast_steps(wt_region, max(start_s, now_s), end_s, deadline)
-                last_known_s = max((s for s, _, _, _ in steps), default=-math.inf)
-                steps += [st for st in ahead if st[0] > last_known_s]  # history wins
-            except ProviderError:
-                if not steps:
-                    raise
-                _log.debug("WattTime forecast unavailable; holding the last value")
+        steps = self._past_and_ahead(
+            start_s,
+            end_s,
+            lambda lo, hi: self._history_steps(wt_region, lo, hi, deadline),
+            lambda lo, hi: self._forecast_steps(wt_region, lo, hi, deadline),
+        )
         return steps_to_series(
             steps, start_s, end_s, self._source(region, wt_region), max_fill_s=self.max_fill_s
         )
@@ -389,7 +343,7 @@ class WattTimeProvider:
         """The latest MOER forecast (g/kWh, every step flagged estimated) covering
         ``[start, end)``, at most 72 h ahead. Raises :class:`ProviderError`."""
         start_s, end_s = to_epoch_s(start), to_epoch_s(end)
-        deadline = deadline_s if deadline_s is not None else time.monotonic() + self.budget_s
+        deadline = self._deadline(deadline_s)
         wt_region = self._region(deadline)
         steps = self._forecast_steps(wt_region, start_s, end_s, deadline)
         return steps_to_series(

@@ -29,6 +29,7 @@ from carbonsdk.ledger.schema import (
     job_result_to_dict,
     result_from_record,
     result_to_record,
+    source_to_dict,
     summary_record,
 )
 from carbonsdk.ledger.store import (
@@ -59,6 +60,7 @@ __all__ = [
     "result_from_record",
     "result_to_record",
     "run_records",
+    "source_to_dict",
     "summary_record",
     "top_level",
 ]

@@ -12,9 +12,10 @@ from carbonsdk.exceptions import ConfigurationError
 from carbonsdk.model.region import REGION_SOURCES, Region
 from carbonsdk.region.detect import clear_detection_cache, detect_cloud_region
 from carbonsdk.region.parse import parse_region
-from carbonsdk.region.table import CloudRegion, cloud_regions
+from carbonsdk.region.table import CLOUD_PROVIDERS, CloudRegion, cloud_regions
 
 __all__ = [
+    "CLOUD_PROVIDERS",
     "REGION_SOURCES",
     "CloudRegion",
     "Region",

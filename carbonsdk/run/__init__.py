@@ -3,7 +3,11 @@
 - :mod:`~carbonsdk.run.api`: ``measure`` and ``tracked``;
 - :mod:`~carbonsdk.run.options`: the options and their validation;
 - :mod:`~carbonsdk.run.run`: the ``Run`` coordinator (state, sampler subscription, timeline,
-  marks);
+  marks, the extension loop);
+- :mod:`~carbonsdk.run.devices`: which devices a run measures and what each measured;
+- :mod:`~carbonsdk.run.resolve`: the region and the intensity, at the start, live and at the end;
+- :mod:`~carbonsdk.run.nesting`: runs inside runs; :mod:`~carbonsdk.run.identity`: the run's
+  name and its place in a distributed job;
 - :mod:`~carbonsdk.run.extension` and :mod:`~carbonsdk.run.extensions`: everything else a run
   does (ledger, live panel, attribution, pausing, gather, sinks, report);
 - :mod:`~carbonsdk.run.result_builder`: the pure construction of the result;

@@ -10,13 +10,18 @@ Order of calls: ``start`` after the run subscribed to the sampler; ``on_interval
 sampler's lock for every measured interval (only for extensions with ``wants_intervals``: it is
 the hot path); ``after_tick`` from the sampler thread after each periodic read; at the end
 ``before_finish`` once the measurement has stopped (before any network wait: the place to make
-things durable), then ``finish`` in order, each handed the result the previous one returned.
+things durable), then ``finish`` in order, each handed the result the previous one returned (through
+:func:`finish_guarded`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
+
+import attrs
+
+from carbonsdk.run._guard import guard
 
 if TYPE_CHECKING:
     from carbonsdk.model.result import RunResult
@@ -49,3 +54,15 @@ class RunExtension:
     def finish(self, result: RunResult) -> RunResult:
         """The run's result so far; return it, or an evolved copy."""
         return result
+
+
+def finish_guarded(ext: RunExtension, result: RunResult) -> RunResult:
+    """``ext.finish(result)`` through the guard: when it fails, the result it was handed, with
+    ``ext.flag`` added to its flags (when the extension has one)."""
+    failed: list[str] = []
+    out = result
+    with guard(f"{ext.name} finish", flags=failed, flag=ext.flag):
+        out = ext.finish(result)
+    if failed:
+        out = attrs.evolve(result, flags=tuple(dict.fromkeys((*result.flags, *failed))))
+    return out

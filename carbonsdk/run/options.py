@@ -290,3 +290,19 @@ def validate_options(
         intensity_option=shown_intensity,
         explicit=frozenset(explicit) if explicit is not None else _explicit_by_value(given),
     )
+
+
+def validate_mark(label: Any, data: Mapping[str, Any]) -> None:
+    """Check the arguments of ``run.mark(label, **data)``: a non-empty label and JSON scalars
+    (str, int, float, bool, None; finite numbers) as data, else :class:`ConfigurationError`."""
+    if not isinstance(label, str) or not label.strip():
+        raise ConfigurationError(f"mark label {label!r} is not valid: expected a non-empty string")
+    for key, value in data.items():
+        if value is not None and not isinstance(value, (str, int, float, bool)):
+            raise ConfigurationError(
+                f"mark data {key}={value!r} is not valid: expected str, int, float, bool or None"
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigurationError(
+                f"mark data {key}={value!r} is not valid: expected a finite number"
+            )

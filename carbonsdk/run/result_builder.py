@@ -6,25 +6,27 @@ import functools
 import os
 import platform
 import socket
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from carbonsdk.accounting import AlignedSeries, intervals
+from carbonsdk.accounting import intervals
 from carbonsdk.clock import to_datetime
 from carbonsdk.model.device import DeviceInfo
-from carbonsdk.model.intensity import IntensitySource
-from carbonsdk.model.region import Region
-from carbonsdk.model.result import DeviceResult, JobInfo, Mark, RunResult
+from carbonsdk.model.result import DeviceResult, JobInfo, Mark, PauseEvent, RunResult
 from carbonsdk.model.units import J_PER_KWH
+
+if TYPE_CHECKING:
+    from carbonsdk.run.resolve import Pricing
 
 
 @attrs.frozen
 class Measured:
     """What a run measured, copied out of it under its lock: the timeline's components with
     their energy (J), each device's energy (J), degraded devices (key -> error), glitching
-    devices (keys), and the components with no sensor (component -> reason)."""
+    devices (keys), the components with no sensor (component -> reason), its marks and its
+    pauses."""
 
     components: tuple[str, ...]
     component_j: Mapping[str, float]
@@ -32,12 +34,15 @@ class Measured:
     device_errors: Mapping[str, str]
     glitched: tuple[str, ...]
     not_measured: Mapping[str, str]
+    marks: tuple[Mark, ...] = ()
+    pauses: tuple[PauseEvent, ...] = ()
 
 
 @attrs.frozen
 class Identity:
     """Who the run is: its id, name, start (UTC epoch s), options that land in the result, its
-    place in a job and its parent run."""
+    place in a job, its parent run and its own flags (signals, failed extensions, dropped
+    marks, ...)."""
 
     run_id: str
     name: str
@@ -48,6 +53,7 @@ class Identity:
     devices: tuple[DeviceInfo, ...]
     job: JobInfo | None
     parent_run_id: str | None
+    flags: tuple[str, ...] = ()
 
 
 @functools.cache
@@ -67,17 +73,13 @@ def build_result(
     *,
     status: str,
     end_s: float,
-    aligned: AlignedSeries | None,
-    source: IntensitySource,
-    region: Region,
-    flags: Sequence[str],
+    pricing: Pricing,
     error: str | None,
-    marks: tuple[Mark, ...],
-    extra_flags: Sequence[str] = (),
 ) -> RunResult:
-    """The frozen result. ``aligned`` None (a checkpoint, an observer): no timeline and no
-    emissions. Flags: ``flags`` (the intensity's) first, then ``device-degraded:KEY``,
-    ``device-glitch:KEY`` and ``extra_flags`` (the run's own), without repeats."""
+    """The frozen result. ``pricing.aligned`` None (a checkpoint, an observer): no timeline and
+    no emissions. Flags: the intensity's (``pricing.flags``) first, then
+    ``device-degraded:KEY``, ``device-glitch:KEY`` and the run's own (``who.flags``), without
+    repeats."""
     devices = tuple(
         DeviceResult(
             component=d.component,
@@ -96,6 +98,7 @@ def build_result(
     )
     degraded = tuple(f"device-degraded:{k}" for k in measured.device_errors)
     glitched = tuple(f"device-glitch:{k}" for k in measured.glitched)
+    aligned, source = pricing.aligned, pricing.source
     if aligned is not None:
         timeline = intervals(aligned)
         emissions = aligned.total_emissions_g
@@ -116,7 +119,7 @@ def build_result(
         emissions_g=emissions,
         intensity_g_per_kwh=mean,
         pue=who.pue,
-        region=region,
+        region=pricing.region,
         intensity_source=source,
         timeline=timeline,
         devices=devices,
@@ -127,11 +130,12 @@ def build_result(
             for c in measured.components
             if any(d.estimated for d in who.devices if d.component == c)
         ),
-        flags=tuple(dict.fromkeys((*flags, *degraded, *glitched, *extra_flags))),
+        flags=tuple(dict.fromkeys((*pricing.flags, *degraded, *glitched, *who.flags))),
         interval_s=who.interval_s,
         host=host_info(),
         error=error,
-        marks=marks,
+        marks=measured.marks,
+        pauses=measured.pauses,
         job=who.job,
         parent_run_id=who.parent_run_id,
     )

@@ -110,3 +110,28 @@ def error_text(exc: BaseException) -> str:
     except Exception as str_exc:  # noqa: BLE001 - the user's exception comes first
         text = f"<__str__ raised {type(str_exc).__name__}>"
     return f"{name}: {text}"[:500]
+
+
+class Watch:
+    """SIGTERM watched from a run's start to its end: :func:`install` now, :meth:`end` at
+    exit (nested runs share the handler, reference counted)."""
+
+    def __init__(self) -> None:
+        self._installed = install()
+        self._seen = sigterm_count()
+
+    def end(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, flags: list[str]
+    ) -> tuple[str, str | None]:
+        """Stop watching; the run's status and error text for an exit with ``exc``. A SIGTERM
+        since the start makes it ``"interrupted"`` (the program's own handler may have exited
+        with code 0) and adds ``signal:SIGTERM`` to ``flags``."""
+        if self._installed:
+            self._installed = False
+            uninstall()
+        status = status_of(exc_type, exc)
+        if sigterm_count() != self._seen:
+            status = "interrupted"
+            flags.append("signal:SIGTERM")
+        error = error_text(exc) if status == "failed" and exc is not None else None
+        return status, error

@@ -7,12 +7,21 @@ not overlap the tested series, so a backtest on embedded data does not peek). Th
 simulated hour by hour as carbonsdk runs it:
 
 - **Flexible Start**: every hour until the latest start, re-forecast and plan the best start in
-  what is left of the window; start when the plan says *now* (or its forecast gain is below
-  ``min_forecast_saving``), at the latest start at the latest.
+  what is left of the window; start when the plan says *now*, or when its forecast gain is
+  below ``min_forecast_saving`` or below ``k`` times the forecaster's own error spread of that
+  gain (:func:`fs_choice`); at the latest start at the latest.
 - **Pause and Resume**: every hour until the work is done, re-forecast up to the deadline and
-  plan the remaining work (order-preserving, energy × intensity, exact on the hourly grid); run
-  this hour when the plan runs now, when its forecast gain is below ``min_forecast_saving``, or
-  when no slack is left.
+  plan the remaining work (order-preserving, energy x intensity, exact on the hourly grid); run
+  this hour when the plan runs now, when no slack is left, or when pausing does not clear the
+  gate: the plan's gain below ``min_forecast_saving``, or the job's whole expected saving
+  against the straight run (the work done so far on the actual intensities, plus the plan)
+  below ``k`` times the forecaster's error spread of it (:func:`pr_decision`).
+
+The gate (:func:`carbonsdk.schedule.forecasters.worth_moving`) and ``k`` per strategy
+(:data:`~carbonsdk.schedule.forecasters.UNCERTAINTY_K`) are the ones ``wait_for_low_carbon``,
+``run.should_pause()`` and ``carbonsdk plan`` use with carbonsdk's day-ahead forecast; the
+error spread comes from the forecaster's fit (``DayAhead.err_cov``). Forecasters without an
+error model (``"typical"``, ``"seasonal-naive"``) have the ``min_forecast_saving`` floor only.
 
 Work is on the hourly UTC grid: the series is averaged per hour (time-weighted), the job's
 duration must be a whole number of hours and the window is rounded down to whole hours.
@@ -36,17 +45,19 @@ from carbonsdk.clock import to_datetime
 from carbonsdk.exceptions import ConfigurationError
 from carbonsdk.model.intensity import IntensitySeries
 from carbonsdk.schedule.durations import duration_s, extension_s, format_duration, window_s
+from carbonsdk.schedule.forecasters import (
+    MIN_FORECAST_SAVING,
+    UNCERTAINTY_K,
+    gain_sigma,
+    worth_moving,
+)
 from carbonsdk.schedule.plans import as_series, make_profile
 
 if TYPE_CHECKING:
-    from carbonsdk.schedule.forecasters import FloatArray, Forecaster, History
+    from carbonsdk.schedule.forecasters import FloatArray, Forecaster, History, IntArray
 
 HOUR_S = 3600
 BACKTEST_STRATEGIES = ("flexible_start", "pause_and_resume")
-#: a decision only moves the job when the forecast gain is at least this (fraction); chosen on
-#: the 2023 validation year (learning from 2021-2022): 0 -> 0.01 keeps 98 % of the realised
-#: saving and cuts the share of worse starts by a quarter (benchmarks/backtest_holdout.py)
-MIN_FORECAST_SAVING = 0.01
 #: hours of history wanted before the first start, when the series is long enough
 WARMUP_H = 168
 #: relative tolerance: a realised emission above baseline * (1 + WORSE_RTOL) is "worse"
@@ -182,6 +193,28 @@ def pr_cost(w: FloatArray, f: FloatArray) -> float:
     return float(best.min())
 
 
+def pr_positions(w: FloatArray, f: FloatArray) -> IntArray:
+    """The hour indices ``t_0 < t_1 < ...`` (one per job hour) that attain :func:`pr_cost`
+    (the earliest such schedule); requires ``len(f) >= len(w)``."""
+    import numpy as np
+
+    m, t = len(w), len(f)
+    span = t - m + 1
+    out = np.zeros(m, dtype=np.int64)
+    if m == 0:
+        return out
+    # best[k][j]: least cost of job hours 0..k with hour k at wall hour k + j
+    rows = [w[0] * f[:span]]
+    for k in range(1, m):
+        rows.append(np.minimum.accumulate(rows[-1]) + w[k] * f[k : k + span])
+    j = _first_min(rows[-1])
+    out[m - 1] = m - 1 + j
+    for k in range(m - 2, -1, -1):
+        j = _first_min(rows[k][: j + 1])
+        out[k] = k + j
+    return out
+
+
 def fs_costs(w: FloatArray, f: FloatArray, n_starts: int) -> FloatArray:
     """``sum_k w[k] * f[s + k]`` for the starts ``s = 0 .. n_starts - 1``."""
     import numpy as np
@@ -207,9 +240,17 @@ def _saving(x: float, base: float) -> float:
 
 
 def _simulate_fs(
-    a: FloatArray, fmat: FloatArray, i0: int, w: FloatArray, win_h: int, min_gain: float
+    a: FloatArray,
+    fmat: FloatArray,
+    i0: int,
+    w: FloatArray,
+    win_h: int,
+    min_gain: float,
+    sig: FloatArray,
+    k: float,
 ) -> tuple[float, float, float, int]:
-    """(realised cost, oracle cost, expected saving, delay hours) for one start."""
+    """(realised cost, oracle cost, expected saving, delay hours) for one start; ``sig[s]``:
+    the forecaster's error spread of the gain of starting ``s`` hours after a decision."""
     m = len(w)
     actual = fs_costs(w, a[i0 : i0 + win_h + m], win_h + 1)
     expected = 0.0
@@ -221,18 +262,43 @@ def _simulate_fs(
             break
         f = fmat[h, : left + m]
         c = fs_costs(w, f, left + 1)
-        best = _first_min(c)
-        gain = _saving(float(c[best]), float(c[0]))
+        best, gain = fs_choice(c, sig, min_gain, k)
+        move = best > 0
         if h == 0:
-            expected = gain if gain >= min_gain else 0.0
-        if best == 0 or gain < min_gain:
+            expected = gain if move else 0.0
+        if not move:
             delay = h
             break
     return float(actual[delay]), float(actual.min()), expected, delay
 
 
+def fs_choice(
+    costs: FloatArray,
+    sig: FloatArray,
+    min_gain: float = MIN_FORECAST_SAVING,
+    k: float = UNCERTAINTY_K["flexible_start"],
+) -> tuple[int, float]:
+    """One Flexible Start decision on the hourly grid: ``(start offset in hours, promised
+    gain)`` from the forecast cost of each start offset (``costs[0]``: start now) and the
+    forecaster's error spread of each offset's gain (``sig``, fractions). The best start on the
+    forecast is taken only when its gain passes
+    :func:`~carbonsdk.schedule.forecasters.worth_moving`; otherwise ``(0, 0.0)``: start now."""
+    best = _first_min(costs)
+    gain = _saving(float(costs[best]), float(costs[0]))
+    if best == 0 or not worth_moving(gain, float(sig[best]), floor=min_gain, k=k):
+        return 0, 0.0
+    return best, gain
+
+
 def _simulate_pr(
-    a: FloatArray, fmat: FloatArray, i0: int, w: FloatArray, ext_h: int, min_gain: float
+    a: FloatArray,
+    fmat: FloatArray,
+    i0: int,
+    w: FloatArray,
+    ext_h: int,
+    min_gain: float,
+    err_cov: FloatArray | None,
+    k: float,
 ) -> tuple[float, float, float, int, int]:
     """(realised cost, oracle cost, expected saving, first-run delay hours, pauses)."""
     m = len(w)
@@ -250,15 +316,10 @@ def _simulate_pr(
         run = True
         if total - h > m - done:
             f = fmat[h, : total - h]
-            base = float(rem_w @ f[: m - done])
-            plan = pr_cost(rem_w, f)
-            gain = _saving(plan, base)
+            known = float(w[: min(h, m)] @ a[i0 : i0 + min(h, m)])
+            run, gain = pr_decision(rem_w, f, min_gain, err_cov, k, banked=(cost, known, w[h:]))
             if h == 0:
-                expected = gain if gain >= min_gain else 0.0
-            if gain >= min_gain:
-                run_now = float(rem_w[0] * f[0]) + pr_cost(rem_w[1:], f[1:])
-                pause_now = pr_cost(rem_w, f[1:])
-                run = run_now <= pause_now + 1e-9 * abs(pause_now) + 1e-12
+                expected = gain
         if run:
             cost += float(w[done] * a[i0 + h])
             done += 1
@@ -269,6 +330,75 @@ def _simulate_pr(
         last_ran = run
     oracle = pr_cost(w, a[i0 : i0 + total])
     return cost, oracle, expected, max(first, 0), pauses
+
+
+def pr_decision(
+    w: FloatArray,
+    f: FloatArray,
+    min_gain: float = MIN_FORECAST_SAVING,
+    err_cov: FloatArray | None = None,
+    k: float = UNCERTAINTY_K["pause_and_resume"],
+    offset: int = 0,
+    banked: tuple[float, float, FloatArray] | None = None,
+) -> tuple[bool, float]:
+    """One Pause and Resume decision on the hourly grid: ``(run this hour, promised gain)``.
+
+    ``w``: energy shares of the remaining job hours (of the whole job: they sum to the share
+    left); ``f``: the forecast (g/kWh) from this hour to the deadline, ``f[0]`` lying
+    ``offset`` hours after the forecast's issue; ``banked``: what the job has behind it --
+    ``(cost of the work done, on the observed intensities; cost of the hours the straight run
+    would have had before now, observed; shares of the straight run's hours from now on)``
+    (None at the start: nothing done, the straight run is ``w`` from now). It pauses only
+    when the best plan for the remaining work pauses now, its gain over running the rest
+    straight is at least ``min_gain``, and the job's whole expected saving against starting at
+    once and never pausing -- the banked part plus the plan -- passes
+    :func:`~carbonsdk.schedule.forecasters.worth_moving` against ``k`` times the forecaster's
+    error spread of that saving (``err_cov``). The promised gain is 0 when the plan is not
+    followed."""
+    import numpy as np
+
+    m = len(w)
+    if len(f) <= m:
+        return True, 0.0
+    pos = pr_positions(w, f)
+    gain = _saving(float(w @ f[pos]), float(w @ f[:m]))
+    if gain < min_gain:
+        return True, 0.0
+    if pos[0] == 0:
+        return True, gain  # the plan runs this hour
+    spent, known, bw = banked if banked is not None else (0.0, 0.0, w)
+    nb = len(bw)
+    total = _saving(spent + float(w @ f[pos]), known + float(bw @ f[:nb]))
+    sd = pair_sigma(err_cov, w, pos + offset, np.arange(nb, dtype=np.int64) + offset, bw)
+    if not worth_moving(total, sd, floor=0.0, k=k):
+        return True, 0.0
+    return False, gain
+
+
+def pair_sigma(
+    err_cov: FloatArray | None,
+    w: FloatArray,
+    pos: IntArray,
+    other: IntArray,
+    other_w: FloatArray | None = None,
+) -> float:
+    """Error spread (fraction of the job's emissions) of the forecast difference between two
+    placements of the job's hours (``pos`` and ``other``, hours after the issue)."""
+    import numpy as np
+
+    if err_cov is None:
+        return 0.0
+    ow = w if other_w is None else other_w
+    n = int(max(int(pos.max()) if len(pos) else 0, int(other.max()) if len(other) else 0)) + 1
+    a = np.zeros(n)
+    np.add.at(a, pos, w)
+    np.add.at(a, other, -ow)
+    nz = np.flatnonzero(np.abs(a) > 1e-15)
+    if not nz.size:
+        return 0.0
+    idx = np.minimum(nz, len(err_cov) - 1)
+    v = float(a[nz] @ err_cov[np.ix_(idx, idx)] @ a[nz])
+    return math.sqrt(max(v, 0.0))
 
 
 def _forecasts(fc: Forecaster, hist: History, issues: Sequence[int], horizon_h: int) -> FloatArray:
@@ -289,6 +419,7 @@ def backtest(
     seed: int = 0,
     energy_profile: Any = None,
     min_forecast_saving: float = MIN_FORECAST_SAVING,
+    uncertainty_k: float | None = None,
     profile_years: Sequence[int] | None = None,
     profile: Sequence[float] | None = None,
 ) -> Backtest:
@@ -305,7 +436,12 @@ def backtest(
     ``"typical"`` or a forecaster object (see :mod:`carbonsdk.schedule.forecasters`).
     ``n_starts`` start times are drawn without replacement (``seed``) from the hours where the
     whole window fits. ``energy_profile``: as for :func:`~carbonsdk.schedule.pause_and_resume`.
-    ``min_forecast_saving``: a decision moves the job only for at least this forecast gain.
+    ``min_forecast_saving`` and ``uncertainty_k`` (default: the strategy's
+    :data:`~carbonsdk.schedule.forecasters.UNCERTAINTY_K`): a decision moves the job only when
+    its forecast gain is at least this and at least ``uncertainty_k`` times the forecaster's own
+    error spread for that gain (the rule the live policies use,
+    :func:`~carbonsdk.schedule.forecasters.worth_moving`; forecasters without an error model,
+    such as ``"typical"``, have the floor only).
     ``profile_years``: embedded years the forecaster may learn from (default: those not
     overlapping ``actual``). ``profile``: a typical-year profile to use instead of the embedded
     one (12 x 7 x 24 g/kWh values by month, weekday, hour UTC; for zones carbonsdk does not
@@ -329,6 +465,12 @@ def backtest(
     if not (0.0 <= min_forecast_saving < 1.0):
         raise ConfigurationError(
             f"min_forecast_saving={min_forecast_saving!r} is not valid: expected 0 <= x < 1"
+        )
+    if uncertainty_k is None:
+        uncertainty_k = UNCERTAINTY_K.get(strategy, 0.0)
+    if not (0.0 <= uncertainty_k < math.inf):
+        raise ConfigurationError(
+            f"uncertainty_k={uncertainty_k!r} is not valid: expected a number >= 0"
         )
     job_s = duration_s(duration)
     job_h = round(job_s / HOUR_S)
@@ -410,6 +552,8 @@ def backtest(
     decisions = win_h + 1 if strategy == "flexible_start" else need
     issues = [int(i0) + h for i0 in picks for h in range(decisions)]
     fall = _forecasts(fc, hist, issues, horizon).reshape(len(picks), decisions, horizon)
+    err_cov = getattr(fc, "err_cov", None)
+    sig_fs = np.asarray([gain_sigma(err_cov, w, s0 + np.arange(job_h)) for s0 in range(win_h + 1)])
     rows = []
     ape = np.zeros(horizon)
     ape_n = np.zeros(horizon)
@@ -417,10 +561,14 @@ def backtest(
         fmat = fall[n]
         base = float(w @ a[i0 : i0 + job_h])
         if strategy == "flexible_start":
-            real, orc, exp, delay = _simulate_fs(a, fmat, i0, w, win_h, min_forecast_saving)
+            real, orc, exp, delay = _simulate_fs(
+                a, fmat, i0, w, win_h, min_forecast_saving, sig_fs, uncertainty_k
+            )
             pauses = 0
         else:
-            real, orc, exp, delay, pauses = _simulate_pr(a, fmat, i0, w, win_h, min_forecast_saving)
+            real, orc, exp, delay, pauses = _simulate_pr(
+                a, fmat, i0, w, win_h, min_forecast_saving, err_cov, uncertainty_k
+            )
         truth = a[i0 : i0 + horizon]
         ok = truth > 0
         ape[ok] += np.abs(fmat[0][ok] - truth[ok]) / truth[ok]

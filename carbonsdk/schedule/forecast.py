@@ -36,7 +36,11 @@ class ForwardSeries:
     the embedded profile) or ``"typical"`` (embedded typical year only); ``provider``: the
     forecast's provider name (None for ``"typical"``, ``"carbonsdk"`` for ``"day-ahead"``);
     ``note``: why, in words; ``region``, ``end_s`` and ``option``: what was asked, so that
-    :meth:`refreshed` can ask again."""
+    :meth:`refreshed` can ask again; ``err_cov``: for ``"day-ahead"``, the forecaster's
+    relative error second moment between horizons (hour 0 = the series' first hour), which
+    the live policies' decision gate uses, and ``observed``: the hourly observations it was
+    issued from (``(epoch seconds of the first hour, g/kWh array with NaN where unknown)``;
+    None otherwise)."""
 
     series: IntensitySeries
     kind: str
@@ -45,6 +49,8 @@ class ForwardSeries:
     region: Region | None = None
     end_s: float | None = None
     option: Any = None
+    err_cov: Any = None
+    observed: Any = None
 
     def refreshed(self, now_epoch_s: float) -> ForwardSeries:
         """The forecast asked again from ``now_epoch_s`` (epoch seconds) to the same end, with
@@ -153,9 +159,10 @@ def _observed(
 
 def _day_ahead(
     region: Region, start_s: float, end_s: float, observed: tuple[int, Any]
-) -> IntensitySeries:
+) -> tuple[IntensitySeries, Any]:
     """The day-ahead forecast over whole hours covering ``[start_s, end_s)``: hour 0 is the hour
-    holding ``start_s``; every step is flagged estimated."""
+    holding ``start_s``; every step is flagged estimated. Returns it with the model's error
+    second moment (``DayAhead.err_cov``)."""
     import math
 
     import numpy as np
@@ -182,9 +189,10 @@ def _day_ahead(
             "estimated"
         ),
     )
-    return IntensitySeries(
+    series = IntensitySeries(
         tuple(b0 + 3600.0 * k for k in range(n + 1)), tuple(float(x) for x in f), (True,) * n, src
     )
+    return series, model.err_cov
 
 
 def _provider(option: Any) -> Any:
@@ -260,7 +268,7 @@ def forward_series(
     observed = _observed(chosen, region, start_s, budget_s)
     if observed is not None:
         try:
-            series = _day_ahead(region, start_s, end_s, observed)
+            series, err_cov = _day_ahead(region, start_s, end_s, observed)
         except Exception as exc:  # noqa: BLE001 - the forecaster must never break planning
             note += f"; day-ahead forecast failed ({type(exc).__name__}: {exc})"
         else:
@@ -270,6 +278,8 @@ def forward_series(
                 "carbonsdk",
                 f"{note}: carbonsdk day-ahead forecast used",
                 **ask,
+                err_cov=err_cov,
+                observed=observed,
             )
     return ForwardSeries(
         _typical(region, start_s, end_s),

@@ -63,6 +63,56 @@ FIT_STRIDE_H = 3
 RIDGE = 1e-6
 FORECASTER_NAMES = ("default", "day-ahead", "seasonal-naive", "typical")
 
+# ------------------------------------------------------------------ the shared decision gate
+#: a decision moves the job (waits or pauses) only when the forecast gain is at least this
+#: fraction of the job's emissions (the floor of :func:`worth_moving`)
+MIN_FORECAST_SAVING = 0.01
+#: ... and at least UNCERTAINTY_K[strategy] times the forecaster's own error spread for that
+#: decision (:func:`gain_sigma`); per strategy, each the smallest on the grid 0, 0.1, 0.2, ...
+#: whose share of worse starts is <= 5 % on the 2023 validation year (learning from 2021-2022)
+UNCERTAINTY_K = {"flexible_start": 0.6, "pause_and_resume": 0.8}
+
+
+def gain_sigma(err_cov: FloatArray | None, weights: FloatArray, positions: IntArray) -> float:
+    """Standard deviation (fraction of the job's emissions) of the forecast error of the gain
+    of running the job's hour ``k`` (energy share ``weights[k]``, summing to 1) at
+    ``positions[k]`` hours after the forecast's issue instead of at hour ``k``; 0 without an
+    error model. ``err_cov``: covariance (second moment) of the forecaster's relative errors
+    ``(actual - forecast) / level`` between horizons, from its fit (``DayAhead.err_cov``;
+    horizons past the matrix use its last row/column)."""
+    import numpy as np
+
+    if err_cov is None:
+        return 0.0
+    w = np.asarray(weights, dtype=float)
+    pos = np.asarray(positions, dtype=np.int64)
+    m = len(w)
+    n = int(max(int(pos.max()) + 1 if m else 0, m))
+    a = np.zeros(n)
+    np.add.at(a, pos, w)
+    a[:m] -= w
+    nz = np.flatnonzero(np.abs(a) > 1e-15)
+    if not nz.size:
+        return 0.0
+    idx = np.minimum(nz, len(err_cov) - 1)
+    c = err_cov[np.ix_(idx, idx)]
+    v = float(a[nz] @ c @ a[nz])
+    return float(np.sqrt(max(v, 0.0)))
+
+
+def worth_moving(
+    gain: float,
+    sigma: float,
+    *,
+    floor: float = MIN_FORECAST_SAVING,
+    k: float = UNCERTAINTY_K["flexible_start"],
+) -> bool:
+    """The decision rule carbonsdk's live policies and its backtest share: move the job (wait,
+    or pause) only when the forecast ``gain`` (fraction of the job's emissions) is at least
+    ``floor`` and at least ``k`` times ``sigma``, the forecaster's error spread for that gain
+    (:func:`gain_sigma`)."""
+    return gain >= floor and gain >= k * sigma - 1e-12
+
 
 # ------------------------------------------------------------------------------ embedded data
 
@@ -305,12 +355,17 @@ class SeasonalNaive:
 @attrs.frozen(eq=False)
 class DayAhead:
     """Per-horizon least-squares blend of persistence, yesterday, last week and the typical
-    profile (see the module docstring). ``coef``: array ``(HORIZON_H, len(FEATURES))``."""
+    profile (see the module docstring). ``coef``: array ``(HORIZON_H, len(FEATURES))``;
+    ``err_cov``: the second moment of its relative errors ``(actual - forecast) / level``
+    (``level``: the mean forecast over the day after the issue) between horizons over the
+    fitted years (the uncertainty behind :func:`worth_moving`)."""
 
     coef: FloatArray
     zone: str | None = None
     fitted_on: tuple[int, ...] = ()
     name: str = "day-ahead"
+    #: second moment of the relative forecast errors between horizons, (HORIZON_H, HORIZON_H)
+    err_cov: FloatArray | None = None
 
     def predict(self, h: History, issue: IntArray, horizon_h: int) -> FloatArray:
         """See :class:`Forecaster` (g/kWh, clipped at 0)."""
@@ -355,6 +410,39 @@ def _fit(histories: Sequence[History], horizon_h: int = HORIZON_H) -> FloatArray
     return coef
 
 
+def _error_cov(histories: Sequence[History], coef: FloatArray) -> FloatArray:
+    """Second moment of the relative errors ``(y - f) / level`` between horizons of the fitted
+    blend over every FIT_STRIDE_H-th issue hour of ``histories`` (``level``: the mean forecast
+    over the 24 h after the issue): (horizons, horizons)."""
+    import numpy as np
+
+    nh = len(coef)
+    acc = np.zeros((nh, nh))
+    cnt = np.zeros((nh, nh))
+    j_all = np.arange(nh, dtype=np.int64)
+    model = DayAhead(coef)
+    for h in histories:
+        n = len(h.values)
+        for lo in range(24, n - 1, 2048 * FIT_STRIDE_H):
+            issue = np.arange(
+                lo, min(n - 1, lo + 2048 * FIT_STRIDE_H), FIT_STRIDE_H, dtype=np.int64
+            )
+            f = model.predict(h, issue, nh)
+            target = issue[:, None] + j_all[None, :]
+            y = _take(h.values, target, np.full((len(issue), 1), n))
+            # errors relative to the level of the forecast over the next day (not hour by
+            # hour: near-zero hours would blow the ratio up), the scale a gain is measured in
+            level = f[:, :24].mean(axis=1, keepdims=True)
+            ok = np.isfinite(y) & (level > 0)
+            r = np.where(ok, (y - f) / np.where(level > 0, level, 1.0), 0.0)
+            acc += r.T @ r
+            okf = ok.astype(float)
+            cnt += okf.T @ okf
+    out: FloatArray = acc / np.maximum(cnt, 1.0)
+    out.setflags(write=False)
+    return out
+
+
 @functools.lru_cache(maxsize=64)
 def fit_day_ahead(zone: str, years: tuple[int, ...], basis: str = "lifecycle") -> DayAhead:
     """Fit :class:`DayAhead` for ``zone`` on its embedded ``years`` (each year's profile from
@@ -374,7 +462,8 @@ def fit_day_ahead(zone: str, years: tuple[int, ...], basis: str = "lifecycle") -
         others = tuple(o for o in use if o != y) or (y,)
         start_s, values = embedded_year(zone, y, basis)
         histories.append(History(start_s, values, zone_profile(zone, others, basis), zone))
-    return DayAhead(_fit(histories), zone=zone, fitted_on=use)
+    coef = _fit(histories)
+    return DayAhead(coef, zone=zone, fitted_on=use, err_cov=_error_cov(histories, coef))
 
 
 def make_forecaster(

@@ -19,6 +19,7 @@ from carbonsdk.exceptions import CarbonSDKError, ConfigurationError
 from carbonsdk.model.intensity import IntensitySeries
 from carbonsdk.model.region import Region
 from carbonsdk.schedule.durations import duration_s, extension_s, format_duration, window_s
+from carbonsdk.schedule.forecasters import UNCERTAINTY_K, worth_moving
 from carbonsdk.schedule.plans import EPS_S, Grid, Plan, as_series, flexible_start, pr_runs
 
 if TYPE_CHECKING:
@@ -52,6 +53,105 @@ def calibrated_saving(forecast_saving: float, cal: Any) -> float:
     exp = float(cal.expected_savings_fraction)
     ratio = float(cal.realised_savings_fraction) / exp if exp > 0 else 0.0
     return max(0.0, min(forecast_saving * min(ratio, 1.5), float(cal.oracle_savings_fraction)))
+
+
+def _hourly(fwd: Any, now_s: float) -> tuple[Any, int, Any] | None:
+    """(hourly forecast values from the hour holding ``now_s``, that hour's offset from the
+    forecast's issue, its error second moment) for carbonsdk's day-ahead forecast; None for
+    any other series (no error model: the gate is the saving margin alone)."""
+    import math
+
+    import numpy as np
+
+    cov = getattr(fwd, "err_cov", None)
+    if fwd is None or cov is None:
+        return None
+    b = fwd.series.boundaries_s
+    off = math.floor((now_s - b[0]) / 3600.0 + 1e-9)
+    if off < 0 or off >= len(fwd.series.values_g_per_kwh):
+        return None
+    return np.asarray(fwd.series.values_g_per_kwh[off:], dtype=float), off, cov
+
+
+def start_gate(fwd: Any, now_s: float, job_s: float, delay_s: float) -> float | None:
+    """The forecaster's error spread (fraction of the job's emissions) of the gain of
+    starting a ``job_s``-second job ``delay_s`` seconds after ``now_s`` instead of now, for
+    carbonsdk's day-ahead forecast (the spread the backtest's Flexible Start gate uses); None
+    without an error model. The wait goes ahead when
+    :func:`~carbonsdk.schedule.forecasters.worth_moving` passes on (gain, spread)."""
+    import math
+
+    import numpy as np
+
+    from carbonsdk.schedule.backtest import pair_sigma
+
+    got = _hourly(fwd, now_s)
+    if got is None:
+        return None
+    _, off, cov = got
+    m = max(1, math.ceil(job_s / 3600.0 - 1e-9))
+    w = np.full(m, 1.0 / m)
+    d = round(delay_s / 3600.0)
+    base = off + np.arange(m, dtype=np.int64)
+    return pair_sigma(cov, w, base + d, base)
+
+
+def pause_gate(
+    fwd: Any,
+    now_s: float,
+    remaining_s: float,
+    deadline_s: float,
+    *,
+    job_s: float | None = None,
+    banked: tuple[float, float, Any] | None = None,
+) -> tuple[bool, float] | None:
+    """For carbonsdk's day-ahead forecast: the backtested Pause and Resume decision
+    (:func:`carbonsdk.schedule.backtest.pr_decision`, the same rule and error model) for the
+    hour holding ``now_s`` with ``remaining_s`` seconds of a ``job_s``-second job (default:
+    all of it remains) left before ``deadline_s``: ``(run this hour, promised gain)`` -- gain
+    0 when the plan is not worth following; None without an error model. ``banked``: what
+    the job has behind it, as for ``pr_decision`` (shares of the job)."""
+    import math
+
+    import numpy as np
+
+    from carbonsdk.schedule.backtest import pr_decision
+    from carbonsdk.schedule.forecasters import MIN_FORECAST_SAVING
+
+    got = _hourly(fwd, now_s)
+    if got is None:
+        return None
+    values, off, cov = got
+    m = max(1, math.ceil(remaining_s / 3600.0 - 1e-9))
+    n = max(m, math.floor((deadline_s - math.floor(now_s / 3600.0) * 3600.0) / 3600.0 + 1e-9))
+    f = values[:n]
+    if len(f) <= m:
+        return True, 0.0
+    share = min(1.0, remaining_s / job_s) if job_s else 1.0
+    return pr_decision(
+        np.full(m, share / m),
+        f,
+        MIN_FORECAST_SAVING,
+        cov,
+        UNCERTAINTY_K["pause_and_resume"],
+        offset=off,
+        banked=banked,
+    )
+
+
+def _hour_shares(a_s: float, e_s: float, h0_s: float, job_s: float) -> dict[int, float]:
+    """Share of a ``job_s``-second job per whole hour (index from ``h0_s``) for work done
+    over ``[a_s, e_s)`` (epoch seconds)."""
+    import math
+
+    out: dict[int, float] = {}
+    t = a_s
+    while t < e_s - EPS_S:
+        k = math.floor((t - h0_s) / 3600.0 + 1e-9)
+        end = min(e_s, h0_s + 3600.0 * (k + 1))
+        out[k] = out.get(k, 0.0) + (end - t) / job_s
+        t = end
+    return out
 
 
 def backtest_text(cal: Any) -> str:
@@ -110,6 +210,12 @@ class PausePolicy:
     the zone and job class (``carbonsdk/data/backtest.json``) realised less than
     ``min_saving_fraction``. Any re-plan whose calibrated forecast saving is below
     ``min_saving_fraction`` runs instead of pausing (``min_saving_fraction=0`` disables both).
+    With carbonsdk's day-ahead forecast it also decides every ``reforecast_s`` exactly as
+    :func:`carbonsdk.schedule.backtest` simulates (:func:`~carbonsdk.schedule.backtest.
+    pr_decision`): it pauses only when the job's whole expected saving against starting at
+    once and never pausing -- what the work done so far cost on the observed intensities, plus
+    the plan for the rest -- clears ``UNCERTAINTY_K["pause_and_resume"]`` times the
+    forecaster's own error spread of that saving (see ``docs/forecast.md``).
     """
 
     def __init__(
@@ -169,6 +275,9 @@ class PausePolicy:
         self._running = True
         self._threshold: float | None = None
         self.replans = 0
+        # when work was done (epoch-second intervals), from the work_done_s of each call
+        self._work: list[tuple[float, float]] = []
+        self._last_call: tuple[float, float] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -233,6 +342,72 @@ class PausePolicy:
             self._forward = fresh
             self.series = fresh.series
 
+    def _note_work(self, now: float, work_done_s: float) -> None:
+        """Record when the work reported since the last call was done (the latest seconds
+        before ``now``)."""
+        last = self._last_call
+        self._last_call = (now, work_done_s)
+        if last is None or now <= last[0]:
+            return
+        delta = min(work_done_s - last[1], now - last[0])
+        if delta > EPS_S:
+            a = now - delta
+            if self._work and a <= self._work[-1][1] + EPS_S:
+                self._work[-1] = (self._work[-1][0], now)  # ran on: one interval, not one per step
+            else:
+                self._work.append((a, now))
+
+    def _banked(self, now: float) -> tuple[float, float, Any] | None:
+        """What the job has behind it at ``now``, for the backtested Pause and Resume rule:
+        (cost of the work done, on the observed intensities -- the forecast for the current
+        hour; cost of the straight run's hours before this one, observed; the straight run's
+        shares of this hour and the next ones), all per unit of the job's energy. None when an
+        hour it needs was not observed."""
+        import math
+
+        import numpy as np
+
+        fwd = self._forward
+        obs = getattr(fwd, "observed", None)
+        if fwd is None or obs is None:
+            return None
+        o0, ov = obs
+        h_now = math.floor(now / 3600.0) * 3600.0
+        i_now = self.series.index_at(now)
+        if i_now is None:
+            return None
+        f0 = self.series.values_g_per_kwh[i_now]
+
+        def at(k_abs: float) -> float | None:
+            if k_abs >= h_now - EPS_S:
+                return float(f0)
+            i = math.floor((k_abs - o0) / 3600.0 + 1e-9)
+            if 0 <= i < len(ov) and math.isfinite(float(ov[i])):
+                return float(ov[i])
+            return None
+
+        spent = 0.0
+        for a, e in self._work:
+            for k, share in _hour_shares(a, e, h_now, self.duration_s).items():
+                v = at(h_now + 3600.0 * k)
+                if v is None:
+                    return None
+                spent += share * v
+        straight = _hour_shares(
+            self.start_s, self.start_s + self.duration_s, h_now, self.duration_s
+        )
+        known = 0.0
+        ahead = np.zeros(max([k + 1 for k in straight if k >= 0] or [0]))
+        for k, share in straight.items():
+            if k < 0:
+                v = at(h_now + 3600.0 * k)
+                if v is None:
+                    return None
+                known += share * v
+            else:
+                ahead[k] += share
+        return spent, known, ahead
+
     def _replan(self, now: float, work_done_s: float) -> None:
         self.replans += 1
         self._refresh(now)
@@ -246,25 +421,48 @@ class PausePolicy:
         if planned is not None and straight:
             promise = 1.0 - planned / straight
             self.forecast_saving_fraction = promise
-            if pauses_now and (
+            gate = (
+                pause_gate(
+                    self._forward,
+                    now,
+                    remaining,
+                    self.deadline_s,
+                    job_s=self.duration_s,
+                    banked=self._banked(now),
+                )
+                if pauses_now
+                else None
+            )
+            # carbonsdk's day-ahead forecast: also the backtested decision rule (gain floor and
+            # the forecaster's error spread), so the backtest describes what runs here
+            hold = pauses_now and (
                 calibrated_saving(promise, self.calibration) < self.min_saving_fraction
-            ):
+                or (gate is not None and gate[0])
+            )
+            if hold:
                 # not worth pausing on this forecast: run until the next re-forecast
                 self._running = True
                 self._until_s = now + min(self.reforecast_s, max(remaining, EPS_S))
                 return
+        # with carbonsdk's day-ahead forecast, decide again every re-forecast, as the backtest
+        cap = (
+            now + self.reforecast_s
+            if getattr(self._forward, "err_cov", None) is not None
+            else float("inf")
+        )
         for a, e in runs:
             if a <= now + EPS_S and now < e - EPS_S:
-                self._running, self._until_s = True, e
+                self._running, self._until_s = True, min(e, cap)
                 return
             if a > now:
-                self._running, self._until_s = False, a
+                self._running, self._until_s = False, min(a, cap)
                 return
         # nothing planned after now (the series ends): run
         self._running, self._until_s = True, float("inf")
 
     def decide(self, now_epoch_s: float, work_done_s: float) -> PauseDecision:
         """The full decision at ``now_epoch_s`` with ``work_done_s`` seconds of work done."""
+        self._note_work(now_epoch_s, work_done_s)
         remaining = self.duration_s - work_done_s
         slack = self.deadline_s - now_epoch_s - max(0.0, remaining) - self.margin_s
         idx = self.series.index_at(now_epoch_s)
@@ -458,8 +656,12 @@ def wait_for_low_carbon(
     only when the saving expected to be *realised* is at least this -- for carbonsdk's own
     forecasts, the backtest of the zone and job class (``carbonsdk/data/backtest.json``) must
     clear it and the forecast's promise is scaled by that backtest; for other forecasts the
-    promise itself must clear it. ``reforecast_s``: while waiting on a forecast it can ask
-    again, it re-forecasts this often and starts early when the new plan says now.
+    promise itself must clear it. With carbonsdk's day-ahead forecast, the forecast gain must
+    also clear ``UNCERTAINTY_K["flexible_start"]`` times the forecaster's own error spread of
+    that gain (the rule :func:`carbonsdk.schedule.backtest` simulates, so the backtested
+    numbers describe this function). ``reforecast_s``: while waiting on a forecast it can ask
+    again, it re-forecasts this often and starts early when the new plan says now (or no
+    longer clears the rules).
     ``clock``/``sleep``: injectable (tests). ``progress``: a one-line countdown on ``stream``
     (default stderr). ``on_interrupt``: ``"raise"`` re-raises Ctrl-C after clearing the
     display; ``"start"`` returns at once with ``interrupted=True`` so the job starts now.
@@ -562,6 +764,17 @@ def wait_for_low_carbon(
             plan,
             cal,
         )
+    spread = start_gate(fwd, now_s, job_s, wait_s)
+    if spread is not None and not worth_moving(promise, spread):
+        return immediate(
+            f"waiting is not expected to help here: the best start within "
+            f"{format_duration(delay_s)} saves {promise:.1%} on the forecast, not clear of "
+            f"the forecast's own error ({UNCERTAINTY_K['flexible_start']:g} x {spread:.1%}; "
+            f"{forecast_text})",
+            forecast_text,
+            plan,
+            cal,
+        )
     if shown < min_saving_fraction:
         what = (
             f"is expected to save {shown:.1%} (backtested)"
@@ -614,9 +827,12 @@ def wait_for_low_carbon(
                         again = None
                     if again is not None:
                         new_shown = calibrated_saving(again.savings_fraction, cal)
-                        if again.start.timestamp() <= at_s + EPS_S or (
-                            new_shown < min_saving_fraction
-                        ):
+                        new_wait = again.start.timestamp() - at_s
+                        spread = start_gate(fresh, at_s, job_s, new_wait)
+                        weak = new_shown < min_saving_fraction or (
+                            spread is not None and not worth_moving(again.savings_fraction, spread)
+                        )
+                        if again.start.timestamp() <= at_s + EPS_S or weak:
                             out.clear()
                             out.line("carbonsdk: re-forecast: starting now")
                             plan = again

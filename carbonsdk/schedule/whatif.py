@@ -13,61 +13,21 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-import attrs
-
 from carbonsdk.exceptions import CarbonSDKError, ConfigurationError
 from carbonsdk.model.intensity import IntensitySeries
 from carbonsdk.model.region import Region
 from carbonsdk.model.result import RunResult
+
+# the values live in model/; re-exported here for code that imported them from this module
+from carbonsdk.model.whatif import WhatIf as WhatIf
+from carbonsdk.model.whatif import WhatIfRow as WhatIfRow
 from carbonsdk.schedule.durations import extension_s, format_duration, window_s
-from carbonsdk.schedule.plans import Plan, flexible_start, pause_and_resume
+from carbonsdk.schedule.plans import flexible_start, pause_and_resume
 
 #: default Flexible Start window of the what-if: up to a day later (the paper's largest N)
 DEFAULT_MAX_DELAY = timedelta(hours=24)
 #: default Pause and Resume extension of the what-if: up to twice as long (the paper's 100 %)
 DEFAULT_MAX_EXTENSION = 1.0
-
-
-@attrs.frozen
-class WhatIfRow:
-    """The run replayed in one zone: ``zone``, ``emissions_g`` (g CO2eq, PUE included),
-    ``intensity_g_per_kwh`` (energy-weighted mean), ``estimated`` (some hour came from another
-    year or an annual average), ``is_own`` (the run's own zone)."""
-
-    zone: str
-    emissions_g: float
-    intensity_g_per_kwh: float
-    estimated: bool = False
-    is_own: bool = False
-
-
-@attrs.frozen
-class WhatIf:
-    """What-if analysis of one run.
-
-    ``run_id``; ``energy_kwh`` (measured) and ``pue`` of the run; ``recorded_emissions_g``: what
-    the run recorded (its own provider); ``own``: the run's zone replayed with embedded data
-    (None when the zone is unknown); ``regions``: one row per zone, lowest emissions first;
-    ``flexible_start`` / ``pause_and_resume``: plans in the run's own zone with
-    ``max_delay`` / ``max_extension`` (None when they could not be made, see ``notes``).
-    """
-
-    run_id: str
-    energy_kwh: float
-    pue: float
-    recorded_emissions_g: float
-    own: WhatIfRow | None
-    regions: tuple[WhatIfRow, ...]
-    flexible_start: Plan | None
-    pause_and_resume: Plan | None
-    max_delay_s: float
-    max_extension_fraction: float
-    notes: tuple[str, ...] = ()
-
-    @property
-    def best(self) -> WhatIfRow | None:
-        """The zone with the lowest emissions, None without rows."""
-        return self.regions[0] if self.regions else None
 
 
 def _integral(series: IntensitySeries, a: float, b: float) -> tuple[float, bool]:

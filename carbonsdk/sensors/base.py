@@ -7,11 +7,12 @@ Either way the sampler sees one number per device: joules since the sensor was o
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from carbonsdk.model.device import COMPONENTS, DeviceInfo
+if TYPE_CHECKING:
+    from carbonsdk.model.device import DeviceInfo
 
-__all__ = ["COMPONENTS", "DeviceInfo", "EnergySensor"]
+__all__ = ["EnergySensor"]
 
 
 class EnergySensor(Protocol):

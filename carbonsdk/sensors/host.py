@@ -489,6 +489,9 @@ class CpuUtilisationModelSensor:
             raise SensorError(f"host probe reports {self._n_vcpu} CPUs available (need >= 1)")
         self._probe = probe
         self._coefficients = coefficients
+        # cpu_model_power_w's terms, computed once (the per-read arithmetic is the same)
+        self._min_w = coefficients.min_w_per_vcpu
+        self._span_w = coefficients.max_w_per_vcpu - coefficients.min_w_per_vcpu
         self._last_busy_s = float(busy_s)
         self._last_total_s = float(total_s)
         self._last_mono_s = mono_s
@@ -527,18 +530,23 @@ class CpuUtilisationModelSensor:
             busy_s, total_s = self._probe.cpu_times_s()
         except Exception as exc:
             raise SensorError(f"{self._info.key}: cannot read host CPU times: {exc!r}") from exc
-        d_total = float(total_s) - self._last_total_s
-        d_busy = float(busy_s) - self._last_busy_s
+        busy = float(busy_s)
+        total = float(total_s)
+        d_total = total - self._last_total_s
         if d_total > 0:
-            self._last_util = min(1.0, max(0.0, d_busy / d_total))
+            # min(1.0, max(0.0, util)), without the calls (read once per sample)
+            util = (busy - self._last_busy_s) / d_total
+            util = util if util > 0.0 else 0.0
+            self._last_util = util if util < 1.0 else 1.0
         # else: no CPU time elapsed (reads too close together): keep the last utilisation.
         elapsed_s = mono_s - self._last_mono_s
         if elapsed_s > 0:
-            power_w = cpu_model_power_w(self._n_vcpu, self._last_util, self._coefficients)
+            # cpu_model_power_w(n_vcpu, util, coefficients), inlined: util is already in 0..1
+            power_w = self._n_vcpu * (self._min_w + self._last_util * self._span_w)
             self._energy_j += power_w * elapsed_s
             self._last_mono_s = mono_s
-        self._last_busy_s = float(busy_s)
-        self._last_total_s = float(total_s)
+        self._last_busy_s = busy
+        self._last_total_s = total
         return self._energy_j
 
     def close(self) -> None:
@@ -645,9 +653,16 @@ class RamSizeModelSensor:
         if mono_s > self._last_mono_s:
             self._energy_j += self._power_w * (mono_s - self._last_mono_s)
             self._last_mono_s = mono_s
-        if self._in_use is not None:
-            used = _try_used_bytes(self._in_use, None)
-            if used is None:
+        reader = self._in_use
+        if reader is not None:
+            # _try_used_bytes(reader, None) and ram_model_power_w(used, w_per_gib), inlined
+            # (the same steps: this runs at every sample)
+            used: int | None
+            try:
+                used = int(reader()) if callable(reader) else None
+            except Exception:  # noqa: BLE001 - a probe raises anything: degrade
+                used = None
+            if used is None or used <= 0:
                 if not self._read_failed:
                     self._read_failed = True
                     _log.warning(
@@ -656,7 +671,7 @@ class RamSizeModelSensor:
                     )
             else:
                 self._memory_bytes = used
-                self._power_w = ram_model_power_w(used, self._w_per_gib)
+                self._power_w = self._w_per_gib * used / BYTES_PER_GIB
         return self._energy_j
 
     def close(self) -> None:
@@ -798,12 +813,16 @@ class PsutilHostProbe:
         if fields is not None and len(fields) >= 8 and fields[0] == b"cpu":
             try:
                 # user nice system idle iowait irq softirq steal [guest guest_nice], in ticks
-                ticks = [int(v) for v in fields[1:11]]
+                ticks = list(map(int, fields[1:11]))
             except ValueError:
                 ticks = []
             if len(ticks) >= 7:
-                ticks += [0] * (10 - len(ticks))
-                total_t = sum(ticks[:8])  # guest time is already in user / nice
+                if len(ticks) < 10:
+                    ticks += [0] * (10 - len(ticks))
+                # guest time is already in user / nice
+                total_t = (
+                    ticks[0] + ticks[1] + ticks[2] + ticks[3] + ticks[4] + ticks[5] + ticks[6]
+                ) + ticks[7]
                 not_busy_t = ticks[3] + ticks[4] + ticks[7]
                 hz = self._clock_ticks_per_s
                 return (total_t - not_busy_t) / hz, total_t / hz
@@ -914,17 +933,27 @@ class _ProcFile:
 
     def first_line_fields(self) -> list[bytes] | None:
         """The whitespace-separated fields of the first line (None if unreadable)."""
-        data = self._read(512)
+        try:  # self._read(512), inlined: one call less per sample
+            data = os.pread(self._fd, 512, 0)
+        except OSError:
+            return None
         if not data:
             return None
-        return data.split(b"\n", 1)[0].split()
+        end = data.find(b"\n")  # (not split: that would copy the rest of the file)
+        return (data if end < 0 else data[:end]).split()
 
     def kib_fields(self, keys: tuple[bytes, ...]) -> list[int] | None:
         """The values (kB) of ``keys`` (``b"MemTotal:"``...) in a meminfo-style file, in order;
         None when one is missing or unparsable."""
-        data = self._read(512)  # MemTotal and MemAvailable are the first lines
-        if data and not all(k in data for k in keys):
-            data = self._read(16384)
+        try:  # self._read(512), inlined: one call less per sample
+            data: bytes | None = os.pread(self._fd, 512, 0)  # MemTotal, MemAvailable: lines 1, 3
+        except OSError:
+            data = None
+        if data:
+            for k in keys:
+                if data.find(k) < 0:  # (``k in data`` raises and clears a TypeError inside)
+                    data = self._read(16384)
+                    break
         if not data:
             return None
         found: dict[bytes, int] = {}
@@ -939,7 +968,7 @@ class _ProcFile:
                     break
         if len(found) != len(keys):
             return None
-        return [found[k] for k in keys]
+        return list(map(found.__getitem__, keys))
 
     def __del__(self) -> None:
         with contextlib.suppress(OSError):

@@ -59,11 +59,16 @@ class AttributionExtension(RunExtension):
         """Add ``attributed_energy_by_component_kwh``, ``attributed_emissions_g`` (None when no
         component had a known share) and ``attribution``."""
         run, attributor = self._run, self._attributor
-        if run is None or attributor is None or run.final_series is None or self._end_s is None:
+        if (
+            run is None
+            or attributor is None
+            or run.resolver.final_series is None
+            or self._end_s is None
+        ):
             return result
         attributed = attributor.finish(self._end_s)
         if attributed.energy.components:
-            shares = align(attributed.energy, run.final_series, pue=run.options.pue)
+            shares = align(attributed.energy, run.resolver.final_series, pue=run.options.pue)
             by_comp = {c: sum(v) for c, v in shares.energy_by_component_kwh.items()}
             att_g: float | None = shares.total_emissions_g
         else:  # no component had a known share: nothing attributed, not a zero

@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from carbonsdk.model.result import RunResult
+from carbonsdk.run._guard import guard
 from carbonsdk.run.extension import RunExtension
 
 if TYPE_CHECKING:
@@ -76,12 +77,13 @@ class GatherExtension(RunExtension):
             return
         if records is None:
             return  # not rank 0
-        try:
+        built = False
+        with guard("building the job result", level=logging.ERROR):
             runs = [result_from_record(r) for r in records]
             job_id = run.launch.job_id or f"run-{run.run_id}"
             run.job_result = aggregate(job_id, runs, gathered=True)
             if run.ledger_writer is not None:
                 run.ledger_writer.write(job_record(run.job_result, records))
-        except Exception:
-            log.exception("carbonsdk: could not build the job result")
+            built = True
+        if not built:  # logged by the guard; the run's own result stays as it was
             run.gather_failed = True

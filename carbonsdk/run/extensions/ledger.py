@@ -69,12 +69,13 @@ class LedgerExtension(RunExtension):
         from carbonsdk.intensity.choose import is_local
 
         run = self._run
-        if run is not None and self._writer is not None and not is_local(run.provider()):
+        if run is not None and self._writer is not None and not is_local(run.resolver.provider()):
             self.checkpoint()
 
     def checkpoint(self) -> None:
         """Write the intervals and marks since the previous checkpoint."""
         from carbonsdk.ledger import checkpoint_record
+        from carbonsdk.run.resolve import unpriced
 
         run, writer = self._run, self._writer
         assert run is not None and writer is not None and run.timeline is not None
@@ -82,7 +83,7 @@ class LedgerExtension(RunExtension):
             end_s = run.timeline.end_s or run.start_s
             energy = run.timeline.snapshot(since_s=self._until_s)
         region = run.region
-        series = run.provisional_series(region, end_s)
+        series = run.resolver.provisional_series(region, run.start_s, end_s)
         b_starts, b_ends, b_energy = bucketize(
             energy.starts_s, energy.ends_s, energy.energy_j, CHECKPOINT_BUCKET_S
         )
@@ -93,15 +94,7 @@ class LedgerExtension(RunExtension):
             {c: tuple(v) for c, v in b_energy.items()},
         )
         aligned = align(coarse, extend_to_cover(series, run.start_s, end_s), pue=run.options.pue)
-        partial = run.build(
-            "interrupted",
-            end_s,
-            aligned=None,
-            source=series.source,
-            region=region,
-            flags=(),
-            error=None,
-        )
+        partial = run.build("interrupted", end_s, unpriced(region, series.source), None)
         full = self._seq % CHECKPOINT_FULL_EVERY == 0
         record = checkpoint_record(
             partial, self._seq, intervals(aligned), full=full, marks_from=self._marks_written

@@ -37,7 +37,7 @@ class LivePanelExtension(RunExtension):
             return
         energy_kwh = run.energy_kwh
         intensity: float | None = None
-        series = run.provisional_series(run.region, now_s)
+        series = run.resolver.provisional_series(run.region, run.start_s, now_s)
         i = series.index_at(now_s)
         if i is not None:
             intensity = series.values_g_per_kwh[i]

@@ -15,6 +15,17 @@ if TYPE_CHECKING:
     from carbonsdk.run.run import Run
 
 
+def extension_of(run: Run) -> PausingExtension:
+    """``run``'s pausing extension (``run.pausing``), made on the first ``should_pause`` call
+    and put first among the run's extensions. Raises ``RuntimeError`` outside a running run."""
+    if not run.running or run.sampler is None:
+        raise RuntimeError("should_pause() is only meaningful inside a running measure()")
+    if run.pausing is None:
+        run.pausing = PausingExtension(run)
+        run.extensions.insert(0, run.pausing)
+    return run.pausing
+
+
 class PausingExtension(RunExtension):
     """Holds the run's pause policy (created on the first ``should_pause`` call) and its pause
     events; the result's ``pauses`` come from :meth:`pauses`."""
@@ -36,7 +47,6 @@ class PausingExtension(RunExtension):
 
     def should_pause(
         self,
-        *,
         duration: Any,
         max_extension: Any,
         forecast: IntensitySeries | None,
