@@ -462,8 +462,8 @@ class Sampler:
         lock, gen = held
         try:
             # no state lock needed here: the sensor tuple is replaced (under it), never changed
-            # in place, and the interval is checked again under it before delivery. The sensors
-            # first, then the time: every sensor read was opened before ``mono``
+            # in place, and the interval is checked again under it before delivery. The time
+            # first, then the sensors: every read of this batch is taken at or after ``mono``
             todo = self._todo
             mono = self.clock.monotonic()
             if mono <= self._last_mono:

@@ -238,13 +238,9 @@ def run(args: argparse.Namespace) -> int:
     zone = fwd.series.source.zone or region.zone
     cal_fs = calibration(zone, "flexible_start", job_s, delay_s) if own else None
     cal_pr = calibration(zone, "pause_and_resume", job_s, ext_s) if own else None
-    from carbonsdk.schedule.forecasters import worth_moving
-    from carbonsdk.schedule.live import pause_gate, start_gate
+    from carbonsdk.schedule.live import pause_gate, start_clear
 
-    spread = start_gate(fwd, t0, job_s, fs.delay_s)
-    gate_fs = (
-        None if spread is None or fs.delay_s <= 0 else worth_moving(fs.savings_fraction, spread)
-    )
+    gate_fs = start_clear(fwd, t0, job_s, fs)
     pr_now = pause_gate(fwd, t0, job_s, t0 + job_s + ext_s)
     pr_moves = pr.delay_s > 0 or pr.pauses > 0
     gate_pr = None if pr_now is None or not pr_moves else pr_now[1] > 0

@@ -96,6 +96,17 @@ def start_gate(fwd: Any, now_s: float, job_s: float, delay_s: float) -> float | 
     return pair_sigma(cov, w, base + d, base)
 
 
+def start_clear(fwd: Any, now_s: float, job_s: float, plan: Plan) -> bool | None:
+    """Whether following the Flexible Start ``plan`` (made at ``now_s`` for a ``job_s``-second
+    job) passes the live policies' rule: its forecast gain clear of the forecaster's own error
+    (:func:`start_gate`, :func:`~carbonsdk.schedule.forecasters.worth_moving`). None when the
+    plan starts now or the forecast has no error model."""
+    if plan.delay_s <= 0:
+        return None
+    spread = start_gate(fwd, now_s, job_s, plan.delay_s)
+    return None if spread is None else worth_moving(plan.savings_fraction, spread)
+
+
 def pause_gate(
     fwd: Any,
     now_s: float,
