@@ -485,7 +485,9 @@ class Sampler:
                 if gen != self._read_gen:
                     return  # declared hung while we were stuck: discard everything
             with self._lock:
-                if gen != self._read_gen or mono <= self._last_mono:
+                # a batch of the current generation holds the read lock throughout, so no other
+                # batch delivered since the time check above; a hang declared meanwhile has not
+                if gen != self._read_gen:
                     return
                 self._deliver_locked(mono, values, errors)
         finally:
@@ -505,11 +507,12 @@ class Sampler:
         glitches: dict[str, str] | None = None
         if errors:
             self._degrade_errors_locked(errors)
-        failed, last_j, max_w_of = self._failed, self._last_j, self._max_power_w
+        # ``values`` holds only devices that were not failed when the batch began and that read
+        # without an error; a device degraded since then was degraded by a hang, which changed
+        # the generation and discarded this batch before delivery
+        last_j, max_w_of = self._last_j, self._max_power_w
         isfinite = math.isfinite
         for key, value in values.items():
-            if failed and key in failed:
-                continue
             if not isfinite(value):
                 if glitches is None:
                     glitches = {}

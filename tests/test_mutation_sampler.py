@@ -11,6 +11,7 @@ how long anything took."""
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -404,4 +405,286 @@ def test_a_slow_read_within_the_deadline_does_not_degrade_the_device() -> None:
     assert rec.errors == []
     s.unsubscribe(rec)
     _until(lambda: not s.running, "the sampler thread stops after the last run")
+    s.close()
+
+
+# -- hung and contended reads ----------------------------------------------------------------------
+#
+# A hang is made on the sampler's clock, not in wall time: the sensor moves the (fake) clock past
+# the read deadline and then blocks until the test opens its gate, so the outcome never depends
+# on how fast this machine is. Waits below are bounded polls for a state.
+
+
+class HangingSensor(Sensor):
+    """A :class:`Sensor` whose reads, once :meth:`hang` was called, move ``clock`` on by
+    ``jump_s`` (past any read deadline of the test) and then block until ``gate`` is set.
+    ``blocked`` is set while a read is blocked; ``threads`` are the threads that read it."""
+
+    def __init__(self, key: str, readings: Sequence[float | Exception] = (0.0,)) -> None:
+        super().__init__(key, readings)
+        self.clock: FakeClock | None = None
+        self.jump_s = 0.0
+        self.blocked = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def hang(self, clock: FakeClock | None, jump_s: float = 10.0) -> None:
+        self.clock, self.jump_s = clock, jump_s
+        self.gate.clear()
+
+    def read_energy_j(self, mono_s: float) -> float:
+        self.threads.append(threading.current_thread())
+        if not self.gate.is_set():
+            if self.clock is not None:
+                self.clock.advance(self.jump_s)
+            self.blocked.set()
+        try:
+            return super().read_energy_j(mono_s)
+        finally:
+            self.blocked.clear()
+
+
+def _waiting_in(name: str, function: str) -> bool:
+    """True when a live thread called ``name`` is inside a function whose name contains
+    ``function`` (its stack, now)."""
+    frames = sys._current_frames()
+    for thread in threading.enumerate():
+        frame = frames.get(thread.ident or -1)
+        if thread.name != name or frame is None:
+            continue
+        while frame is not None:
+            if function in frame.f_code.co_name:  # (mutmut renames: x_name__mutmut_orig)
+                return True
+            frame = frame.f_back
+    return False
+
+
+def test_a_hung_read_degrades_its_device_and_the_others_are_delivered() -> None:
+    """A flush whose read hangs in one device returns (bounded), that device is degraded with
+    a message naming the deadline, and the interval of the others is delivered by the same
+    flush; the hung read's late result is discarded and the device is not read again."""
+    clock = FakeClock()
+    gpu = HangingSensor("gpu:0", [10.0, 20.0, 999.0])
+    cpu = Sensor("cpu:0", [1.0, 3.0, 6.0])
+    s = Sampler(clock=clock, discover=_discover(gpu, cpu), read_deadline_s=0.05)
+    rec = Recorder()
+    s.subscribe(rec, ["gpu", "cpu"], 3600.0)
+    try:
+        clock.advance(1.0)
+        s.flush()  # gpu 10 J, cpu 1 J
+        clock.advance(1.0)
+        gpu.hang(clock)
+        s.flush()
+        assert rec.errors == [("gpu:0", "fake gpu:0: a read did not return within 0.05 s (hung)")]
+        assert rec.energy() == [{"gpu:0": 10.0, "cpu:0": 1.0}, {"cpu:0": 2.0}]
+        stuck = gpu.threads[-1]
+        assert stuck.is_alive()
+    finally:
+        gpu.gate.set()
+    _until(lambda: not stuck.is_alive(), "the stuck reader exits once its read returns")
+    clock.advance(1.0)
+    s.flush()
+    # the late 20 J are never counted
+    assert rec.energy() == [{"gpu:0": 10.0, "cpu:0": 1.0}, {"cpu:0": 2.0}, {"cpu:0": 3.0}]
+    assert gpu.reads == 2  # baseline and the hung read: never read again
+    s.unsubscribe(rec)
+    s.close()
+
+
+def test_a_flush_gives_up_after_two_hung_reads_and_loses_nothing() -> None:
+    """Bounded: with two devices hanging one after the other, a flush drops each (two
+    attempts, about twice the deadline each) and returns without an interval; the next read
+    delivers the healthy device's energy since the last interval, none of it lost."""
+    clock = FakeClock()
+    gpu0 = HangingSensor("gpu:0", [0.0])
+    gpu1 = HangingSensor("gpu:1", [0.0])
+    cpu = Sensor("cpu:0", [4.0])
+    s = Sampler(clock=clock, discover=_discover(gpu0, gpu1, cpu), read_deadline_s=0.25)
+    rec = Recorder()
+    sub = s.subscribe(rec, ["gpu", "cpu"], 3600.0)
+    try:
+        clock.advance(1.0)
+        gpu0.hang(clock)
+        gpu1.hang(clock)
+        s.flush()
+        assert [k for k, _ in rec.errors] == ["gpu:0", "gpu:1"]
+        assert rec.intervals == []
+        assert cpu.reads == 0
+    finally:
+        gpu0.gate.set()
+        gpu1.gate.set()
+    stuck = [gpu0.threads[-1], gpu1.threads[-1]]
+    _until(lambda: not any(t.is_alive() for t in stuck), "the stuck readers exit")
+    assert rec.intervals == []  # neither late batch was delivered
+    s.flush()
+    assert rec.energy() == [{"cpu:0": 4.0}]
+    assert rec.intervals[0][0] == sub.start_s  # from the run's start: nothing lost
+    s.unsubscribe(rec)
+    s.close()
+
+
+def test_a_sampler_thread_stuck_in_a_hung_read_is_replaced() -> None:
+    """When the sampler's own thread hangs in a read, the next read from a user thread finds
+    the read lock held past the deadline: the device is degraded, the other devices are read
+    under a fresh lock, and periodic sampling goes on on a new thread."""
+    clock = FakeClock()
+    gpu = HangingSensor("gpu:0", [0.0])
+    cpu = Sensor("cpu:0", [0.0])
+    s = Sampler(clock=clock, discover=_discover(gpu, cpu), read_deadline_s=0.05)
+    rec, slow = Recorder(), Recorder()
+    s.subscribe(slow, ["cpu"], 3600.0)
+    s.subscribe(rec, ["gpu", "cpu"], 0.005)
+    try:
+        _until(lambda: rec.after_ticks >= 2, "periodic ticks")
+        gpu.hang(clock)
+        clock.advance(1.0)  # the next tick reads
+        _until(gpu.blocked.is_set, "the sampler thread blocked in the gpu read")
+        stuck = gpu.threads[-1]
+        assert stuck.name == "carbonsdk-sampler"
+        reads = cpu.reads
+        s.flush()
+        assert [k for k, _ in rec.errors] == ["gpu:0"]
+        assert cpu.reads > reads  # the flush read the healthy device
+        ticks = rec.after_ticks
+        _until(lambda: rec.after_ticks >= ticks + 3, "periodic ticks on a new thread")
+        assert stuck.is_alive() and s.running
+        ours = [t for t in threading.enumerate() if t.name.startswith("carbonsdk")]
+        assert all(t.daemon for t in ours)
+        s.unsubscribe(rec)  # the slow run alone is left: the next wake is an hour away
+    finally:
+        gpu.gate.set()
+    # its read returned (discarded): the replaced thread exits at once, not after an hour,
+    # and leaves the thread that replaced it in charge
+    _until(lambda: not stuck.is_alive(), "the replaced sampler thread exits")
+    assert s.running
+    s.unsubscribe(slow)
+    _until(lambda: not s.running, "the sampler thread stops after the last run")
+    s.close()
+
+
+def test_a_tick_while_another_threads_read_hangs_is_bounded() -> None:
+    """Without a sampler thread too: a tick that finds another thread's read hung past the
+    deadline degrades that device and delivers the others instead of waiting for it."""
+    clock = FakeClock()
+    gpu = HangingSensor("gpu:0", [0.0])
+    cpu = Sensor("cpu:0", [2.0])
+    s = _sampler(clock, gpu, cpu, read_deadline_s=0.05)
+    rec = Recorder()
+    s.subscribe(rec, ["gpu", "cpu"], 60.0)
+    first = threading.Thread(target=s.tick)
+    second = threading.Thread(target=s.tick)
+    try:
+        clock.advance(1.0)
+        gpu.hang(clock)
+        first.start()
+        _until(gpu.blocked.is_set, "the first tick blocked in the gpu read")
+        second.start()
+        second.join(WAIT_S)
+        assert not second.is_alive()
+        assert [k for k, _ in rec.errors] == ["gpu:0"]
+        assert rec.energy() == [{"cpu:0": 2.0}]
+    finally:
+        gpu.gate.set()
+    first.join(WAIT_S)
+    assert rec.energy() == [{"cpu:0": 2.0}]  # the hung tick's late batch is discarded
+    s.close()
+
+
+def test_no_time_passed_no_read() -> None:
+    """A read at the same instant as the previous one reads no sensor and delivers nothing
+    (a zero-length interval)."""
+    clock = FakeClock()
+    cpu = Sensor("cpu:0", [1.0, 2.0])
+    s = _sampler(clock, cpu)
+    rec = Recorder()
+    s.subscribe(rec, ["cpu"], 60.0)
+    clock.advance(1.0)
+    s.tick()
+    reads = cpu.reads
+    s.tick()
+    s.flush()
+    assert cpu.reads == reads
+    assert rec.energy() == [{"cpu:0": 1.0}]
+    assert rec.after_ticks == 2  # the periodic work still runs
+    s.close()
+
+
+def test_a_second_run_joins_the_running_sampler_thread() -> None:
+    clock = FakeClock()
+    s = Sampler(clock=clock, discover=_discover(Sensor("cpu:0")))
+    a, b = Recorder(), Recorder()
+
+    def samplers() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "carbonsdk-sampler"]
+
+    before = set(samplers())
+    s.subscribe(a, ["cpu"], 3600.0)
+    first = [t for t in samplers() if t not in before]
+    s.subscribe(b, ["cpu"], 3600.0)
+    assert [t for t in samplers() if t not in before] == first and len(first) == 1
+    s.unsubscribe(a)
+    s.unsubscribe(b)
+    _until(lambda: not s.running, "the sampler thread stops after the last run")
+    s.close()
+
+
+def test_a_read_waiting_for_another_read_delivers_after_it() -> None:
+    """Reads are serialised: a flush that arrives while a tick is reading waits for it (within
+    the deadline, not hung) and then delivers its own interval after the tick's."""
+    clock = FakeClock()
+    cpu = HangingSensor("cpu:0", [1.0, 3.0, 6.0])
+    s = Sampler(clock=clock, discover=_discover(cpu), read_deadline_s=30.0)
+    rec = Recorder()
+    s.subscribe(rec, ["cpu"], 3600.0)
+    clock.advance(1.0)
+    cpu.hang(None)  # blocks, but the clock stands still: slow, not hung
+    ticker = threading.Thread(target=s.tick)
+    flusher = threading.Thread(target=s.flush)
+    try:
+        ticker.start()
+        _until(cpu.blocked.is_set, "the tick blocked in its read")
+        flusher.start()
+        _until(
+            lambda: _waiting_in("carbonsdk-read", "_acquire_read"),
+            "the flush's read waits for the read lock",
+        )
+        clock.advance(1.0)
+    finally:
+        cpu.gate.set()
+    ticker.join(WAIT_S)
+    flusher.join(WAIT_S)
+    assert not ticker.is_alive() and not flusher.is_alive()
+    assert rec.energy() == [{"cpu:0": 1.0}, {"cpu:0": 2.0}]
+    assert rec.errors == []
+    ends = [e for _, e, _ in rec.intervals]
+    assert ends[1] - ends[0] == 1.0
+    s.unsubscribe(rec)
+    s.close()
+
+
+def test_thread_cpu_time_adds_up_over_thread_lifetimes() -> None:
+    """``thread_cpu_s`` is the sum over every lifetime of the sampler thread: a second, idle
+    lifetime adds to the first, busy one rather than replacing it."""
+    clock = FakeClock()
+    s = Sampler(clock=clock, discover=_discover(Sensor("cpu:0")))
+
+    class Busy(Recorder):
+        def after_tick(self) -> None:
+            super().after_tick()
+            t0 = time.thread_time()
+            while time.thread_time() - t0 < 0.02:  # CPU the thread spends, not wall time
+                pass
+
+    busy = Busy()
+    s.subscribe(busy, ["cpu"], 0.001)
+    _until(lambda: busy.after_ticks >= 3, "a few busy ticks")
+    s.unsubscribe(busy)
+    _until(lambda: not s.running, "the first thread exits")
+    first = s.thread_cpu_s
+    assert first >= 0.06
+    idle = Recorder()
+    s.subscribe(idle, ["cpu"], 3600.0)
+    s.unsubscribe(idle)
+    _until(lambda: not s.running, "the second thread exits")
+    assert first <= s.thread_cpu_s < first + 0.05
+    assert s.thread_cpu_s <= time.process_time()
     s.close()

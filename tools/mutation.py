@@ -92,6 +92,7 @@ TARGETS: dict[str, Target] = {
             "tests/test_tracking.py",
             "tests/test_run_robustness.py",
             "tests/test_mutation_sampler.py",
+            "tests/test_sampler_reader.py",
         ),
         child_tests=(
             (
