@@ -226,8 +226,10 @@ class Sampler:
         self._last_mono = clock.monotonic()
         self._thread: threading.Thread | None = None
         self._reader = _Reader(self._read_batch)
+        #: intervals delivered by this process's sampler
         self.ticks = 0
-        #: CPU seconds the background thread has used (all its lifetimes), for overhead reports
+        #: CPU seconds the background thread has used (all its lifetimes, in this process), for
+        #: overhead reports
         self.thread_cpu_s = 0.0
 
     # -- public -----------------------------------------------------------------------------
@@ -616,6 +618,8 @@ class Sampler:
         self._not_measured = {}
         self._warnings = []
         self._last_mono = self.clock.monotonic()
+        self.ticks = 0  # the child's own: the parent's intervals and thread CPU are not its
+        self.thread_cpu_s = 0.0
 
 
 _global: Sampler | None = None

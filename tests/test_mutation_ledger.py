@@ -7,6 +7,7 @@ another process holds."""
 from __future__ import annotations
 
 import fcntl
+import json
 import math
 import os
 import threading
@@ -17,6 +18,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from carbonsdk.exceptions import LedgerError
 from carbonsdk.ledger import (
     Ledger,
     LedgerLockTimeout,
@@ -26,10 +28,12 @@ from carbonsdk.ledger import (
     checkpoint_record,
     rebuild_from_checkpoints,
     result_to_record,
+    summary_record,
     top_level,
 )
 from carbonsdk.ledger.decode import Repricing
-from carbonsdk.ledger.job import aggregate
+from carbonsdk.ledger.frame import run_records
+from carbonsdk.ledger.job import aggregate, job_result
 from carbonsdk.ledger.reader import apply_repricing
 from carbonsdk.ledger.schema import reprice_record, repricing_from_record
 from carbonsdk.model.intensity import IntensitySource
@@ -628,3 +632,199 @@ def test_to_pandas_of_one_run_has_utc_datetimes(tmp_path: Path) -> None:
     assert str(frame["started_at"].dt.tz) == "UTC"
     assert frame.loc[0, "started_at"] == pd.Timestamp(T0)
     assert frame.loc[0, "ended_at"] == pd.Timestamp(T0 + timedelta(minutes=3))
+
+
+# -- jobs: expected nodes, node facts, duplicates, lookups (mutation survivors of job.py) ------
+
+
+def with_job(r: RunResult, **changes: object) -> RunResult:
+    """``r`` with its job info changed."""
+    assert r.job is not None
+    return attrs.evolve(r, job=attrs.evolve(r.job, **changes))
+
+
+def one_node_run(run_id: str = "a", **job: object) -> RunResult:
+    return with_job(
+        job_run(run_id, "host-a#0", 0, start_min=0, end_min=10, energy_kwh=1.0, emissions_g=1.0),
+        **job,
+    )
+
+
+@pytest.mark.parametrize(
+    ("world_size", "local_world_size"),
+    [(None, 4), (8, None), (None, None), (0, 4), (10, 4)],  # unknown, or no whole node count
+)
+def test_no_expected_node_count_without_a_whole_number_of_nodes(
+    world_size: int | None, local_world_size: int | None
+) -> None:
+    job = aggregate("j1", [one_node_run(world_size=world_size, local_world_size=local_world_size)])
+    assert job.expected_nodes is None
+    assert not any(f.startswith("missing-nodes") for f in job.flags)
+
+
+def test_runs_that_disagree_on_the_world_expect_the_largest() -> None:
+    """An elastic restart changed the world size: the job expects the larger node count."""
+    runs = [
+        one_node_run("a", world_size=4, local_world_size=4),  # 1 node
+        with_job(one_node_run("b", world_size=12, local_world_size=4), rank=1),  # 3 nodes
+    ]
+    job = aggregate("j1", runs)
+    assert job.expected_nodes == 3
+    assert "missing-nodes:2" in job.flags
+
+
+def test_a_node_without_ranks_has_none_and_one_in_two_zones_has_an_unknown_region() -> None:
+    a = one_node_run("a", rank=None)
+    b = attrs.evolve(
+        one_node_run("b", rank=None),
+        started_at=T0 + timedelta(minutes=20),
+        ended_at=T0 + timedelta(minutes=30),
+        region=Region("aws", "eu-central-1", "DE", "imds", "DE"),
+    )
+    job = aggregate("j1", [a, b])
+    (node,) = job.nodes
+    assert node.ranks == ()
+    assert not node.region.known
+    assert "region-unknown" in job.flags
+
+
+def test_a_nodes_region_is_that_of_its_earliest_run() -> None:
+    """Two runs of one node in one zone, the zone detected two ways: the node reports the
+    region as its first run found it (NodeResult docstring)."""
+    first = attrs.evolve(one_node_run("b"), region=Region("aws", "us-west-2", "US-NW-PACW", "imds"))
+    later = attrs.evolve(
+        one_node_run("a"),
+        started_at=T0 + timedelta(minutes=20),
+        ended_at=T0 + timedelta(minutes=30),
+        region=Region(None, None, "US-NW-PACW", "explicit"),
+    )
+    (node,) = aggregate("j1", [later, first]).nodes
+    assert node.region == first.region
+
+
+def test_host_runs_that_only_touch_do_not_overlap() -> None:
+    """A zero-length host run at the instant another starts shares no time with it."""
+    long = one_node_run("a")
+    instant = attrs.evolve(one_node_run("b"), ended_at=T0)  # starts and ends at T0
+    job = aggregate("j1", [long, instant])
+    assert not any(f.startswith("overlapping-host-runs") for f in job.flags)
+
+
+def test_a_newer_pricing_of_the_same_run_counts_whatever_the_order() -> None:
+    old = attrs.evolve(
+        one_node_run("a"),
+        emissions_g=10.0,
+        repriced_at=T0 + timedelta(days=1),
+    )
+    new = attrs.evolve(old, emissions_g=20.0, repriced_at=T0 + timedelta(days=2))
+    never = attrs.evolve(old, emissions_g=5.0, repriced_at=None)
+    for order in ([old, new, never], [never, new, old], [new, old, never]):
+        assert aggregate("j1", order).emissions_g == 20.0
+
+
+def test_a_runs_end_record_counts_over_a_rebuild_from_an_older_copy() -> None:
+    """A per-node copy of the ledger taken while the run was going holds only checkpoints: the
+    run rebuilt from them (a part of the run) never replaces the run's own end record."""
+    full = attrs.evolve(one_node_run("a"), energy_kwh=2.0, timeline=TIMELINE)
+    partial = attrs.evolve(
+        full, energy_kwh=0.5, status="interrupted", flags=("rebuilt-from-checkpoints",)
+    )
+    for order in ([full, partial], [partial, full]):
+        job = aggregate("j1", order)
+        assert job.energy_kwh == 2.0 and job.status == "completed"
+        assert "rebuilt-from-checkpoints" not in job.flags
+
+
+def test_the_same_ledger_given_twice_counts_each_run_once(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    runs = [
+        attrs.evolve(one_node_run("a"), timeline=TIMELINE),
+        attrs.evolve(
+            with_job(one_node_run("b"), node="host-b#1", node_rank=1, rank=4), timeline=TIMELINE
+        ),
+    ]
+    append_records(path, [result_to_record(r) for r in runs])
+    once = job_result("j1", path)
+    twice = job_result("j1", [path, path])
+    assert twice.energy_kwh == once.energy_kwh == 2.0
+    assert [r.run_id for r in twice.runs] == ["a", "b"]
+
+
+def test_an_unknown_job_lists_the_last_ten_job_ids_or_none(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    append_records(empty, [result_to_record(attrs.evolve(one_node_run("x"), job=None))])
+    with pytest.raises(LedgerError, match=r"jobs found: none$"):
+        job_result("nope", empty)
+    path = tmp_path / "ledger.jsonl"
+    records = [result_to_record(one_node_run(f"r{i}", job_id=f"job-{i:02d}")) for i in range(12)]
+    records.append(result_to_record(one_node_run("anon", job_id=None)))  # a job without an id
+    append_records(path, records)
+    with pytest.raises(LedgerError) as err:
+        job_result("nope", path)
+    known = str(err.value).split("jobs found: ")[1]
+    assert known == ", ".join(f"job-{i:02d}" for i in range(2, 12))
+
+
+# -- the reader: rebuilding after a finished run, skipped-line counts, gathered records ---------
+
+
+def test_every_killed_run_is_rebuilt_even_after_a_finished_one(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    done = attrs.evolve(run(), run_id="r-done", status="completed")
+    killed = attrs.evolve(run(), run_id="r-killed2")
+    append_records(
+        path,
+        [
+            checkpoint_record(done, 0, TIMELINE),
+            result_to_record(done),
+            checkpoint_record(killed, 0, TIMELINE),
+        ],
+    )
+    runs = {r.run_id: r for r in Ledger(path).runs()}
+    assert set(runs) == {"r-done", "r-killed2"}
+    assert "rebuilt-from-checkpoints" in runs["r-killed2"].flags
+
+
+def test_skipped_lines_add_up_over_every_cause(tmp_path: Path) -> None:
+    """A broken line, checkpoints of two runs that cannot be rebuilt (no full checkpoint: one
+    and two lines), "job" records whose members are not a list: each line counts once."""
+    path = tmp_path / "ledger.jsonl"
+
+    def small(run_id: str, seq: int) -> str:
+        r = attrs.evolve(run(), run_id=run_id)
+        return json.dumps(checkpoint_record(r, seq, TIMELINE, full=False))
+
+    lines = ["{not json", small("r-1", 1), small("r-2", 1), small("r-2", 2)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ledger = Ledger(path)
+    assert ledger.runs() == []
+    assert ledger.skipped_lines == 4
+    member = summary_record(attrs.evolve(one_node_run("m"), timeline=()))
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"schema": 1, "type": "job", "job_id": "j1", "members": "oops"}) + "\n")
+        for _ in range(2):  # no members at all: nothing to skip
+            f.write(json.dumps({"schema": 1, "type": "job", "job_id": "j1"}) + "\n")
+        f.write(
+            json.dumps({"schema": 1, "type": "job", "job_id": "j1", "members": [member]}) + "\n"
+        )
+    ledger = Ledger(path)
+    assert [r.run_id for r in ledger.gathered_runs()] == ["m"]
+    assert ledger.skipped_lines == 1 + 1  # the broken line, read once more, and "oops"
+
+
+def test_to_pandas_repriced_at_is_utc_even_when_no_run_was_repriced(tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    path = tmp_path / "ledger.jsonl"
+    append_records(path, [result_to_record(attrs.evolve(run(), status="completed"))])
+    frame = Ledger(path).to_pandas()
+    assert frame["repriced_at"].isna().all()
+    assert isinstance(frame["repriced_at"].dtype, pd.DatetimeTZDtype)
+    assert str(frame["repriced_at"].dt.tz) == "UTC"
+
+
+def test_table_rows_carry_the_job_id_and_the_pricing_time() -> None:
+    repriced = attrs.evolve(one_node_run("a"), repriced_at=T0 + timedelta(days=1))
+    (row,) = run_records([repriced])
+    assert row["job_id"] == "j1"
+    assert row["repriced_at"] == T0 + timedelta(days=1)
+    assert row["repriced_at"].tzinfo is not None

@@ -293,6 +293,9 @@ def test_forked_child_starts_with_an_idle_sampler() -> None:
     s = _sampler(clock, Sensor("cpu:0", [1.0, 2.0, 3.0]))
     rec = Recorder()
     s.subscribe(rec, ["cpu"], 60.0)
+    clock.advance(1.0)
+    s.tick()
+    assert s.ticks == 1 and len(rec.intervals) == 1
     previous = set_sampler(s)
     try:
         read_fd, write_fd = os.pipe()
@@ -303,7 +306,8 @@ def test_forked_child_starts_with_an_idle_sampler() -> None:
                 child = get_sampler()
                 clock.advance(1.0)
                 child.tick()
-                os.write(write_fd, f"{child is s} {len(rec.intervals)} {child.running}".encode())
+                state = f"{child is s} {len(rec.intervals)} {child.running} {child.ticks}"
+                os.write(write_fd, state.encode())
                 code = 0
             finally:
                 os._exit(code)
@@ -314,10 +318,10 @@ def test_forked_child_starts_with_an_idle_sampler() -> None:
     finally:
         set_sampler(previous)
     assert os.WEXITSTATUS(status) == 0
-    assert payload == "True 0 False"
+    assert payload == "True 1 False 1"  # the parent's run saw no new interval; one tick of its own
     clock.advance(1.0)
     s.tick()
-    assert len(rec.intervals) == 1  # the parent goes on as before
+    assert len(rec.intervals) == 2 and s.ticks == 2  # the parent goes on as before
 
 
 # -- threads --------------------------------------------------------------------------------------

@@ -58,6 +58,18 @@ class Target:
     child_tests: tuple[tuple[str, str], ...] = ()
 
 
+#: the ledger's at-exit flush runs only in a child process (tests/test_ledger_lock.py starts one)
+_LEDGER_AT_EXIT = (
+    (
+        "flush_pending",
+        "tests/test_ledger_lock.py::test_a_run_ending_while_the_lock_is_held_is_written_at_exit",
+    ),
+    (
+        "flush_pending",
+        "tests/test_ledger_lock.py::test_a_lock_still_held_at_exit_is_given_up_with_a_warning",
+    ),
+)
+
 TARGETS: dict[str, Target] = {
     "accounting": Target(
         "carbonsdk/accounting.py",
@@ -110,6 +122,39 @@ TARGETS: dict[str, Target] = {
             "tests/test_ledger_lock.py",
             "tests/test_job.py",
             "tests/test_mutation_ledger.py",
+            "tests/test_mutation_ledger_store.py",
+            "tests/test_mutation_ledger_decode.py",
+            "tests/test_mutation_ledger_schema.py",
+        ),
+        child_tests=_LEDGER_AT_EXIT,
+    ),
+    # the whole package by parts (each part's own files first; the whole run takes ~11 min)
+    "ledger-store": Target(
+        "carbonsdk/ledger/store.py",
+        (
+            "tests/test_ledger.py",
+            "tests/test_ledger_lock.py",
+            "tests/test_mutation_ledger.py",
+            "tests/test_mutation_ledger_store.py",
+        ),
+        child_tests=_LEDGER_AT_EXIT,
+    ),
+    "ledger-decode": Target(
+        "carbonsdk/ledger/decode.py",
+        (
+            "tests/test_ledger.py",
+            "tests/test_job.py",
+            "tests/test_mutation_ledger.py",
+            "tests/test_mutation_ledger_decode.py",
+        ),
+    ),
+    "ledger-schema": Target(
+        "carbonsdk/ledger/schema.py carbonsdk/ledger/frame.py",
+        (
+            "tests/test_ledger.py",
+            "tests/test_job.py",
+            "tests/test_mutation_ledger.py",
+            "tests/test_mutation_ledger_schema.py",
         ),
     ),
     # the CI gate's ledger: rebuilding killed runs, reading, and jobs (store.py's lock tests wait
@@ -310,6 +355,22 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "aggregate",
         "if kv[1][-1].job.node_rank is not None  # type: ignore[union-attr]",
     ): "all runs of one node share its node rank (the node is named hostname#node_rank)",
+    ("ledger", "aggregate", "if kept is None or _preference(r) >= _preference(kept):"): (
+        "records of one run equal in timeline, rebuild and pricing time are copies of its one "
+        "end record (a ledger given twice, a per-node copy): keeping either counts the same"
+    ),
+    ("ledger", "aggregate", "first_job = members[-1].job"): (
+        "only the launcher is read from it, and every run of one job id was started by the same "
+        "launcher (the id is read from that launcher's environment)"
+    ),
+    ("ledger", "job_result", "job_id = matches[-1]"): (
+        "reached only when exactly one job id matches the prefix"
+    ),
+    (
+        "ledger",
+        "Ledger.to_pandas",
+        "columns = list(records[-1]) if records else list(RECORD_COLUMNS)",
+    ): "every row of run_records has the same keys in the same order (its docstring)",
     (
         "ledger",
         "_lookup",
@@ -879,7 +940,7 @@ def _collect(module: str, workdir: Path) -> Score:
         for name in sorted(survivors):
             diff = diffs.get(name, "")
             func = _func_of(name)
-            reason = EQUIVALENT.get((module.removesuffix("-core"), func, _changed_line(diff)))
+            reason = EQUIVALENT.get((module.split("-")[0], func, _changed_line(diff)))
             if reason:
                 score.equivalent.append((name, reason))
             else:

@@ -2,7 +2,7 @@
 
 ``python tools/public_api.py`` prints it; ``--write`` updates ``tests/public_api.txt``, the
 snapshot that ``tests/test_public_api.py`` compares against (so that a change of the public
-surface is a reviewed change of that file). Modules covered: ``carbonsdk``,
+surface is a reviewed change of that file). Modules covered: ``carbonsdk``, ``carbonsdk.intensity``,
 ``carbonsdk.schedule``, ``carbonsdk.testing``, ``carbonsdk.sinks`` and every
 ``carbonsdk.integrations`` module whose framework is importable (the rest are listed from
 their ``__all__`` source without importing them).
@@ -20,7 +20,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT = ROOT / "tests" / "public_api.txt"
-MODULES = ("carbonsdk", "carbonsdk.schedule", "carbonsdk.testing", "carbonsdk.sinks")
+MODULES = (
+    "carbonsdk",
+    "carbonsdk.intensity",
+    "carbonsdk.schedule",
+    "carbonsdk.testing",
+    "carbonsdk.sinks",
+)
 
 
 def _integration_modules() -> list[str]:

@@ -5,8 +5,8 @@ total is the sum over its hosts; each host's emissions were already computed wit
 intensity interval by interval, so the job's emissions are the plain sum. Runs are keyed by
 ``run_id``, so a ledger given twice, a shared ledger plus per-node copies, or a gathered
 ``"job"`` record beside the hosts' own records never count anything twice; of two records of
-one run the host's own (with its timeline) counts, with its newest pricing
-(:func:`carbonsdk.reprice`).
+one run the host's own (with its timeline) counts, its end record over a rebuild from the
+checkpoints of a copy taken while it ran, with its newest pricing (:func:`carbonsdk.reprice`).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _node(node: str, runs: Sequence[RunResult]) -> NodeResult:
     for r in runs:
         for c, v in r.energy_by_component_kwh.items():
             comps[c] = comps.get(c, 0.0) + v
-    first = runs[0]
+    first = runs[0]  # the node's earliest run: its hostname, node rank and region
     assert first.job is not None
     zones = {r.region.zone for r in runs}
     region = first.region if len(zones) == 1 else Region.unknown()
@@ -77,10 +77,13 @@ def _node(node: str, runs: Sequence[RunResult]) -> NodeResult:
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
 
-def _preference(run: RunResult) -> tuple[bool, datetime]:
+def _preference(run: RunResult) -> tuple[bool, bool, datetime]:
     """Which of two records of the same run a job counts: one with its timeline (a host's own
-    record) over a gathered summary, then the newest pricing (``carbonsdk.reprice``)."""
-    return bool(run.timeline), run.repriced_at or _NEVER
+    record) over a gathered summary, then the run's own end record over one rebuilt from the
+    checkpoints of an older copy of a ledger (a per-node copy taken while it ran), then the
+    newest pricing (``carbonsdk.reprice``)."""
+    rebuilt = "rebuilt-from-checkpoints" in run.flags
+    return bool(run.timeline), not rebuilt, run.repriced_at or _NEVER
 
 
 def aggregate(job_id: str, runs: Iterable[RunResult], *, gathered: bool = False) -> JobResult:

@@ -193,7 +193,8 @@ class NodeResult:
 
     ``node``: the host's name in the job (hostname, ``#<node rank>`` when known); ``ranks``: the
     global ranks whose runs measured it; ``region``: the host's own region (each host is
-    accounted with its own zone's intensity); energy in kWh, emissions in g CO2eq,
+    accounted with its own zone's intensity): that of its earliest run, unknown when its runs
+    were in different zones; energy in kWh, emissions in g CO2eq,
     ``intensity_g_per_kwh`` the energy-weighted mean; ``intensity_estimated`` when any of its
     intensity values was not a measurement.
     """
