@@ -306,7 +306,10 @@ def test_forked_child_starts_with_an_idle_sampler() -> None:
                 child = get_sampler()
                 clock.advance(1.0)
                 child.tick()
-                state = f"{child is s} {len(rec.intervals)} {child.running} {child.ticks}"
+                state = (
+                    f"{child is s} {len(rec.intervals)} {child.running} {child.ticks} "
+                    f"{child.thread_cpu_s}"
+                )
                 os.write(write_fd, state.encode())
                 code = 0
             finally:
@@ -318,7 +321,9 @@ def test_forked_child_starts_with_an_idle_sampler() -> None:
     finally:
         set_sampler(previous)
     assert os.WEXITSTATUS(status) == 0
-    assert payload == "True 1 False 1"  # the parent's run saw no new interval; one tick of its own
+    assert (
+        payload == "True 1 False 1 0.0"
+    )  # the parent's run saw no new interval; one tick of its own
     clock.advance(1.0)
     s.tick()
     assert len(rec.intervals) == 2 and s.ticks == 2  # the parent goes on as before

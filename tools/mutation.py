@@ -60,6 +60,14 @@ class Target:
 
 #: the ledger's at-exit flush runs only in a child process (tests/test_ledger_lock.py starts one)
 _LEDGER_AT_EXIT = (
+    *(
+        (function, f"tests/test_mutation_ledger_store.py::{test}")
+        for function in ("_note_pending", "flush_pending")
+        for test in (
+            "test_records_pending_at_exit_are_written_once_when_the_lock_is_free",
+            "test_records_still_locked_out_at_exit_are_reported_once",
+        )
+    ),
     (
         "flush_pending",
         "tests/test_ledger_lock.py::test_a_run_ending_while_the_lock_is_held_is_written_at_exit",
@@ -106,11 +114,12 @@ TARGETS: dict[str, Target] = {
             "tests/test_mutation_sampler.py",
             "tests/test_sampler_reader.py",
         ),
-        child_tests=(
+        child_tests=tuple(
             (
-                "_after_fork_in_child",
+                function,
                 "tests/test_mutation_sampler.py::test_forked_child_starts_with_an_idle_sampler",
-            ),
+            )
+            for function in ("_after_fork_in_child", "Sampler._reset_after_fork")
         ),
     ),
     "ledger": Target(
@@ -162,7 +171,7 @@ TARGETS: dict[str, Target] = {
     "ledger-core": Target(
         "carbonsdk/ledger/rebuild.py carbonsdk/ledger/reader.py carbonsdk/ledger/job.py",
         ("tests/test_ledger.py", "tests/test_job.py", "tests/test_mutation_ledger.py"),
-        threshold_pct=85.0,  # measured 88.5-89.3 %: the margin absorbs run-to-run timeouts
+        threshold_pct=90.0,  # measured 100 % (2026-12-02); was 85 % while it measured 88.5-90.1 %
     ),
 }
 
@@ -355,6 +364,40 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "aggregate",
         "if kv[1][-1].job.node_rank is not None  # type: ignore[union-attr]",
     ): "all runs of one node share its node rank (the node is named hostname#node_rank)",
+    (
+        "ledger",
+        "reprice_record",
+        '"step_s": None if (step_s is None) and False else _num(step_s),',
+    ): ("the forced else arm computes _num(None), which is None: the same value as the if arm"),
+    ("ledger", "_append_payload", 'if fh.read(2) != b"\\n":'): (
+        "the read starts at the last byte (seek(size - 1), size from fstat under the lock): "
+        "read(2) returns that one byte"
+    ),
+    ("ledger", "_lock", "return False"): (
+        "after a successful flock: _append_payload then skips LOCK_UN, but os.close(fd) "
+        "releases the flock of this open file description anyway (the fd is never duplicated)"
+    ),
+    ("ledger", "_lock", "if left_s < 0:"): (
+        "differs only at left_s == 0 exactly, where the mutant makes one more non-blocking try "
+        "before raising (a tie of measure zero)"
+    ),
+    ("ledger", "_as_float", "return math.inf if value >= 0 else -math.inf"): (
+        "reached only for an int that overflows float() (|value| > 1e308): never 0"
+    ),
+    ("ledger", "_as_float", "return math.inf if value > 1 else -math.inf"): (
+        "reached only for an int that overflows float() (|value| > 1e308): never 0 or 1"
+    ),
+    ("ledger", "_fast_interval", "if est is not True or est is not False:"): (
+        "every interval takes the checked path, which decodes it identically (only slower)"
+    ),
+    ("ledger", "_fast_interval", "if est is not False and est is not False:"): (
+        "intervals with intensity_estimated true take the checked path, which decodes them "
+        "identically (only slower)"
+    ),
+    ("ledger", "_fast_interval", "if est is not True and est is not True:"): (
+        "intervals with intensity_estimated false or missing take the checked path, which "
+        "decodes them identically (only slower)"
+    ),
     ("ledger", "aggregate", "if kept is None or _preference(r) >= _preference(kept):"): (
         "records of one run equal in timeline, rebuild and pricing time are copies of its one "
         "end record (a ledger given twice, a per-node copy): keeping either counts the same"

@@ -27,7 +27,8 @@ log = logging.getLogger("carbonsdk")
 
 
 SCHEMA = 1
-#: the longest a :class:`LedgerWriter` waits for the ledger's lock, in seconds, summed over its
+#: the deepest nesting (objects and arrays) a record's free-form values (tags, host facts, mark
+#: data) may have; a deeper value makes the record unreadable (RecordError)
 MAX_FREE_DEPTH = 16
 #: integers longer than this (bits) are not numbers a run could have measured: written as null
 _MAX_INT_BITS = 1024

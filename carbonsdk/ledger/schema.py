@@ -413,10 +413,13 @@ def _dumps(record: Mapping[str, Any]) -> str:
 
 
 def encode_record(record: Mapping[str, Any]) -> bytes:
-    """One ledger line (UTF-8, ending in a newline). A non-finite number (or an integer of over
-    1024 bits) is written as null and the record gets a ``non-finite:FIELD`` flag (FIELD the
+    """One ledger line (UTF-8, ending in a newline). A non-finite number (or an integer too long
+    for ``str()``) is written as null and the record gets a ``non-finite:FIELD`` flag (FIELD the
     dotted path, e.g. ``energy_kwh`` or ``timeline.emissions_g``), so that the record can always
-    be written; values JSON has no type for are written as text."""
+    be written; in a record cleaned that way, integers of over 1024 bits are written as null too
+    and values nested more than 64 levels deep as text. (Otherwise a long integer is written as
+    it is; the reader decodes any integer of over 1024 bits as non-finite, with the flag.)
+    Values JSON has no type for: mappings as objects, sets as lists, anything else as text."""
     try:
         text = _dumps(record)
     except ValueError:  # NaN/inf, or an int too long for str()

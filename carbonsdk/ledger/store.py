@@ -29,9 +29,10 @@ except ImportError:  # pragma: no cover - Windows
 log = logging.getLogger("carbonsdk")
 
 
+#: the longest a :class:`LedgerWriter` waits for the ledger's lock, in seconds, summed over its
+#: attempts until a write succeeds: past it (another process holds the lock) records stay
 #: pending in memory and later attempts only try the lock without waiting
 LOCK_BUDGET_S = 2.0
-#: the deepest nesting a reader accepts in free-form values (a record's ``host``)
 
 
 class LedgerLockTimeout(TimeoutError):
@@ -136,8 +137,11 @@ def _note_pending(writer: LedgerWriter) -> None:
 
 
 def _pending_for(path: Path, exclude: LedgerWriter | None = None) -> list[LedgerWriter]:
+    """The writers of this process with records pending for ``path``: a forked child's copies of
+    its parent's writers are the parent's to write (else both would write them)."""
+    pid = os.getpid()
     with _pending_lock:
-        return [w for w in _pending_writers if w is not exclude and w.path == path]
+        return [w for w in _pending_writers if w is not exclude and w.path == path and w.pid == pid]
 
 
 def flush_pending() -> int:
