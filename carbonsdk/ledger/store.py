@@ -137,11 +137,21 @@ def _note_pending(writer: LedgerWriter) -> None:
 
 
 def _pending_for(path: Path, exclude: LedgerWriter | None = None) -> list[LedgerWriter]:
-    """The writers of this process with records pending for ``path``: a forked child's copies of
-    its parent's writers are the parent's to write (else both would write them)."""
-    pid = os.getpid()
     with _pending_lock:
-        return [w for w in _pending_writers if w is not exclude and w.path == path and w.pid == pid]
+        return [w for w in _pending_writers if w is not exclude and w.path == path]
+
+
+def _forget_parents_pending() -> None:
+    """In a forked child: the parent's pending records are the parent's to write (else both
+    would write them), and a parent thread holding the registry's lock at the fork does not
+    exist here to release it."""
+    global _pending_lock, _pending_writers
+    _pending_lock = threading.Lock()
+    _pending_writers = set()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parents_pending)
 
 
 def flush_pending() -> int:
@@ -149,7 +159,7 @@ def flush_pending() -> int:
     waits for the lock at most what is left of its :data:`LOCK_BUDGET_S`. Returns the number of
     records still not written (each writer that lost some logs a warning)."""
     with _pending_lock:
-        writers = [w for w in _pending_writers if w.pid == os.getpid()]
+        writers = list(_pending_writers)
     lost = 0
     for writer in writers:
         if not writer.flush():
@@ -172,7 +182,6 @@ class LedgerWriter:
 
     def __init__(self, path: Path, *, lock_budget_s: float = LOCK_BUDGET_S) -> None:
         self.path = path
-        self.pid = os.getpid()
         self.last_error: str | None = None
         #: True while records are pending because the lock was not free in time
         self.lock_timed_out = False
